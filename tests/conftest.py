@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 TESTS = Path(__file__).parent
-SHARED_DATA = (TESTS.parent.parent / "shared" / "data").resolve()
+# CI clones the repository beside a copy of shared/; MUSICPERF_SHARED_DATA overrides the place.
+SHARED_DATA = Path(os.environ.get("MUSICPERF_SHARED_DATA", TESTS.parent.parent / "shared" / "data")).resolve()
 
 
 @pytest.fixture
