@@ -239,12 +239,14 @@ class Taxonomy:
               Head related action: [Nodding, Lifting head]
             drop: [Physical energy] # annotations of these are ignored
             background: Normal play # add (or rename) the derived background class; null removes it
+            order: [Head related action, Eyes shut]   # optional output column order
             by: tier                # tier | value (only without a base)
             classes: [Vibrato, Freeze]   # only without a base: the source classes, kept as-is
 
         With ``base``, every old name must be a class of ``base``; classes not mentioned are
         kept unchanged, and the output order follows ``base`` (a merged class takes the place of
-        its first member). Without ``base``, the file defines the whole taxonomy: the sources
+        its first member) unless ``order`` lists the output classes (background may be left out: it
+        always comes last; classes not listed follow in their default order). Without ``base``, the file defines the whole taxonomy: the sources
         are ``classes`` plus the names under ``rename``, ``merge`` and ``drop``.
 
         Raises
@@ -271,7 +273,7 @@ class Taxonomy:
     def _from_mapping(cls, doc: object, *, base: Taxonomy | None, where: str) -> Taxonomy:
         if not isinstance(doc, dict):
             raise AnnotationError(f"taxonomy mapping {where} must be a YAML mapping (rename/merge/drop/...)")
-        allowed = {"rename", "merge", "drop", "background", "by", "classes", "name"}
+        allowed = {"rename", "merge", "drop", "background", "by", "classes", "name", "order"}
         extra = sorted(set(map(str, doc)) - allowed)
         if extra:
             raise AnnotationError(
@@ -350,6 +352,7 @@ class Taxonomy:
             for t in step.values():
                 if t is not None and t not in classes:
                     classes.append(t)
+            classes = _reorder(classes, doc.get("order"), where, skip=background)
             if background is not None:
                 classes.append(background)
 
@@ -385,6 +388,7 @@ class Taxonomy:
             rules.setdefault(spelled[k], t)
             if t is not None and t not in classes:
                 classes.append(t)
+        classes = _reorder(classes, doc.get("order"), where, skip=doc.get("background"))
         background = doc.get("background")
         if background is not None:
             background = _tidy(background)
@@ -524,6 +528,29 @@ class Taxonomy:
                 arr = arr[np.lexsort((arr[:, 1], arr[:, 0]))]
             result[c] = arr
         return result
+
+
+def _reorder(classes: list[str], order: object, where: str, *, skip: object = None) -> list[str]:
+    """``classes`` with those named in ``order`` first, in that order (forgiving names); the
+    background ``skip`` may be listed and is ignored (it always comes last)."""
+    if order is None:
+        return classes
+    if not isinstance(order, list):
+        raise AnnotationError(f"'order' in taxonomy mapping {where} must be a list of class names")
+    by_key = {normalize_name(c): c for c in classes}
+    head: list[str] = []
+    for name in order:
+        if skip is not None and normalize_name(str(name)) == normalize_name(str(skip)):
+            continue
+        c = by_key.get(normalize_name(str(name)))
+        if c is None:
+            raise AnnotationError(
+                f"unknown class {str(name)!r} under 'order' in taxonomy mapping {where}; "
+                f"the mapped classes are: {', '.join(classes)}"
+            )
+        if c not in head:
+            head.append(c)
+    return head + [c for c in classes if c not in head]
 
 
 def _tidy(name: object) -> str:
