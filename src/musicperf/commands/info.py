@@ -1,0 +1,87 @@
+"""``musicperf info VIDEO [--json] [--fast]``: print the facts of a video.
+
+By default the video is decoded once to count its frames exactly, because headers lie (some
+report 0 frames, a damaged file announces frames it cannot deliver); ``--fast`` trusts the
+container header instead. Heavy imports happen inside :func:`run` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "info",
+        help="print frame rate, frame count, duration, size, rotation and audio of a video",
+        description=(
+            "Print the facts of a video: frame rate, frame count, duration, displayed size, "
+            "rotation, codec and audio. Frames are counted by decoding unless --fast is given."
+        ),
+    )
+    p.add_argument("video", help="video file")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--fast", action="store_true",
+                   help="trust the container's frame count instead of decoding (instant, "
+                        "but blind to damaged files)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from musicperf.io.video import probe
+
+    info = probe(args.video, count_frames=not args.fast)
+    if args.json:
+        print(json.dumps(info.to_dict(), indent=2))
+    else:
+        print(format_info(info))
+    return 0
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60.0)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:06.3f}" if h else f"{m}:{s:06.3f}"
+
+
+def format_info(info) -> str:
+    """Human-readable lines for a :class:`~musicperf.io.video.VideoInfo`."""
+    size = f"{info.width}x{info.height}"
+    if info.rotation:
+        stored = f"{info.height}x{info.width}" if info.rotation in (90, 270) else size
+        size += f" as displayed (stored {stored}, rotated {info.rotation} degrees clockwise)"
+    lines = [
+        f"file:      {info.path}",
+        f"container: {info.container}",
+        f"video:     {info.codec}, {size}, {info.fps:g} fps",
+    ]
+    if info.frame_count_exact:
+        frames = f"{info.n_frames} (counted by decoding)"
+        notes = []
+        if info.announced_frames and info.announced_frames != info.n_frames:
+            notes.append(f"the header announces {info.announced_frames}")
+        if info.lost_frames:
+            notes.append(f"{info.lost_frames} could not be decoded (damaged data)")
+        if info.skipped_frames:
+            notes.append(f"{info.skipped_frames} empty slot(s) in the timestamps "
+                         "(dropped/repeated frames or variable rate), not damage")
+        if notes:
+            frames += "; " + "; ".join(notes)
+    else:
+        frames = f"{info.n_frames} (from the container header, not verified)"
+    lines.append(f"frames:    {frames}")
+    lines.append(f"duration:  {info.duration:.3f} s ({_clock(info.duration)})")
+    lines.append(f"rotation:  {info.rotation}")
+    if info.has_audio:
+        lines.append(f"audio:     {info.audio_rate} Hz, {info.audio_channels} channel(s)")
+    else:
+        lines.append("audio:     none")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from musicperf.cli import main
+
+    sys.exit(main(["info", *sys.argv[1:]]))
