@@ -1,0 +1,122 @@
+"""The Python API of the labelling workflow: ``train``, ``label`` and ``score``.
+
+Each function does what the CLI command of the same name does (``musicperf train``,
+``musicperf label``, ``musicperf score``) and returns the result instead of printing it::
+
+    import musicperf.api as mp
+
+    mp.train(["concert.mp4=concert.eaf"], "model", until=60.0)      # first 60 s annotated
+    mp.label(["concert.mp4"], "model", "labelled", after=60.0)     # label the rest
+    result = mp.score("concert_full.eaf", "labelled/concert.eaf", start=60.0)
+    result["macro"]["f1"]
+
+Imports nothing heavy at module level; torch and PyAV are loaded when a function runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["train", "label", "score"]
+
+
+def train(
+    data: Sequence[str | Path] | str | Path,
+    model_dir: str | Path,
+    *,
+    until: float | None = None,
+    config=None,
+    taxonomy=None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict:
+    """Train a gesture labeller on annotated videos; see :func:`musicperf.tasks.gestures.train_model`.
+
+    Parameters
+    ----------
+    data : str, Path or sequence of them
+        ``VIDEO=ANNOTATIONS`` pairs, folders of videos with same-named ``.eaf`` files, YAML
+        manifests, or videos with a same-named ``.eaf`` beside them.
+    model_dir : str or Path
+        Where the model is written (refused if it exists, unless ``overwrite``).
+    until : float, optional
+        Seconds: train on the first ``until`` seconds of each video only.
+    config : WorkflowConfig, str or Path, optional
+        Settings object or YAML file (see :class:`musicperf.tasks.gestures.WorkflowConfig`).
+    taxonomy : Taxonomy, str or Path, optional
+        Classes: default one per tier name in the annotations; or ``"gestures18"``,
+        ``"superclasses7"``, or a YAML mapping file.
+    overwrite, progress : bool
+
+    Returns
+    -------
+    dict
+        The model's metadata (classes, thresholds, training summary).
+    """
+    from musicperf.tasks.gestures import train_model
+
+    return train_model(data, model_dir, until=until, config=config, taxonomy=taxonomy, overwrite=overwrite,
+                       progress=progress)
+
+
+def label(
+    videos: Sequence[str | Path] | str | Path,
+    model_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    after: float | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> list[dict]:
+    """Label videos; per video an ``.eaf``, a per-frame probability CSV and a JSON summary.
+
+    See :func:`musicperf.tasks.gestures.label_videos`. Human tiers of a video's own ``.eaf``
+    are kept untouched; predicted tiers are named ``auto: <class>``. Videos already labelled
+    by the same model are skipped, so an interrupted run can simply be restarted.
+
+    Returns
+    -------
+    list of dict
+        One JSON summary per video.
+    """
+    from musicperf.tasks.gestures import label_videos
+
+    return label_videos(videos, model_dir, out_dir, after=after, overwrite=overwrite, progress=progress)
+
+
+def score(
+    reference,
+    prediction,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    fps: float = 25.0,
+    tiers: list[str] | None = None,
+) -> dict:
+    """Frame-level precision, recall, F1 and Cohen's kappa per tier between two annotations.
+
+    Parameters
+    ----------
+    reference, prediction : str, Path or AnnotationSet
+        Annotation files (any format musicperf reads) or annotation sets. Prediction tiers
+        ``auto: X`` are scored against reference tiers ``X``; otherwise equal names are paired.
+    start, end : float, optional
+        Seconds: score only frames in ``[start, end)``.
+    fps : float
+        Frame rate of the scoring grid.
+    tiers : list of str, optional
+        Reference tiers to score.
+
+    Returns
+    -------
+    dict
+        See :func:`musicperf.evaluate.agreement.score_annotations`.
+    """
+    from musicperf.evaluate.agreement import score_annotations
+    from musicperf.io.annotations import AnnotationSet
+    from musicperf.tasks.gestures import read_annotations
+
+    ref = reference if isinstance(reference, AnnotationSet) else read_annotations(reference)
+    pred = prediction if isinstance(prediction, AnnotationSet) else read_annotations(prediction)
+    return score_annotations(ref, pred, fps=fps, start=start, end=end, tiers=tiers)

@@ -1,0 +1,253 @@
+"""Frame-level agreement between two annotation documents (``musicperf score``).
+
+Compares a reference :class:`~musicperf.io.annotations.AnnotationSet` with a prediction (or a
+second human annotator) tier by tier: each tier is turned into a per-frame presence vector on a
+common frame grid (a frame counts as present when any annotation of the tier overlaps it, the
+rule of Section 3 of paper 001), then per-tier precision, recall and F1 (Equations 11-13 of
+paper 001) and Cohen's kappa are computed, with their macro averages.
+
+The frame labelling and the metric formulas are not re-implemented here: they come from
+:func:`musicperf.labels.frame_labels` and :mod:`musicperf.evaluate.metrics`. This module only
+matches tiers, builds the frame grid and the time window, and assembles a readable result.
+Imports numpy only at module level; never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from musicperf.errors import ParameterError
+from musicperf.io.annotations import AnnotationSet, Tier
+
+#: Prefix of the tiers that ``musicperf label`` writes; ``auto: gesture`` predicts ``gesture``.
+AUTO_PREFIX = "auto: "
+
+
+@dataclass
+class TierMatch:
+    """How the tiers of a reference and a prediction were paired.
+
+    Attributes
+    ----------
+    pairs : list of (str, str)
+        ``(reference tier, prediction tier)`` in reference order.
+    unmatched_reference : list of str
+        Reference tiers with no counterpart in the prediction.
+    unmatched_prediction : list of str
+        Prediction tiers not used by any pair.
+    ignored_reference : list of str
+        Reference tiers that were skipped because they are predictions themselves (``auto: ``).
+    """
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    unmatched_reference: list[str] = field(default_factory=list)
+    unmatched_prediction: list[str] = field(default_factory=list)
+    ignored_reference: list[str] = field(default_factory=list)
+
+
+def match_tiers(reference: list[str], prediction: list[str], *, tiers: list[str] | None = None) -> TierMatch:
+    """Pair reference tiers with prediction tiers by name.
+
+    A reference tier ``X`` is paired with the prediction tier ``auto: X`` when there is one
+    (the output of ``musicperf label``, which also keeps copies of the human tiers, so the
+    ``auto:`` tier must win), else with a prediction tier named exactly ``X`` (agreement between
+    two human annotators). Reference tiers whose own name starts with ``auto: `` are ignored.
+
+    Parameters
+    ----------
+    reference, prediction : list of str
+        Tier names, in document order.
+    tiers : list of str, optional
+        Only score these reference tiers; a name missing from the reference raises.
+
+    Returns
+    -------
+    TierMatch
+    """
+    pred_set = set(prediction)
+    if tiers is not None:
+        missing = [t for t in tiers if t not in reference]
+        if missing:
+            raise ParameterError(
+                f"tier(s) {', '.join(map(repr, missing))} not in the reference; its tiers are: "
+                f"{', '.join(reference) or 'none'}"
+            )
+        wanted = list(tiers)
+    else:
+        wanted = list(reference)
+    match = TierMatch()
+    used: set[str] = set()
+    for name in wanted:
+        if name.startswith(AUTO_PREFIX):
+            match.ignored_reference.append(name)
+            continue
+        auto = AUTO_PREFIX + name
+        if auto in pred_set:
+            match.pairs.append((name, auto))
+            used.add(auto)
+        elif name in pred_set:
+            match.pairs.append((name, name))
+            used.add(name)
+        else:
+            match.unmatched_reference.append(name)
+    match.unmatched_prediction = [p for p in prediction if p not in used]
+    return match
+
+
+def frame_window(n_frames: int, fps: float, start: float | None, end: float | None) -> tuple[int, int]:
+    """Frame index range ``[first, stop)`` of the frames lying inside ``[start, end)`` seconds.
+
+    Frame ``i`` covers ``[i / fps, (i + 1) / fps)``; a frame is scored when it lies entirely in
+    the window (a small tolerance absorbs float rounding of times such as 60.0 s at 25 fps).
+    """
+    eps = 1e-6
+    first = 0 if start is None else max(0, math.ceil(start * fps - eps))
+    stop = n_frames if end is None else min(n_frames, math.floor(end * fps + eps))
+    return first, stop
+
+
+def score_annotations(
+    reference: AnnotationSet,
+    prediction: AnnotationSet,
+    *,
+    fps: float = 25.0,
+    start: float | None = None,
+    end: float | None = None,
+    tiers: list[str] | None = None,
+) -> dict:
+    """Frame-level precision, recall, F1 and Cohen's kappa per tier, and their macro averages.
+
+    Parameters
+    ----------
+    reference : AnnotationSet
+        The ground truth (or the first annotator).
+    prediction : AnnotationSet
+        The prediction (or the second annotator); ``auto: X`` tiers are scored against ``X``.
+    fps : float
+        Frame rate of the scoring grid in frames per second (25 in the papers: 0.04 s steps).
+    start, end : float, optional
+        Only score frames inside ``[start, end)`` seconds, e.g. the part that was not used for
+        training. ``end`` defaults to the last annotation end of either document.
+    tiers : list of str, optional
+        Reference tiers to score (default: all that are not ``auto:`` tiers).
+
+    Returns
+    -------
+    dict
+        ``{"fps", "start", "end", "n_frames", "tiers": {name: {"prediction_tier", "precision",
+        "recall", "f1", "kappa", "support", "predicted", "frames", "confusion"}}, "macro": {...},
+        "unmatched_reference", "unmatched_prediction", "ignored_reference"}``. ``support`` and
+        ``predicted`` count positive frames in the reference and the prediction;
+        ``confusion`` is ``[[TN, FP], [FN, TP]]`` in frames. A metric that is undefined (no
+        reference positives in the window: 0/0) is ``None`` and left out of the averages.
+    """
+    from musicperf.evaluate import metrics
+    from musicperf.labels import Taxonomy, frame_labels
+
+    if not (isinstance(fps, (int, float)) and fps > 0 and math.isfinite(fps)):
+        raise ParameterError(f"fps must be a positive number of frames per second, got {fps!r}")
+    if start is not None and end is not None and end <= start:
+        raise ParameterError(f"--to {end} s must be after --from {start} s")
+    match = match_tiers(list(reference.tiers), list(prediction.tiers), tiers=tiers)
+    last = end
+    if last is None:
+        last = max(reference.time_range[1], prediction.time_range[1])
+    n_frames = max(int(math.ceil(last * fps - 1e-6)), 0)
+    first, stop = frame_window(n_frames, fps, start, end)
+    result: dict = {
+        "fps": float(fps),
+        "start": float(first / fps),
+        "end": float(stop / fps),
+        "n_frames": int(max(stop - first, 0)),
+        "tiers": {},
+        "macro": {},
+        "unmatched_reference": match.unmatched_reference,
+        "unmatched_prediction": match.unmatched_prediction,
+        "ignored_reference": match.ignored_reference,
+    }
+    if not match.pairs or stop <= first:
+        result["macro"] = {"precision": None, "recall": None, "f1": None, "kappa": None}
+        return result
+
+    names = [r for r, _ in match.pairs]
+    # Both documents become one-tier-per-class sets named by the reference tier, so the same
+    # taxonomy (class = tier name) labels both frame grids.
+    ref_set = AnnotationSet(tiers={r: _renamed(reference.tiers[r], r) for r, _ in match.pairs})
+    pred_set = AnnotationSet(tiers={r: _renamed(prediction.tiers[p], r) for r, p in match.pairs})
+    # Class = reference tier name, exactly (no forgiving name matching: the pairs are fixed).
+    taxonomy = Taxonomy(tuple(names), {n: n for n in names}, by="tier", name="score")
+    kw = dict(fps=fps, n_frames=n_frames, check=False, unknown="ignore")
+    y_true = np.asarray(frame_labels(ref_set, taxonomy, **kw))[first:stop]
+    y_pred = np.asarray(frame_labels(pred_set, taxonomy, **kw))[first:stop]
+    y_true = (y_true > 0.5).astype(np.int64)
+    y_pred = (y_pred > 0.5).astype(np.int64)
+
+    report = metrics.multilabel_report(y_true, y_pred.astype(float), classes=names, threshold=0.5, absent="exclude")
+    kappas = np.atleast_1d(metrics.cohen_kappa(y_true, y_pred))
+    for k, (r, p) in enumerate(match.pairs):
+        row = report["per_class"][r]
+        result["tiers"][r] = {
+            "prediction_tier": p,
+            "precision": _num(row["precision"]),
+            "recall": _num(row["recall"]),
+            "f1": _num(row["f1"]),
+            "kappa": _num(kappas[k]),
+            "support": int(y_true[:, k].sum()),
+            "predicted": int(y_pred[:, k].sum()),
+            "frames": int(y_true.shape[0]),
+            # Figure 3 of 000: [[TN, FP], [FN, TP]], rows true absent/present.
+            "confusion": [[int(row["tn"]), int(row["fp"])], [int(row["fn"]), int(row["tp"])]],
+        }
+    # Tiers whose reference is empty in the window have no recall or F1 (0/0): they are left
+    # out of the averages, as in musicperf.evaluate.metrics (absent="exclude").
+    result["macro"] = {
+        m: _mean([row[m] for row in result["tiers"].values()]) for m in ("precision", "recall", "f1", "kappa")
+    }
+    return result
+
+
+def _num(x) -> float | None:
+    """A metric as a JSON-friendly float, ``None`` when undefined (NaN)."""
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _renamed(tier: Tier, name: str) -> Tier:
+    return Tier(name=name, annotations=list(tier.annotations))
+
+
+def format_table(result: dict) -> str:
+    """Render a :func:`score_annotations` result as a fixed-width text table."""
+    lines = [f"frames {result['n_frames']} at {result['fps']:g} fps, {result['start']:.2f}-{result['end']:.2f} s"]
+    width = max([len("tier"), len("macro average")] + [len(n) for n in result["tiers"]])
+    lines.append(f"{'tier':<{width}}  precision  recall     f1  kappa  support  predicted")
+    for name, row in result["tiers"].items():
+        lines.append(
+            f"{name:<{width}}  {_fmt(row['precision'], 9)}  {_fmt(row['recall'], 6)}  {_fmt(row['f1'], 5)}  "
+            f"{_fmt(row['kappa'], 5)}  {row['support']:7d}  {row['predicted']:9d}"
+        )
+    m = result["macro"]
+    lines.append(
+        f"{'macro average':<{width}}  {_fmt(m['precision'], 9)}  {_fmt(m['recall'], 6)}  {_fmt(m['f1'], 5)}  "
+        f"{_fmt(m['kappa'], 5)}"
+    )
+    for key, label in (
+        ("unmatched_reference", "reference tiers without a prediction"),
+        ("unmatched_prediction", "prediction tiers not scored"),
+        ("ignored_reference", "reference tiers ignored (auto:)"),
+    ):
+        if result[key]:
+            lines.append(f"{label}: {', '.join(result[key])}")
+    return "\n".join(lines)
+
+
+def _fmt(x: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if x is None else f"{x:{width}.3f}"

@@ -1,0 +1,101 @@
+"""musicperf score: frame-level agreement between two annotation documents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from musicperf.api import score
+from musicperf.cli import main
+from musicperf.errors import ParameterError
+from musicperf.evaluate.agreement import format_table, match_tiers, score_annotations
+from musicperf.io.annotations import Annotation, AnnotationSet, Tier
+
+
+def aset(**tiers) -> AnnotationSet:
+    return AnnotationSet(tiers={n: Tier(n, [Annotation(s, e, n) for s, e in iv]) for n, iv in tiers.items()})
+
+
+def test_identical_annotations_agree_perfectly():
+    a = aset(Nodding=[(0.0, 1.0), (2.0, 2.5)], Vibrato=[(1.0, 3.0)])
+    r = score_annotations(a, a, fps=25.0, end=4.0)
+    for row in r["tiers"].values():
+        assert row["precision"] == row["recall"] == row["f1"] == row["kappa"] == 1.0
+    assert r["n_frames"] == 100
+    assert r["tiers"]["Nodding"]["support"] == 25 + 13  # [2.0, 2.5) touches frames 50..62
+    assert r["macro"]["f1"] == 1.0
+
+
+def test_half_overlap_has_known_scores():
+    # 100 frames: reference on 0..49, prediction on 25..74 -> TP 25, FP 25, FN 25, TN 25.
+    ref = aset(A=[(0.0, 2.0)])
+    pred = aset(**{"auto: A": [(1.0, 3.0)]})
+    r = score_annotations(ref, pred, fps=25.0, end=4.0)
+    row = r["tiers"]["A"]
+    assert row["prediction_tier"] == "auto: A"
+    assert row["precision"] == pytest.approx(0.5)
+    assert row["recall"] == pytest.approx(0.5)
+    assert row["f1"] == pytest.approx(0.5)
+    assert row["kappa"] == pytest.approx(0.0)  # p_o = 0.5 = p_e
+    assert row["confusion"] == [[25, 25], [25, 25]]
+
+
+def test_window_restricts_the_frames_scored():
+    ref = aset(A=[(0.0, 2.0)])
+    pred = aset(A=[(1.0, 3.0)])
+    r = score_annotations(ref, pred, fps=25.0, start=1.0, end=2.0)
+    assert r["n_frames"] == 25
+    assert r["tiers"]["A"]["f1"] == pytest.approx(1.0)
+    assert (r["start"], r["end"]) == (1.0, 2.0)
+
+
+def test_auto_tiers_win_over_copied_human_tiers_and_unmatched_are_reported():
+    # The output of `musicperf label` holds a copy of the human tier A and the prediction "auto: A".
+    ref = aset(A=[(0.0, 1.0)], B=[(0.0, 1.0)], Extra=[(0.0, 0.5)])
+    pred = aset(A=[(0.0, 1.0)], **{"auto: A": [(2.0, 3.0)], "auto: B": [(0.0, 1.0)], "auto: C": [(0.0, 1.0)]})
+    m = match_tiers(list(ref.tiers), list(pred.tiers))
+    assert m.pairs == [("A", "auto: A"), ("B", "auto: B")]
+    assert m.unmatched_reference == ["Extra"]
+    assert m.unmatched_prediction == ["A", "auto: C"]
+    r = score_annotations(ref, pred, fps=25.0, end=4.0)
+    assert r["tiers"]["A"]["f1"] == 0.0  # the copy would have scored 1.0
+    assert r["tiers"]["B"]["f1"] == 1.0
+    assert "Extra" in format_table(r)
+
+
+def test_empty_reference_tier_is_undefined_and_left_out_of_averages():
+    ref = aset(A=[(0.0, 1.0)], B=[])
+    pred = aset(A=[(0.0, 1.0)], B=[(2.0, 3.0)])
+    r = score_annotations(ref, pred, fps=25.0, end=4.0)
+    assert r["tiers"]["B"]["recall"] is None and r["tiers"]["B"]["f1"] is None
+    assert r["tiers"]["B"]["predicted"] == 25
+    assert r["macro"]["f1"] == 1.0
+    json.dumps(r)  # no NaN in the JSON
+
+
+def test_bad_arguments_raise_parameter_errors():
+    a = aset(A=[(0.0, 1.0)])
+    with pytest.raises(ParameterError, match="after"):
+        score_annotations(a, a, start=2.0, end=1.0)
+    with pytest.raises(ParameterError, match="fps"):
+        score_annotations(a, a, fps=0)
+    with pytest.raises(ParameterError, match="not in the reference"):
+        score_annotations(a, a, tiers=["Nope"])
+
+
+def test_cli_scores_two_eaf_files(tmp_path, capsys):
+    from musicperf.io.elan import write_eaf
+
+    write_eaf(aset(A=[(0.0, 2.0)], B=[(1.0, 2.0)]), tmp_path / "ref.eaf")
+    write_eaf(aset(**{"auto: A": [(1.0, 3.0)], "auto: B": [(1.0, 2.0)]}), tmp_path / "pred.eaf")
+    assert main(["score", str(tmp_path / "ref.eaf"), str(tmp_path / "pred.eaf"), "--to", "4", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["tiers"]["A"]["f1"] == pytest.approx(0.5)
+    assert r["tiers"]["B"]["f1"] == pytest.approx(1.0)
+    assert r["macro"]["f1"] == pytest.approx(0.75)
+    assert score(tmp_path / "ref.eaf", tmp_path / "pred.eaf", end=4.0) == r
+    assert main(["score", str(tmp_path / "ref.eaf"), str(tmp_path / "pred.eaf"), "--from", "1", "--fps", "10"]) == 0
+    assert "macro average" in capsys.readouterr().out
+    assert main(["score", str(tmp_path / "ref.eaf"), str(tmp_path / "missing.eaf")]) == 2
+    assert "missing.eaf" in capsys.readouterr().err
