@@ -330,18 +330,22 @@ def _timed_frames(frames, *, origin: int, time_base, fps: float, depth: int = RE
         yield emit()
 
 
-def _to_array(frame, *, size, rotation: int, fmt: str) -> np.ndarray:
-    """Convert an av.VideoFrame to ``(H, W, 3)`` uint8 as displayed, resized to ``size``."""
-    if size is None:
-        arr = frame.to_ndarray(format=fmt)
-    else:
+def _to_array(frame, *, size, rotation: int, fmt: str, reformatter=None) -> np.ndarray:
+    """Convert an av.VideoFrame to ``(H, W, 3)`` uint8 as displayed, resized to ``size``.
+
+    ``reformatter`` (an ``av.video.reformatter.VideoReformatter``) is reused across frames so
+    libswscale's context is not rebuilt for every frame.
+    """
+    w, h = frame.width, frame.height
+    if size is not None:
         h, w = size
         if rotation in (90, 270):  # resize the stored picture to the transposed size
             h, w = w, h
-        if (w, h) == (frame.width, frame.height):
-            arr = frame.to_ndarray(format=fmt)
-        else:
-            arr = frame.to_ndarray(width=w, height=h, format=fmt, interpolation="AREA")
+    if reformatter is None:
+        arr = frame.to_ndarray(width=w, height=h, format=fmt, interpolation="AREA")
+    else:
+        arr = reformatter.reformat(frame, width=w, height=h, format=fmt,
+                                   interpolation="AREA").to_ndarray()
     if rotation:
         arr = np.ascontiguousarray(np.rot90(arr, k=-(rotation // 90)))
     return arr
@@ -606,6 +610,7 @@ class VideoReader:
             raise DecodeError(f"'{self.path}': cannot seek to {start:.3f} s ({_ffmpeg_reason(exc)})") from exc
         stats = _DecodeStats()
         fmt = "rgb24" if self.rgb else "bgr24"
+        reformatter = av.video.reformatter.VideoReformatter()
         self.lost_frames = 0
         self.skipped_frames = 0
         self.n_decoded = 0
@@ -626,7 +631,8 @@ class VideoReader:
             last_t = t
             self.n_decoded = n
             if convert:
-                yield t, _to_array(frame, size=size, rotation=self._rotation, fmt=fmt)
+                yield t, _to_array(frame, size=size, rotation=self._rotation, fmt=fmt,
+                                   reformatter=reformatter)
             else:
                 yield t, frame
         self._last_end = None if last_t is None else last_t + 1.0 / self._fps
