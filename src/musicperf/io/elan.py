@@ -669,7 +669,7 @@ def write_eaf(
             ET.SubElement(entry, "CVE_VALUE", {"DESCRIPTION": "", "LANG_REF": "und"}).text = value
 
     ET.indent(root, space="    ")
-    data = ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+    data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n"
     write_bytes_atomic(path, data)
 
 
