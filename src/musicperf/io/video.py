@@ -4,14 +4,17 @@
 Time convention
 ---------------
 All times are float seconds on the video stream's own timeline: ``t = (pts - start) *
-time_base`` where ``start`` is the stream's ``start_time`` (the first frame's timestamp when the
-container gives none). This is ffmpeg's timeline, the one ffmpeg-based players (and so ELAN on
-most platforms) show, and :func:`musicperf.io.audio.load_audio` aligns audio to the same origin.
-Frame times come from timestamps, so variable-frame-rate video is safe. Decoders emit frames in
-display order, but AVI files carry no presentation timestamps and ffmpeg's guesses arrive
-shuffled (``pianist.avi`` gives ``1, 4, 3, 5, 2, ...``); the reader therefore re-sorts
-timestamps through a small look-ahead buffer (:data:`REORDER_DEPTH` frames) so the *k*-th frame
-gets the *k*-th smallest timestamp and times always increase.
+time_base`` where ``start`` is the stream's ``start_time`` (0 when the container gives none,
+i.e. timestamps are taken as they are). This is ffmpeg's timeline, the one ffmpeg-based players
+(and so ELAN on most platforms) show, and :func:`musicperf.io.audio.load_audio` aligns audio to
+the same origin. Frame times come from timestamps, so variable-frame-rate video is safe.
+Decoders emit frames in display order, but AVI files carry no presentation timestamps and
+ffmpeg's guesses arrive shuffled (``pianist.avi`` gives ``1, 4, 3, 5, 2, ...``); the reader
+therefore re-sorts timestamps through a small look-ahead buffer (:data:`REORDER_DEPTH` frames)
+so the *k*-th frame gets the *k*-th smallest timestamp and times always increase. A
+consequence kept on purpose: in AVI files with B-frames ffmpeg delays every timestamp by one
+frame, so the first frame of ``pianist.avi`` is at 1/30 s, not 0; the audio stays at 0, as in
+ffmpeg-based players, so sound and picture keep the file's own synchronisation.
 
 Rotation
 --------
@@ -20,7 +23,7 @@ display, read from the display matrix side data (or the legacy ``rotate`` tag). 
 returned as displayed, and ``width``/``height`` are the displayed ones. Non-square pixels
 (sample aspect ratio) are not corrected.
 
-This module imports PyAV and numpy lazily or at top level only here; it must not import torch,
+PyAV is imported lazily, inside the functions that need it; numpy at top level. Must not import torch,
 OpenCV or matplotlib.
 """
 
