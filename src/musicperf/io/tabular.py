@@ -153,7 +153,8 @@ def _time(cell: str, *, path: Path, line: int, column: str, unit: str = "auto") 
 
 
 def _value(cell: str) -> str:
-    cell = _unquote(cell)
+    # ELAN does not quote annotation values, so quotes around a value belong to it
+    cell = cell.strip("\r\n")
     return "" if cell == EMPTY_PLACEHOLDER else cell
 
 
