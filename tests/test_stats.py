@@ -211,3 +211,18 @@ def test_stats_command_errors(tmp_path, capsys):
     assert "--fps and --duration" in capsys.readouterr().err
     assert main(["stats", f"{tmp_path / 'missing.mp4'}={ok}", "-o", str(tmp_path / "o")]) == 2
     assert "missing.mp4" in capsys.readouterr().err
+
+
+def test_stats_command_one_duration_per_file(tmp_path, capsys):
+    a1 = write_eaf(video1(), tmp_path / "v1.eaf")
+    a2 = write_eaf(video2(), tmp_path / "v2.eaf")
+    out = tmp_path / "out"
+    assert main(["stats", str(a1), str(a2), "--fps", "25", "--duration", "4,2.56", "-o", str(out)]) == 0
+    t2 = read_csv(out / "table2_frames.csv")
+    assert t2["Total frames"] == ["100", "64", "164"] and t2["Vibrato"] == ["0", "64", "64"]
+    t5 = read_csv(out / "table5_samples.csv")
+    assert t5["Left hand action"] == ["0", "4", "4"] and t5["Normal play"] == ["6", "0", "6"]
+    assert (out / "figure2_correlation_all.png").exists()
+    capsys.readouterr()
+    assert main(["stats", str(a1), str(a2), "--fps", "25", "--duration", "4,2,1", "-o", str(out)]) == 2
+    assert "3 values for 2 annotation files" in capsys.readouterr().err

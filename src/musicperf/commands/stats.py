@@ -36,8 +36,16 @@ def register(subparsers) -> None:
         help="VIDEO=ANNOTATIONS pairs (EAF, TextGrid, ...), or an annotation file alone with --fps and --duration",
     )
     p.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
-    p.add_argument("--fps", type=float, help="frame rate for annotation files given without a video")
-    p.add_argument("--duration", type=float, help="seconds, for annotation files given without a video")
+    p.add_argument(
+        "--fps",
+        metavar="F[,F...]",
+        help="frame rate for annotation files given without a video: one for all, or one per such file (comma-separated)",
+    )
+    p.add_argument(
+        "--duration",
+        metavar="S[,S...]",
+        help="seconds, for annotation files given without a video: one for all, or one per such file (comma-separated)",
+    )
     p.add_argument(
         "--taxonomy",
         default="gestures18",
@@ -82,6 +90,23 @@ def _split_pair(item: str) -> tuple[Path | None, Path]:
     return None, Path(item)
 
 
+def _per_file(option: str, text: str | None, n: int) -> list[float] | None:
+    """``"25"`` or ``"25,30"`` -> one positive float per annotation file given alone."""
+    if text is None:
+        return None
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ParameterError(f"{option} must be a number or comma-separated numbers, got {text!r}") from None
+    if not all(v > 0 for v in values):
+        raise ParameterError(f"{option} must be positive, got {text!r}")
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise ParameterError(f"{option} gives {len(values)} values for {n} annotation files without a video")
+    return values
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "video"
 
@@ -110,10 +135,14 @@ def run(args) -> int:
         raise ParameterError(f"--length and --stride must be positive, got {args.length} and {args.stride}")
 
     # ---------------------------------------------------------------- inputs
-    loaded = []  # (name, aset, fps, n_frames)
+    pairs = [_split_pair(item) for item in args.data]
+    alone = sum(1 for video, _ in pairs if video is None)
+    fps_list = _per_file("--fps", args.fps, alone)
+    dur_list = _per_file("--duration", args.duration, alone)
+    loaded = []  # LabelledVideo per DATA item
     used: dict[str, int] = {"all": 1}  # "all" names the all-videos heatmaps
-    for item in args.data:
-        video, ann = _split_pair(item)
+    k = 0
+    for video, ann in pairs:
         aset = read_annotations(ann)
         if video is not None:
             from musicperf.io.video import probe
@@ -122,15 +151,14 @@ def run(args) -> int:
             aset.check_duration(info.duration, media=video)
             fps, n_frames, stem = float(info.fps), int(info.n_frames), video.stem
         else:
-            if args.fps is None or args.duration is None:
+            if fps_list is None or dur_list is None:
                 raise ParameterError(
                     f"'{ann}' is given without a video: pass VIDEO={ann} or both --fps and --duration"
                 )
-            if not (args.fps > 0 and args.duration > 0):
-                raise ParameterError(f"--fps and --duration must be positive, got {args.fps} and {args.duration}")
-            aset.check_duration(args.duration)
-            fps = float(args.fps)
-            n_frames = int(np.floor(args.duration * fps + 1e-6))
+            fps, duration = fps_list[k], dur_list[k]
+            k += 1
+            aset.check_duration(duration)
+            n_frames = int(np.floor(duration * fps + 1e-6))
             stem = ann.stem
         n = used.get(stem, 0) + 1
         used[stem] = n

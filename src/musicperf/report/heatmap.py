@@ -45,7 +45,7 @@ def correlation_figure(corr: np.ndarray, classes: Sequence[str], *, title: str =
     import matplotlib
 
     size = 2.5 + 0.45 * k
-    fig = Figure(figsize=(size + 1.5, size), layout="constrained")
+    fig = Figure(figsize=(size + 1.5, size))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
@@ -86,5 +86,5 @@ def write_correlation_heatmap(path: str | Path, corr: np.ndarray, classes: Seque
     path = Path(path)
     fig = correlation_figure(corr, classes, title=title)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     return path
