@@ -138,6 +138,7 @@ def test_every_real_eaf_reads_and_round_trips(shared_data, tmp_path):
                 assert abs(s0 - s1) <= 0.5 * MS + 1e-9 and abs(e0 - e1) <= 0.5 * MS + 1e-9
             assert again[name].vocabulary == (tier.vocabulary if tier.vocabulary in aset.vocabularies else None)
             assert again[name].participant == tier.participant
+            assert again[name].linguistic_type.startswith(tier.linguistic_type or "default-lt")
 
 
 @pytest.mark.parametrize(

@@ -146,6 +146,10 @@ def test_csv_round_trip(tmp_path):
     assert [a.value for a in back["vibrato"].annotations] == ["vibrato, wide", 'say "x"']
     assert back["vibrato"].annotations[0].start == pytest.approx(1 / 3, abs=1e-6)
     assert triples(back["bowing"]) == [(0.0, 4.0, "down")]
+    write_csv(sample_set(), tmp_path / "ms.csv", decimals=3)
+    assert (tmp_path / "ms.csv").read_text().splitlines()[1:] == [
+        'vibrato,0.333,0.667,"vibrato, wide"', 'vibrato,2,2.5,"say ""x"""', "bowing,0,4,down"
+    ]
 
 
 def test_csv_errors(tmp_path):

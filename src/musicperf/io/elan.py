@@ -47,7 +47,6 @@ import datetime as _dt
 import itertools
 import mimetypes
 import os
-import re
 import urllib.parse
 import urllib.request
 import warnings
@@ -436,12 +435,6 @@ def _chain_order(members: list[str], records: dict, path: Path) -> list[str]:
 # writing
 
 
-def _ncname(text: str, prefix: str) -> str:
-    """An XML-id-safe token derived from ``text``."""
-    token = re.sub(r"[^A-Za-z0-9_.-]", "_", text)
-    return token if re.match(r"[A-Za-z_]", token) else f"{prefix}{token}"
-
-
 def _media_ref(media: str | Path, eaf_path: Path) -> MediaRef:
     media = Path(media).expanduser().resolve()
     rel = os.path.relpath(media, eaf_path.resolve().parent).replace(os.sep, "/")
@@ -611,7 +604,7 @@ def write_eaf(
         cv = tier.vocabulary if tier.vocabulary in written_cvs else None
         key = (tier.linguistic_type or "default-lt", "Included_In" if parent else None, cv)
         if key not in lt_of:
-            base = _ncname(key[0], "lt-")
+            base = key[0]  # LINGUISTIC_TYPE_ID is free text in the schema: keep the name
             name, n = base, 1
             while name in lt_of.values():
                 n += 1
