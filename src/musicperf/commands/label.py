@@ -1,0 +1,44 @@
+"""``musicperf label``: label videos with a trained model."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "label",
+        help="label videos with a trained model: .eaf + per-frame probability CSV + JSON summary per video",
+        description=(
+            "Write, per video, OUT/<name>.eaf (predicted tiers 'auto: <class>'; the tiers of the video's own "
+            ".eaf, if any, are copied untouched), OUT/<name>.probs.csv (per-frame probabilities) and "
+            "OUT/<name>.labels.json. Videos already labelled by the same model are skipped, so an interrupted "
+            "run can be restarted."
+        ),
+    )
+    p.add_argument("videos", nargs="+", metavar="VIDEO",
+                   help="videos, folders of videos, VIDEO=ANNOTATIONS pairs or a manifest.yaml")
+    p.add_argument("-m", "--model", required=True, metavar="MODEL_DIR", help="written by 'musicperf train'")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--from", dest="after", type=float, default=None, metavar="SECONDS",
+                   help="predict only from this time on (the end of the human-annotated part)")
+    p.add_argument("--overwrite", action="store_true", help="redo videos whose outputs exist")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from musicperf.api import label
+
+    results = label(args.videos, args.model, args.output, after=args.after, overwrite=args.overwrite,
+                    progress=not args.quiet)
+    for r in results:
+        if r.get("skipped"):
+            print(f"{r['video']}: already labelled, skipped ({r['outputs']['eaf']})")
+            continue
+        note = f" (resampled from {r['video_fps']:g} to {r['fps']:g} fps)" if r["resampled"] else ""
+        n = sum(v["intervals"] for v in r["predicted"].values())
+        print(f"{r['video']}: {n} intervals in {len(r['classes'])} classes{note} -> {r['outputs']['eaf']}")
+        if r["tiers_unknown_to_model"]:
+            print(f"  note: tiers {', '.join(r['tiers_unknown_to_model'])} are not classes of the model; kept, not predicted")
+    return 0
