@@ -65,8 +65,8 @@ class VideoInfo:
         Number of frames. Decoded and counted when ``frame_count_exact`` is True; otherwise
         the container's figure (or ``round(duration * fps)`` where the container has none).
     duration : float
-        Seconds, as announced by the stream (or container); when counting found a longer
-        timeline, the end of the last decoded frame.
+        Seconds, as announced by the stream (or the container); where neither announces one,
+        the end of the last decoded frame (when counted) or ``n_frames / fps``.
     width, height : int
         Pixels as displayed, i.e. after rotation.
     rotation : int
@@ -384,7 +384,7 @@ def _probe(path, *, count: bool | None) -> VideoInfo:
         if count:
             n_frames, lost, skipped, end = _count(path)
             exact = True
-            if end is not None and end > duration + 1e-6 and duration <= 0:
+            if duration <= 0 and end is not None:  # no announced duration: the decoded one
                 duration = end
         else:
             n_frames, exact = announced, False
@@ -494,6 +494,11 @@ class VideoReader:
         rate) not explained by lost frames.
     n_decoded : int
         Frames yielded by the last iteration.
+
+    Notes
+    -----
+    ``len(reader)`` is ``info.n_frames``, the header's count (an estimate where the container
+    has none). One iteration at a time: starting a new one rewinds the shared decoder.
 
     Examples
     --------
