@@ -88,7 +88,7 @@ def load_audio(path, *, sr: int = 48000, mono: bool = True, offset: float = 0.0,
     --------
     >>> y, sr = load_audio("pianist.avi", sr=22050)   # doctest: +SKIP
     >>> y.shape, y.dtype                               # doctest: +SKIP
-    ((2150325,), dtype('float32'))
+    ((2151360,), dtype('float32'))
     """
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise ParameterError(f"sample rate must be a positive int in Hz, got {sr!r}")

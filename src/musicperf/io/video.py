@@ -6,7 +6,7 @@ Time convention
 All times are float seconds on the video stream's own timeline: ``t = (pts - start) *
 time_base`` where ``start`` is the stream's ``start_time`` (0 when the container gives none,
 i.e. timestamps are taken as they are). This is ffmpeg's timeline, the one ffmpeg-based players
-(and so ELAN on most platforms) show, and :func:`musicperf.io.audio.load_audio` aligns audio to
+(ffplay, VLC, mpv) show, and :func:`musicperf.io.audio.load_audio` aligns audio to
 the same origin. Frame times come from timestamps, so variable-frame-rate video is safe.
 Decoders emit frames in display order, but AVI files carry no presentation timestamps and
 ffmpeg's guesses arrive shuffled (``pianist.avi`` gives ``1, 4, 3, 5, 2, ...``); the reader
