@@ -179,6 +179,9 @@ def test_poio_example_facts(shared_data):
     assert set(aset.vocabularies) == {"POS", "Gesture phases"}
     assert len(aset.vocabularies["POS"]) == 13
     assert aset["W-POS"].vocabulary == "POS" and aset["W-POS"].parent == "W-Words"
+    # the one unaligned slot (ts62) ends "you" (from 11470 ms) and starts "follow" (to 11940 ms)
+    follow = next(a for a in aset["W-Words"].annotations if a.value == "follow" and a.start > 11)
+    assert follow.start == pytest.approx(11.705) and follow.end == pytest.approx(11.94)
     assert {m.mime_type for m in aset.media} == {"video/mpeg", "audio/x-wav"}
     ipa = "".join(v for v in aset["W-IPA"].values)
     assert set("ɔəɛɡɪʊʋʌːθ") <= set(ipa)
@@ -203,6 +206,12 @@ def test_pympi_sample_unaligned_slots_and_missing_ecv(shared_data):
     first = [a for a in sub if text[0].start <= a.start and a.end <= text[0].end]
     assert first[0].start == text[0].start and first[-1].end == text[0].end
     assert all(x.end == pytest.approx(y.start) for x, y in zip(first, first[1:]))
+    # the third sentence (8-11 s) has 4 unaligned inner slots, placed in TIME_ORDER between two
+    # slots at 8000 ms: along the tier's chain they split the sentence evenly, as ELAN draws it
+    third = [a for a in sub if 8.0 <= a.start and a.end <= 11.0]
+    assert [a.start for a in third] == pytest.approx([8.0, 8.6, 9.2, 9.8, 10.4])
+    assert [a.end for a in third] == pytest.approx([8.6, 9.2, 9.8, 10.4, 11.0])
+    assert not any(a.start == a.end for a in sub)
     # Symbolic_Subdivision: 5 words per sentence, the parent's span split evenly
     sym = [a for a in aset["words-symsub"].annotations if text[0].start <= a.start < text[0].end]
     assert [a.value for a in sym] == ["The", "quick", "brown", "fox", sym[4].value]

@@ -7,11 +7,13 @@ stay inside this module.
 
 How the reader resolves what the file leaves implicit
 -----------------------------------------------------
-* **Unaligned time slots** (``TIME_SLOT`` without ``TIME_VALUE``): interpolated linearly between
-  the nearest aligned slots before and after them in the ``TIME_ORDER`` (the order ELAN keeps
-  its slots in), so ``k`` unaligned slots between 1000 and 2000 ms become evenly spaced, as ELAN
-  draws them. Slots before the first (after the last) aligned slot take its value. One warning
-  per file gives their number.
+* **Unaligned time slots** (``TIME_SLOT`` without ``TIME_VALUE``): spaced evenly between the
+  aligned slots around them along the chain of annotations of their tier (the end slot of one
+  annotation is the begin slot of the next, as in a ``Time_Subdivision`` tier), so ``k``
+  unaligned slots between 8000 and 11000 ms split that span into ``k + 1`` equal parts, as
+  ELAN draws them. Slots no chain resolves are interpolated between their nearest aligned
+  neighbours in the ``TIME_ORDER`` (slots before the first / after the last aligned slot take
+  its value). One warning per file gives their number.
 * **Reference annotations** (``REF_ANNOTATION``) take their parent annotation's span. When
   several annotations of one tier refer to the same parent (``Symbolic_Subdivision``, linked by
   ``PREVIOUS_ANNOTATION``), the parent's span is split evenly among them in chain order, the way
@@ -105,50 +107,93 @@ def _number(text: str | None, *, what: str, path: Path) -> float:
         raise AnnotationError(f"'{path}': {what} is {text!r}, not a number") from None
 
 
+def _fill_between(sequence: list[str], times: dict[str, float], *, extend: bool) -> None:
+    """Interpolate the slots of ``sequence`` missing from ``times`` between known neighbours.
+
+    Runs of unknown slots between two known ones are spaced evenly; with ``extend``, runs before
+    the first (after the last) known slot take its time, otherwise they stay unknown.
+    """
+    known = [i for i, sid in enumerate(sequence) if sid in times]
+    if not known:
+        return
+    bounds = [-1, *known, len(sequence)]
+    for left, right in zip(bounds[:-1], bounds[1:]):
+        if right - left <= 1:
+            continue
+        if (left < 0 or right >= len(sequence)) and not extend:
+            continue
+        t_left = times[sequence[left]] if left >= 0 else times[sequence[right]]
+        t_right = times[sequence[right]] if right < len(sequence) else t_left
+        for k in range(left + 1, right):
+            if sequence[k] not in times:
+                times[sequence[k]] = t_left + (t_right - t_left) * (k - left) / (right - left)
+
+
+def _tier_paths(root: ET.Element) -> list[list[str]]:
+    """Per tier, the chains of time slots that consecutive alignable annotations share.
+
+    In a ``Time_Subdivision`` tier the words of one sentence form the chain ``ts_begin, u1, u2,
+    ..., ts_end``: the end slot of one annotation is the begin slot of the next.
+    """
+    paths = []
+    for tier in root.iterfind("TIER"):
+        pairs = [
+            (el.get("TIME_SLOT_REF1"), el.get("TIME_SLOT_REF2"))
+            for el in tier.iterfind("ANNOTATION/ALIGNABLE_ANNOTATION")
+        ]
+        following: dict[str, str] = {}
+        ends = set()
+        for ref1, ref2 in pairs:
+            following.setdefault(ref1, ref2)
+            ends.add(ref2)
+        for ref1, _ in pairs:
+            if ref1 in ends:
+                continue  # not the start of a chain
+            path, seen = [ref1], {ref1}
+            while path[-1] in following and following[path[-1]] not in seen:
+                path.append(following[path[-1]])
+                seen.add(path[-1])
+            paths.append(path)
+    return paths
+
+
 def _resolve_slots(root: ET.Element, path: Path, unit_ms: float) -> dict[str, float]:
-    """Time slot id -> time in document milliseconds, unaligned slots interpolated."""
-    order: list[tuple[str, float | None]] = []
-    seen: set[str] = set()
+    """Time slot id -> time in document milliseconds, unaligned slots interpolated.
+
+    Unaligned slots are first spaced evenly along the chain of annotations of their tier
+    between its aligned slots (how ELAN draws subdivisions), then any left are interpolated
+    between their aligned neighbours in the ``TIME_ORDER``.
+    """
+    order: list[str] = []
+    times: dict[str, float] = {}
     for slot in root.iterfind("TIME_ORDER/TIME_SLOT"):
         sid = slot.get("TIME_SLOT_ID")
         if not sid:
             raise AnnotationError(f"'{path}': a TIME_SLOT has no TIME_SLOT_ID")
-        if sid in seen:
+        if sid in order:
             raise AnnotationError(f"'{path}': time slot id {sid!r} is declared twice")
-        seen.add(sid)
+        order.append(sid)
         value = slot.get("TIME_VALUE")
-        ms = None if value in (None, "") else _number(value, what=f"TIME_VALUE of slot {sid!r}", path=path) * unit_ms
-        order.append((sid, ms))
-
-    aligned = [i for i, (_, ms) in enumerate(order) if ms is not None]
-    times: dict[str, float] = {}
-    n_unaligned = len(order) - len(aligned)
-    if not aligned:
-        if order:
-            warnings.warn(
-                f"'{path}': none of its {len(order)} time slots has a TIME_VALUE; they are all placed at 0 s",
-                stacklevel=3,
-            )
-        return {sid: 0.0 for sid, _ in order}
-    for sid, ms in order:
-        if ms is not None:
-            times[sid] = ms
-    # Runs of unaligned slots: before the first aligned slot, between two, after the last.
-    bounds = [-1, *aligned, len(order)]
-    for left, right in zip(bounds[:-1], bounds[1:]):
-        if right - left <= 1:
-            continue
-        t_left = order[left][1] if left >= 0 else order[right][1]
-        t_right = order[right][1] if right < len(order) else t_left
-        for k in range(left + 1, right):
-            frac = (k - left) / (right - left)
-            times[order[k][0]] = t_left + (t_right - t_left) * frac  # type: ignore[operator]
-    if n_unaligned:
+        if value not in (None, ""):
+            times[sid] = _number(value, what=f"TIME_VALUE of slot {sid!r}", path=path) * unit_ms
+    n_unaligned = len(order) - len(times)
+    if not n_unaligned:
+        return times
+    if not times:
         warnings.warn(
-            f"'{path}': {n_unaligned} time slots have no TIME_VALUE (unaligned); their times were "
-            "interpolated between the nearest aligned slots",
+            f"'{path}': none of its {len(order)} time slots has a TIME_VALUE; they are all placed at 0 s",
             stacklevel=3,
         )
+        return {sid: 0.0 for sid in order}
+    declared = set(order)
+    for chain in _tier_paths(root):
+        _fill_between([sid for sid in chain if sid in declared], times, extend=False)
+    _fill_between(order, times, extend=True)
+    warnings.warn(
+        f"'{path}': {n_unaligned} time slots have no TIME_VALUE (unaligned); their times were "
+        "interpolated between the nearest aligned slots",
+        stacklevel=3,
+    )
     return times
 
 
