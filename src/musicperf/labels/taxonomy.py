@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -131,7 +132,7 @@ class Taxonomy:
     def __post_init__(self) -> None:
         classes = tuple(str(c) for c in self.classes)
         object.__setattr__(self, "classes", classes)
-        object.__setattr__(self, "rules", dict(self.rules))
+        object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))  # read-only view
         if not classes:
             raise ParameterError("a taxonomy needs at least one class")
         keys = [normalize_name(c) for c in classes]
@@ -156,6 +157,9 @@ class Taxonomy:
         for c in classes:
             index.setdefault(normalize_name(c), c)
         object.__setattr__(self, "_index", index)
+
+    def __hash__(self) -> int:
+        return hash((self.classes, frozenset(self.rules.items()), self.background, self.by, self.name))
 
     # ------------------------------------------------------------------ construction
     @classmethod
