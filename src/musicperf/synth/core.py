@@ -559,7 +559,7 @@ def _write_contact_sheets(out_dir: Path, truth: dict, plan: dict, frames: dict, 
                 y += h + label_h
         path = out_dir / "contact_sheets" / f"{gesture_slug(g)}.png"
         with atomic_path(path) as tmp:
-            sheet.save(tmp, format="PNG")
+            sheet.save(tmp, format="PNG", compress_level=1)
         out[g] = path
     return out
 
@@ -593,7 +593,7 @@ def synthesize(
     Writes ``performance.mp4`` (H.264 yuv420p + AAC 48 kHz mono unless ``audio=False``),
     ``performance.eaf`` (one tier per gesture, see :func:`annotation_set`), ``truth.json``
     (see :func:`render` and :func:`~musicperf.synth.truth.load_truth`), ``stems/performerN.wav``
-    (float32, 48 kHz) when there are two performers, and with ``contact_sheet=True`` one PNG per
+    (IEEE float32, 48 kHz) when there are two performers, and with ``contact_sheet=True`` one PNG per
     gesture in ``contact_sheets/`` (frames within the gesture's longest interval above
     normal-play frames, each with a zoomed view). Every file is written atomically. The other
     parameters are those of :func:`render`; ``threads``, ``crf`` and ``preset`` go to x264
@@ -628,12 +628,13 @@ def synthesize(
         truth["audio"]["in_video"] = False
     stems = []
     if performers > 1:
-        import soundfile as sf
+        # scipy writes a plain IEEE-float WAV; libsndfile would add a PEAK chunk with a timestamp
+        from scipy.io import wavfile
 
         for p in range(performers):
             path = out_dir / "stems" / f"performer{p + 1}.wav"
             with atomic_path(path) as tmp:
-                sf.write(str(tmp), r.stems[p], r.sr, subtype="FLOAT", format="WAV")
+                wavfile.write(str(tmp), r.sr, np.ascontiguousarray(r.stems[p], dtype=np.float32))
             stems.append(path)
     truth_path = out_dir / "truth.json"
     write_text_atomic(truth_path, json.dumps(truth, separators=(",", ":")))

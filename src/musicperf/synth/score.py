@@ -159,7 +159,7 @@ def generate_score(
             sub = 0.5 if rng.random() < 0.5 else 1.0
             dur = grid * steps * sub
         else:
-            steps = int(rng.choice([1, 2, 2, 3, 4]))
+            steps = int(rng.choice([1, 1, 1, 2, 2, 3, 4]))
             vel = float(rng.uniform(0.5, 0.75))
             dur = grid * steps
         if _in_any(t, minimal):
