@@ -56,10 +56,12 @@ def validate(y_true, y_score, classes: Sequence[str] | None = None) -> tuple[np.
 
 
 def _thresholds(threshold, k: int) -> np.ndarray:
-    th = np.broadcast_to(np.asarray(threshold, dtype=float), (k,)) if np.ndim(threshold) <= 1 else None
-    if th is None or th.shape != (k,):
-        raise ParameterError(f"threshold must be a number or {k} numbers, got shape {np.shape(threshold)}")
-    return np.array(th)
+    th = np.asarray(threshold, dtype=float)
+    if th.ndim == 0:
+        return np.full(k, float(th))
+    if th.shape != (k,):
+        raise ParameterError(f"threshold must be a number or {k} numbers (one per class), got shape {th.shape}")
+    return th.copy()
 
 
 def binarize(y_score, threshold=0.5) -> np.ndarray:
