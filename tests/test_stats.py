@@ -226,3 +226,14 @@ def test_stats_command_one_duration_per_file(tmp_path, capsys):
     capsys.readouterr()
     assert main(["stats", str(a1), str(a2), "--fps", "25", "--duration", "4,2,1", "-o", str(out)]) == 2
     assert "3 values for 2 annotation files" in capsys.readouterr().err
+
+
+def test_stats_command_annotations_past_the_video(tmp_path, shared_data, capsys):
+    video = shared_data / "video" / "pianist.avi"  # 97.6 s
+    aset = AnnotationSet()
+    aset.add_tier(Tier("Nodding", [Annotation(150.0, 200.0)]))
+    ann = write_eaf(aset, tmp_path / "late.eaf")
+    assert main(["stats", f"{video}={ann}", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "200.000 s exceeds the duration" in err and "pianist.avi" in err and "late.eaf" in err
+    assert not (tmp_path / "o").exists()  # nothing written

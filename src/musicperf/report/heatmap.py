@@ -45,7 +45,7 @@ def correlation_figure(corr: np.ndarray, classes: Sequence[str], *, title: str =
     from matplotlib.figure import Figure
     import matplotlib
 
-    size = 2.5 + 0.45 * k
+    size = min(2.5 + 0.45 * k, 30.0)  # inches; capped so that huge taxonomies stay drawable
     fig = Figure(figsize=(size + 1.5, size))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
