@@ -165,13 +165,15 @@ def _resolve_slots(root: ET.Element, path: Path, unit_ms: float) -> dict[str, fl
     between their aligned neighbours in the ``TIME_ORDER``.
     """
     order: list[str] = []
+    declared: set[str] = set()
     times: dict[str, float] = {}
     for slot in root.iterfind("TIME_ORDER/TIME_SLOT"):
         sid = slot.get("TIME_SLOT_ID")
         if not sid:
             raise AnnotationError(f"'{path}': a TIME_SLOT has no TIME_SLOT_ID")
-        if sid in order:
+        if sid in declared:
             raise AnnotationError(f"'{path}': time slot id {sid!r} is declared twice")
+        declared.add(sid)
         order.append(sid)
         value = slot.get("TIME_VALUE")
         if value not in (None, ""):
@@ -185,7 +187,6 @@ def _resolve_slots(root: ET.Element, path: Path, unit_ms: float) -> dict[str, fl
             stacklevel=3,
         )
         return {sid: 0.0 for sid in order}
-    declared = set(order)
     for chain in _tier_paths(root):
         _fill_between([sid for sid in chain if sid in declared], times, extend=False)
     _fill_between(order, times, extend=True)
