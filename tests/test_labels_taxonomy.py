@@ -151,3 +151,11 @@ def test_yaml_order(tmp_path):
     assert t.classes[:3] == ("Vibrato", "Nodding", "Facial expression") and t.classes[-1] == "Normal play"
     with pytest.raises(AnnotationError, match="unknown class 'Tuba' under 'order'"):
         Taxonomy.from_yaml(write(tmp_path, "order: [Tuba]\n", "o.yaml"), base=g)
+
+
+def test_yaml_new_names_are_matched_forgivingly(tmp_path):
+    g = Taxonomy.builtin("gestures18")
+    # renaming onto an existing class (in other case) merges into it; two spellings of a new name are one class
+    t = Taxonomy.from_yaml(write(tmp_path, "rename: {Nodding: vibrato}\nmerge: {Head: [Lifting head], HEAD: [Freeze]}\n"), base=g)
+    assert "Vibrato" in t.classes and "vibrato" not in t.classes and t.map_name("Nodding") == "Vibrato"
+    assert t.map_name("Freeze") == t.map_name("lifting head") == "Head" and "HEAD" not in t.classes

@@ -237,3 +237,20 @@ def test_stats_command_annotations_past_the_video(tmp_path, shared_data, capsys)
     err = capsys.readouterr().err
     assert "200.000 s exceeds the duration" in err and "pianist.avi" in err and "late.eaf" in err
     assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_stats_command_super_mapping_and_none(tmp_path, capsys):
+    a1 = write_eaf(video1(), tmp_path / "v1.eaf")
+    sup = tmp_path / "sup.yaml"
+    sup.write_text("merge: {Face: [Frowning, Eyes closed]}\ndrop: [Physical energy]\n")
+    out = tmp_path / "out"
+    args = ["stats", str(a1), "--fps", "25", "--duration", "4", "-o", str(out)]
+    assert main(args + ["--super", str(sup)]) == 0, capsys.readouterr().err
+    t5 = read_csv(out / "table5_samples.csv")
+    # Face = frames 5-12 u 75-82 -> samples 0, 4, 5; Nodding unchanged -> samples 0, 3
+    assert t5["Face"] == ["3", "3"] and t5["Nodding"] == ["2", "2"] and "Frowning" not in t5
+    assert (out / "figure2_correlation_v1.png").exists()
+    out2 = tmp_path / "out2"
+    assert main(["stats", str(a1), "--fps", "25", "--duration", "4", "-o", str(out2), "--super", "none"]) == 0
+    assert read_csv(out2 / "table5_samples.csv")["Frowning"] == ["1", "1"]
+    assert not list(out2.glob("figure2_*"))

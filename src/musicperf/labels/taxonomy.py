@@ -303,6 +303,8 @@ class Taxonomy:
         target: dict[str, str | None] = {}
         spelled: dict[str, str] = {}
         origin: dict[str, str] = {}
+        # one spelling per new name: an existing class's, else the first one written
+        canon: dict[str, str] = {normalize_name(c): c for c in (base.classes if base is not None else ())}
 
         def put(old: object, new: str | None, key: str) -> None:
             if old is None or not str(old).strip():
@@ -310,7 +312,7 @@ class Taxonomy:
             k = normalize_name(str(old))
             if k in target:
                 raise AnnotationError(f"{str(old)!r} appears under both '{origin[k]}' and '{key}' in taxonomy mapping {where}")
-            target[k] = None if new is None else _tidy(new)
+            target[k] = None if new is None else canon.setdefault(normalize_name(new), _tidy(new))
             spelled[k] = _tidy(str(old))
             origin[k] = key
 
