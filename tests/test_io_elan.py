@@ -142,33 +142,46 @@ def test_every_real_eaf_reads_and_round_trips(shared_data, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, n_tiers, n_annotations",
+    "name, n_tiers, n_annotations, n_child, n_cvs, n_empty, n_media",
     [
-        ("phonfieldwork_test.eaf", 3, 14),
-        ("poio_example.eaf", 11, 315),
-        ("poio_turkish.eaf", 5, 340),
-        ("pympi_fto_2013.eaf", 3, 9),
-        ("pympi_sample_2.7.eaf", 6, 8778),
-        ("pympi_t_2013.eaf", 10, 58),
-        ("speach_blank.eaf", 1, 0),
-        ("speach_fables_01_03_aesop_64kb.eaf", 5, 97),
-        ("speach_test.eaf", 5, 43),
-        ("speach_test2.eaf", 6, 43),
-        ("teicorpo_DL-2022-05-02-GEN-TPL.etf", 72, 0),
-        ("teicorpo_TestElan1.eaf", 38, 2137),
-        ("teicorpo_TestElan2.eaf", 7, 1093),
-        ("teicorpo_essai-filled-time.eaf", 5, 18),
-        ("teicorpo_short.eaf", 8, 16),
+        ("phonfieldwork_test.eaf", 3, 14, 0, 0, 4, 0),
+        ("poio_example.eaf", 11, 315, 7, 2, 1, 2),
+        ("poio_turkish.eaf", 5, 340, 4, 0, 0, 1),
+        ("pympi_fto_2013.eaf", 3, 9, 0, 0, 0, 0),
+        ("pympi_sample_2.7.eaf", 6, 8778, 4, 2, 1992, 1),  # 3 of its 5 CVs are in a missing .ecv
+        ("pympi_t_2013.eaf", 10, 58, 0, 0, 0, 3),
+        ("speach_blank.eaf", 1, 0, 0, 0, 0, 1),
+        ("speach_fables_01_03_aesop_64kb.eaf", 5, 97, 3, 2, 0, 1),
+        ("speach_test.eaf", 5, 43, 3, 1, 0, 1),
+        ("speach_test2.eaf", 6, 43, 3, 1, 0, 1),
+        ("teicorpo_DL-2022-05-02-GEN-TPL.etf", 72, 0, 35, 5, 0, 0),
+        ("teicorpo_TestElan1.eaf", 38, 2137, 1, 17, 1, 2),
+        ("teicorpo_TestElan2.eaf", 7, 1093, 6, 0, 2, 1),
+        ("teicorpo_essai-filled-time.eaf", 5, 18, 2, 0, 0, 1),
+        ("teicorpo_short.eaf", 8, 16, 6, 0, 0, 1),
     ],
 )
-def test_real_file_counts(shared_data, name, n_tiers, n_annotations):
-    # counts of TIER and ALIGNABLE_/REF_ANNOTATION elements, taken from the files by grep
+def test_real_file_facts(shared_data, name, n_tiers, n_annotations, n_child, n_cvs, n_empty, n_media):
+    # counted in the files themselves (TIER, ALIGNABLE_/REF_ANNOTATION, PARENT_REF,
+    # CONTROLLED_VOCABULARY, empty ANNOTATION_VALUE, MEDIA_DESCRIPTOR elements)
     aset = quiet_read(shared_data / "eaf" / name)
     assert len(aset) == n_tiers
     assert sum(len(t) for t in aset) == n_annotations
+    assert sum(1 for t in aset if t.parent) == n_child
+    assert len(aset.vocabularies) == n_cvs
+    assert sum(v == "" for t in aset for v in t.values) == n_empty
+    assert len(aset.media) == n_media
     for tier in aset:
         for a in tier.annotations:
             assert 0 <= a.start <= a.end
+
+
+def test_non_ascii_text_survives(shared_data):
+    aset = quiet_read(shared_data / "eaf" / "poio_turkish.eaf")
+    assert set("ğış") <= set("".join(v for t in aset for v in t.values))
+    assert aset["P-Spch"].linguistic_type == "Äußerung"
+    japanese = "".join(v for t in quiet_read(shared_data / "eaf" / "speach_test.eaf") for v in t.values)
+    assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in japanese)
 
 
 def test_poio_example_facts(shared_data):
