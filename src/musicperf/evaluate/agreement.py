@@ -203,9 +203,11 @@ def score_annotations(
         }
     # Tiers whose reference is empty in the window have no recall or F1 (0/0): they are left
     # out of the averages, as in musicperf.evaluate.metrics (absent="exclude").
-    result["macro"] = {
-        m: _mean([row[m] for row in result["tiers"].values()]) for m in ("precision", "recall", "f1", "kappa")
-    }
+    # Kappa too, so that all four averages are over the same tiers (two empty tiers "agree"
+    # with kappa 1, which would flatter the average).
+    scored = [row for row in result["tiers"].values() if row["support"] > 0]
+    result["macro"] = {m: _mean([row[m] for row in scored]) for m in ("precision", "recall", "f1", "kappa")}
+    result["macro"]["tiers"] = len(scored)
     return result
 
 
@@ -246,6 +248,9 @@ def format_table(result: dict) -> str:
     ):
         if result[key]:
             lines.append(f"{label}: {', '.join(result[key])}")
+    empty = [n for n, row in result["tiers"].items() if row["support"] == 0]
+    if empty:
+        lines.append(f"not in the averages (no reference frame in the window): {', '.join(empty)}")
     return "\n".join(lines)
 
 

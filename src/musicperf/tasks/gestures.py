@@ -686,6 +686,9 @@ def train_model(
         tr_idx.append(tr + offset)
         va_idx.append(va + offset)
         offset += len(vs.starts)
+    if taxonomy is None:
+        tax, per_video = _drop_empty_classes(tax, per_video)
+    classes = list(tax.classes)
     X = np.concatenate([vs.features for vs in per_video])
     Y = np.concatenate([vs.targets for vs in per_video])
     P = np.concatenate([vs.present for vs in per_video])
@@ -695,25 +698,39 @@ def train_model(
     Xn = ((X - mean) / std).astype(np.float32)
 
     head, history = fit_head(Xn[tr_idx], Y[tr_idx], config, n_classes=len(classes), progress=progress)
-    # Thresholds are tuned on frames, the way labelling uses them: validation clip scores are
-    # spread onto their frames (mean over overlapping clips) and compared with frame labels.
-    f_true, f_score = [], []
+    # Thresholds are tuned on frames, the way labelling uses them: clip scores are spread onto
+    # their frames (mean over overlapping clips) and compared with the frame labels.
+    val_true, val_score, tr_true, tr_score = [], [], [], []
     offset = 0
     for vs in per_video:
-        va = va_idx[(va_idx >= offset) & (va_idx < offset + len(vs.starts))] - offset
-        if len(va):
-            scores = predict_head(head, Xn[offset + va])
-            probs, covered = spread_to_frames(vs.starts[va], scores, length=config.clip_length,
-                                              first=int(vs.starts[va][0]),
-                                              n=int(vs.starts[va][-1] + config.clip_length - vs.starts[va][0]))
-            lab = vs.frame_labels[int(vs.starts[va][0]) : int(vs.starts[va][0]) + len(probs)]
-            f_true.append(lab[covered])
-            f_score.append(probs[covered])
-        offset += len(vs.starts)
-    if f_true:
-        thresholds, val_metrics = _tune(np.concatenate(f_true), np.concatenate(f_score), classes)
-    else:
-        thresholds, val_metrics = np.full(len(classes), 0.5), {}
+        n = len(vs.starts)
+        for idx, t_out, s_out in ((va_idx, val_true, val_score), (tr_idx, tr_true, tr_score)):
+            local = idx[(idx >= offset) & (idx < offset + n)] - offset
+            if len(local):
+                lab, probs = _frame_scores(vs, local, predict_head(head, Xn[offset + local]), config.clip_length)
+                t_out.append(lab)
+                s_out.append(probs)
+        offset += n
+    K = len(classes)
+    val_true = np.concatenate(val_true) if val_true else np.zeros((0, K), np.float32)
+    val_score = np.concatenate(val_score) if val_score else np.zeros((0, K), np.float32)
+    thresholds, val_metrics = _tune(val_true, val_score, classes)
+    # A class absent from the validation block is tuned on the training frames instead (its
+    # scores there are optimistic, so the threshold errs on the high side), and a class never
+    # seen in training is never predicted: its output was not trained (DBB gives a class no
+    # loss in a batch without positives, Equation 3 of 001).
+    tr_true, tr_score = np.concatenate(tr_true), np.concatenate(tr_score)
+    tuned_on = []
+    for k, c in enumerate(classes):
+        if tr_true[:, k].sum() == 0:
+            thresholds[k] = NEVER
+            tuned_on.append("never predicted: no positive frame in training")
+            log.warning("class %r has no positive frame in the training part: it will never be predicted", c)
+        elif val_true[:, k].sum() == 0:
+            thresholds[k] = float(_tune(tr_true[:, [k]], tr_score[:, [k]], [c])[0][0])
+            tuned_on.append("training frames (no positive in the validation block)")
+        else:
+            tuned_on.append("validation frames")
 
     model_dir.mkdir(parents=True, exist_ok=True)
     _save(model_dir, head, mean, std, backbone)
@@ -750,6 +767,7 @@ def train_model(
             "positives_train": {c: int(n) for c, n in zip(classes, (P[tr_idx] > 0.5).sum(axis=0))},
             "final_loss": history[-1] if history else None,
             "validation": val_metrics,
+            "thresholds_tuned_on": dict(zip(classes, tuned_on)),
             "seconds_features": round(t_features, 2),
             "seconds_total": round(time.perf_counter() - t0, 2),
         },
@@ -828,6 +846,45 @@ def predict_head(head, X: np.ndarray) -> np.ndarray:
 
     with torch.inference_mode():
         return torch.sigmoid(head(torch.from_numpy(np.asarray(X, dtype=np.float32)))).numpy()
+
+
+def _drop_empty_classes(tax, per_video: list[VideoSamples]):
+    """Classes found in the files but never present in the training part are not learnable:
+    leave them out of the model (only when the classes come from the annotation files)."""
+    from musicperf.labels import Taxonomy
+
+    present = np.concatenate([vs.present for vs in per_video]).sum(axis=0) > 0
+    if present.all():
+        return tax, per_video
+    empty = [c for c, p in zip(tax.classes, present) if not p]
+    keep = [k for k, p in enumerate(present) if p]
+    if not keep:
+        raise AnnotationError(
+            "no annotation of any class lies in the training part of the videos"
+            " (is --until too small, or are the annotation times in milliseconds?)"
+        )
+    log.warning("tier(s) %s have no annotation in the training part: they are not classes of the model",
+                ", ".join(map(repr, empty)))
+    kept = tuple(tax.classes[k] for k in keep)
+    background = tax.background if tax.background in kept else None
+    new = Taxonomy(kept, {c: c for c in kept}, background=background, by=tax.by, name=tax.name)
+    out = [dataclasses.replace(vs, targets=vs.targets[:, keep], present=vs.present[:, keep],
+                               frame_labels=vs.frame_labels[:, keep]) for vs in per_video]
+    return new, out
+
+
+#: Threshold of a class that must never be predicted (probabilities never exceed 1).
+NEVER = 1.5
+
+
+def _frame_scores(vs: VideoSamples, local: np.ndarray, scores: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame labels and frame probabilities ``(n, K)`` of the contiguous clips ``local`` of a video."""
+    first = int(vs.starts[local].min())
+    n = int(vs.starts[local].max()) + length - first
+    probs, covered = spread_to_frames(vs.starts[local], scores, length=length, first=first, n=n)
+    lab = vs.frame_labels[first : first + n]
+    covered = covered[: len(lab)]
+    return lab[covered], probs[: len(lab)][covered]
 
 
 def _loss_function(name: str):
