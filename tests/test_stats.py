@@ -127,18 +127,32 @@ def test_class_correlation(rng):
 def test_heatmap_png(tmp_path):
     from PIL import Image
 
-    from musicperf.report.heatmap import write_correlation_heatmap
+    from musicperf.report.heatmap import correlation_figure, write_correlation_heatmap
 
-    corr = class_correlation(np.array([[1, 0, 1], [0, 1, 1], [1, 1, 1], [0, 0, 1]], dtype=float))
+    # a and b anti-correlated (-1), c constant (NaN row and column)
+    corr = class_correlation(np.array([[1, 0, 1], [0, 1, 1], [1, 0, 1], [0, 1, 1]], dtype=float))
+    assert corr[0, 1] == pytest.approx(-1.0) and np.isnan(corr[2]).all()
     path = write_correlation_heatmap(tmp_path / "sub" / "h.png", corr, ["a", "b", "c"], title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(path) as im:
-        w, h = im.size
-        px = np.asarray(im.convert("RGB"))
-    assert w > 200 and h > 200
+        assert im.size[0] > 200 and im.size[1] > 200
     assert [p.name for p in path.parent.iterdir()] == ["h.png"]  # no temporary left behind
-    # the NaN row (constant class c) is blank: pure white pixels dominate the image
-    assert (px == 255).all(axis=2).mean() > 0.3
+
+    # colours at cell centres: +1 dark red, -1 dark blue, NaN blank (white)
+    fig = correlation_figure(corr, ["a", "b", "c"], annotate=False)
+    fig.canvas.draw()
+    buf = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
+    ax = fig.axes[0]
+
+    def colour(i, j):
+        x, y = ax.transData.transform((j, i))
+        return buf[int(round(buf.shape[0] - y)), int(round(x))]
+
+    r, g, b = colour(0, 0)
+    assert r > 80 and r > 2 * b and r > 2 * g  # red
+    r, g, b = colour(0, 1)
+    assert b > 2 * r  # blue
+    assert (colour(2, 0) == 255).all() and (colour(1, 2) == 255).all() and (colour(2, 2) == 255).all()
 
 
 # --------------------------------------------------------------------------- the command
