@@ -112,3 +112,14 @@ def test_broken_textgrid_and_missing_file_exit_2(shared_data, tmp_path, capsys):
 def test_convert_bad_output_suffix_fails_before_reading(tmp_path, capsys):
     assert main(["annotations", "convert", str(tmp_path / "missing.eaf"), str(tmp_path / "out.docx")]) == 2
     assert "unknown annotation format '.docx'" in capsys.readouterr().err
+
+
+def test_reader_warnings_become_single_log_lines(shared_data, capsys, caplog):
+    path = shared_data / "eaf" / "pympi_sample_2.7.eaf"
+    with caplog.at_level("WARNING", logger="musicperf.annotations"):
+        assert main(["annotations", "show", str(path), "--json"]) == 0
+    messages = [r.getMessage() for r in caplog.records if r.name == "musicperf.annotations"]
+    assert any("1572 time slots have no TIME_VALUE" in m for m in messages)
+    assert any("test_ecv_export.ecv" in m for m in messages)
+    assert all("\n" not in m for m in messages)
+    assert json.loads(capsys.readouterr().out)["n_annotations"] == 8778

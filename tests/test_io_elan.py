@@ -209,7 +209,8 @@ def test_pympi_sample_unaligned_slots_and_missing_ecv(shared_data):
         aset = read_eaf(shared_data / "eaf" / "pympi_sample_2.7.eaf")
     messages = [str(w.message) for w in caught]
     assert any("1572 time slots have no TIME_VALUE" in m for m in messages)
-    assert sum("test_ecv_export.ecv" in m and "not found" in m for m in messages) == 3
+    assert sum("test_ecv_export.ecv" in m and "not found" in m for m in messages) == 1
+    assert any("'Contact 2011', 'Function 2011', 'Formal Relation 2011' refer to" in m for m in messages)
     assert len(aset) == 6
     assert [t.parent for t in aset] == [None, "text", "text", None, "text", "words-symsub"]
     assert sum(v == "" for t in aset for v in t.values) == 1992
@@ -260,9 +261,16 @@ def test_external_cv_resolved_beside_the_eaf(shared_data, tmp_path):
     shutil.copy(shared_data / "eaf" / "speach_fables_cv.ecv", tmp_path / "fables_cv.ecv")
     assert read_eaf(tmp_path / "f.eaf").vocabularies["MarkerType"][0] == "Narration"
     (tmp_path / "fables_cv.ecv").unlink()
-    with pytest.warns(UserWarning, match="'MarkerType' refers to .*fables_cv.ecv.*not found"):
+    with pytest.warns(UserWarning, match="'MarkerType' refer to .*fables_cv.ecv.*not found"):
         aset = read_eaf(tmp_path / "f.eaf")
     assert "MarkerType" not in aset.vocabularies and aset.vocabularies["Languages"] == ["English"]
+    (tmp_path / "fables_cv.ecv").write_text("<CV_RESOURCE><CONTROLLED_VOCABULARY>", encoding="utf-8")
+    with pytest.warns(UserWarning, match="'MarkerType' come from a file that cannot be read .*not well-formed"):
+        aset = read_eaf(tmp_path / "f.eaf")
+    assert "MarkerType" not in aset.vocabularies
+    (tmp_path / "fables_cv.ecv").write_text("<CV_RESOURCE/>", encoding="utf-8")
+    with pytest.warns(UserWarning, match="'MarkerType' are not in the external file"):
+        read_eaf(tmp_path / "f.eaf")
     assert read_ecv(shared_data / "eaf" / "speach_test_speach.ecv")
 
 

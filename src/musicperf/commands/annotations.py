@@ -12,8 +12,25 @@ Heavy imports happen inside the command functions only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import warnings
 from collections import Counter
+
+log = logging.getLogger("musicperf.annotations")
+
+
+@contextlib.contextmanager
+def _warnings_as_log():
+    """Report the readers' warnings as one log line each, without source lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                log.warning("%s", w.message)
 
 
 def register(subparsers) -> None:
@@ -131,7 +148,8 @@ _FORMAT_NAMES = {"eaf": "ELAN EAF", "textgrid": "Praat TextGrid", "elan_tab": "E
 def run_show(args: argparse.Namespace) -> int:
     from musicperf.io import annotation_format, read_annotations
 
-    aset = read_annotations(args.file, tier_filter=args.tiers)
+    with _warnings_as_log():
+        aset = read_annotations(args.file, tier_filter=args.tiers)
     if args.media:
         _check_media(aset, args.media)
     summary = summarize(aset, file=args.file, fmt=_FORMAT_NAMES[annotation_format(args.file)])
@@ -146,13 +164,14 @@ def run_convert(args: argparse.Namespace) -> int:
     from musicperf.io import annotation_format, read_annotations, write_annotations
 
     out_format = annotation_format(args.output, for_writing=True)  # fail on a bad suffix before reading
-    aset = read_annotations(args.input, tier_filter=args.tiers)
-    if args.media:
-        _check_media(aset, args.media)
-    kwargs = {}
-    if out_format == "eaf":
-        kwargs = {"media": args.media, "vocabularies": not args.no_vocabularies}
-    write_annotations(aset, args.output, **kwargs)
+    with _warnings_as_log():
+        aset = read_annotations(args.input, tier_filter=args.tiers)
+        if args.media:
+            _check_media(aset, args.media)
+        kwargs = {}
+        if out_format == "eaf":
+            kwargs = {"media": args.media, "vocabularies": not args.no_vocabularies}
+        write_annotations(aset, args.output, **kwargs)
     n = sum(len(t) for t in aset)
     print(f"wrote {args.output}: {len(aset)} tiers, {n} annotations ({_FORMAT_NAMES[out_format]})")
     return 0

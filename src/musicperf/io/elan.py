@@ -262,7 +262,8 @@ def _find_ecv(url: str, eaf: Path) -> Path | None:
 
 def _read_vocabularies(root: ET.Element, path: Path) -> dict[str, list[str]]:
     ext_refs = {e.get("EXT_REF_ID"): e for e in root.iterfind("EXTERNAL_REF")}
-    loaded: dict[Path, dict[str, list[str]]] = {}
+    loaded: dict[str, dict[str, list[str]] | str] = {}  # url -> vocabularies, or why not
+    missing: dict[str, list[str]] = defaultdict(list)  # reason -> CV ids
     vocabularies: dict[str, list[str]] = {}
     for cv in root.iterfind("CONTROLLED_VOCABULARY"):
         cv_id = cv.get("CV_ID")
@@ -270,27 +271,32 @@ def _read_vocabularies(root: ET.Element, path: Path) -> dict[str, list[str]]:
             raise AnnotationError(f"'{path}': a CONTROLLED_VOCABULARY has no CV_ID")
         ref = cv.get("EXT_REF")
         external = ext_refs.get(ref) if ref else None
-        if external is not None and external.get("TYPE") in ("ecv", "external_cv"):
-            url = external.get("VALUE", "")
+        if external is None or external.get("TYPE") not in ("ecv", "external_cv"):
+            vocabularies[cv_id] = _cv_values(cv)
+            continue
+        url = external.get("VALUE", "")
+        if url not in loaded:
             ecv = _find_ecv(url, path)
             if ecv is None:
-                warnings.warn(
-                    f"'{path}': external controlled vocabulary {cv_id!r} refers to '{url}', which was "
-                    "not found; the vocabulary is left out",
-                    stacklevel=3,
-                )
-                continue
-            if ecv not in loaded:
-                loaded[ecv] = read_ecv(ecv)
-            if cv_id not in loaded[ecv]:
-                warnings.warn(
-                    f"'{path}': external file '{ecv}' has no vocabulary {cv_id!r}; the vocabulary is left out",
-                    stacklevel=3,
-                )
-                continue
-            vocabularies[cv_id] = loaded[ecv][cv_id]
+                loaded[url] = f"refer to '{url}', which was not found"
+            else:
+                try:
+                    loaded[url] = read_ecv(ecv)
+                except AnnotationError as exc:  # a broken .ecv does not make the .eaf unreadable
+                    loaded[url] = f"come from a file that cannot be read ({exc})"
+        found = loaded[url]
+        if isinstance(found, str):
+            missing[found].append(cv_id)
+        elif cv_id in found:
+            vocabularies[cv_id] = found[cv_id]
         else:
-            vocabularies[cv_id] = _cv_values(cv)
+            missing[f"are not in the external file for '{url}'"].append(cv_id)
+    for reason, cv_ids in missing.items():
+        warnings.warn(
+            f"'{path}': external controlled vocabularies {', '.join(map(repr, cv_ids))} {reason}; "
+            "they are left out",
+            stacklevel=3,
+        )
     return vocabularies
 
 
