@@ -137,8 +137,9 @@ def test_yaml_without_base(tmp_path):
     assert t.map_name("tilt") == "Head" and t.map_name("Noise") is None
 
 
-def test_shipped_superclass_mapping_equals_builtin():
-    t = Taxonomy.from_yaml(DATA / "superclasses7.yaml", base=Taxonomy.builtin("gestures18"))
+@pytest.mark.parametrize("base", [Taxonomy.builtin("gestures18"), None])
+def test_shipped_superclass_mapping_equals_builtin(base):
+    t = Taxonomy.from_yaml(DATA / "superclasses7.yaml", base=base)
     s = Taxonomy.builtin("superclasses7")
     assert t.classes == s.classes and t.background == s.background
     for g in GESTURES18:
