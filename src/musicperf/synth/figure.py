@@ -244,8 +244,8 @@ def compute_states(
         x = _smoothstep((t - s) / (e - s))
         bump = np.sin(np.pi * np.clip((t - s) / (e - s), 0, 1))
         st["inst_dx"] += (t >= s) * ((dx + (ndx - dx) * x) - st["inst_dx"]) + bump * 3.0 * np.sin(2 * np.pi * (t - s) / (e - s))
-        st["inst_dy"] += (t >= s) * ((dy + (ndy - dy) * x) - st["inst_dy"]) - bump * 9.0
-        st["inst_rot"] += (t >= s) * ((rot + (nrot - rot) * x) - st["inst_rot"]) + bump * 0.12
+        st["inst_dy"] += (t >= s) * ((dy + (ndy - dy) * x) - st["inst_dy"]) - bump * 13.0
+        st["inst_rot"] += (t >= s) * ((rot + (nrot - rot) * x) - st["inst_rot"]) + bump * 0.2
         st["lean"] += bump * 0.06
         st["pitch"] += bump * 0.25
         dx, dy, rot = ndx, ndy, nrot
@@ -462,8 +462,9 @@ def _instrument_and_arms(G: dict, s: dict, app: Appearance, instrument: str) -> 
     sl, sr = G["shoulder_l"], G["shoulder_r"]
     size = app.hand
     rr_round = s["rh_round"]
-    circle = (cmath.exp(1j * (s["rh_phase"] + math.pi)) + 1) * 15.0 * rr_round  # starts at 0
-    circle = complex(circle.real, -abs(circle.imag) - 14 * rr_round)
+    # right hand round: the hand leaves the strings and circles outwards (image left) and up
+    circle = (cmath.exp(1j * s["rh_phase"]) - 1) * 13.0 * rr_round  # 0 at the start of each turn
+    circle = complex(circle.real - 10 * rr_round, -abs(circle.imag) - 12 * rr_round)
     prep = s["prep"]
     lh_up = s["lh_lift"]
     if instrument == "guitar":
@@ -482,17 +483,17 @@ def _instrument_and_arms(G: dict, s: dict, app: Appearance, instrument: str) -> 
         inst["occluders"] = [[c - d * 7 + 23 * math.cos(k / 9 * math.pi) * d + 19 * math.sin(k / 9 * math.pi) * perp for k in range(18)]]
         # right hand: fingertips cross the strings at the sound hole on each stroke
         amp = 7.0 * s["stroke_amp"]
-        tips = c + d * 5 + perp * (s["stroke"] * amp) + circle + complex(-6, -34) * prep
+        tips = c + d * 5 + perp * (s["stroke"] * amp) + circle + complex(-14, -40) * prep
         wrist_r = tips + _r(-1.9) * size * 1.6
         hand_dir_r = cmath.phase(tips - wrist_r)
         curl_r = 0.5
         # left hand: on the neck at the fret, vibrato moves it along the neck
         p = n1 - d * (8 + 50 * s["fret"]) + d * s["vib"]
-        on_neck_w = p + perp * 9
+        on_neck_w = p + perp * 7
         gest = sl + complex(24 + 4 * s["lh_wave"], -18 - 6 * s["lh_wave"])
         wrist_l = on_neck_w + (gest - on_neck_w) * lh_up
         hand_dir_l = (1 - lh_up) * cmath.phase(-perp) + lh_up * (-1.2)
-        curl_l = 0.9 * (1 - lh_up) + 0.1
+        curl_l = 1.1 * (1 - lh_up) + 0.1
         bend_r, bend_l = 1.0, -1.0
         mir_r, mir_l = 1.0, -1.0
     elif instrument == "violin":

@@ -131,8 +131,8 @@ def generate_score(
     rests = []
     t = float(rng.uniform(0.1, 0.5))
     while t < seconds:
-        t += float(rng.uniform(3.0, 8.0))
-        r = float(rng.uniform(0.4, 1.2))
+        t += float(rng.uniform(4.0, 10.0))
+        r = float(rng.uniform(0.4, 1.0))
         hit = _in_any(t, vib, 0.3, 0.3)
         if hit:
             t = hit[1] + 0.35
