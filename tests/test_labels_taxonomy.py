@@ -160,3 +160,8 @@ def test_yaml_new_names_are_matched_forgivingly(tmp_path):
     t = Taxonomy.from_yaml(write(tmp_path, "rename: {Nodding: vibrato}\nmerge: {Head: [Lifting head], HEAD: [Freeze]}\n"), base=g)
     assert "Vibrato" in t.classes and "vibrato" not in t.classes and t.map_name("Nodding") == "Vibrato"
     assert t.map_name("Freeze") == t.map_name("lifting head") == "Head" and "HEAD" not in t.classes
+
+
+def test_yaml_without_base_unifies_spellings(tmp_path):
+    t = Taxonomy.from_yaml(write(tmp_path, "classes: [head, Vibrato]\nmerge: {Head: [Nod]}\n"))
+    assert t.classes == ("Head", "Vibrato") and t.map_name("nod") == "Head" and t.map_name("HEAD") == "Head"

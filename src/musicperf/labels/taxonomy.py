@@ -253,9 +253,11 @@ class Taxonomy:
 
         With ``base``, every old name must be a class of ``base``; classes not mentioned are
         kept unchanged, and the output order follows ``base`` (a merged class takes the place of
-        its first member) unless ``order`` lists the output classes (background may be left out: it
-        always comes last; classes not listed follow in their default order). Without ``base``, the file defines the whole taxonomy: the sources
-        are ``classes`` plus the names under ``rename``, ``merge`` and ``drop``.
+        its first member) unless ``order`` lists output classes (they come first, in that order;
+        the background always comes last). Without ``base``, the file defines the whole
+        taxonomy: the sources are ``classes`` plus the names under ``rename``, ``merge`` and
+        ``drop``. New names are matched forgivingly too: renaming onto an existing class merges
+        into it.
 
         Raises
         ------
@@ -377,7 +379,7 @@ class Taxonomy:
             if not [c for c in classes if c != background]:
                 raise AnnotationError(f"taxonomy mapping {where} drops every class")
             name = str(doc.get("name", f"{base.name}+mapping"))
-            return cls(tuple(classes), rules, background=background, by=base.by, name=name)
+            return _build(cls, where, tuple(classes), rules, background=background, by=base.by, name=name)
 
         # Without a base: the file defines the taxonomy.
         by = doc.get("by", "tier")
@@ -390,7 +392,7 @@ class Taxonomy:
         classes = []
         for c in listed:
             k = normalize_name(str(c))
-            t = target.get(k, _tidy(str(c)))
+            t = target.get(k, canon.setdefault(k, _tidy(str(c))))
             rules[_tidy(str(c))] = t
             if t is not None and t not in classes:
                 classes.append(t)
@@ -411,7 +413,7 @@ class Taxonomy:
             classes.append(background)
         if not [c for c in classes if c != background]:
             raise AnnotationError(f"taxonomy mapping {where} defines no class (give 'classes', 'rename' or 'merge')")
-        return cls(tuple(classes), rules, background=background, by=by, name=str(doc.get("name", "custom")))
+        return _build(cls, where, tuple(classes), rules, background=background, by=by, name=str(doc.get("name", "custom")))
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:
@@ -538,6 +540,14 @@ class Taxonomy:
                 arr = arr[np.lexsort((arr[:, 1], arr[:, 0]))]
             result[c] = arr
         return result
+
+
+def _build(cls, where: str, *args, **kwargs) -> Taxonomy:
+    """Construct a taxonomy from a mapping file, naming the file in any inconsistency."""
+    try:
+        return cls(*args, **kwargs)
+    except ParameterError as exc:
+        raise AnnotationError(f"taxonomy mapping {where} is inconsistent: {exc}") from None
 
 
 def _reorder(classes: list[str], order: object, where: str, *, skip: object = None) -> list[str]:
