@@ -400,6 +400,36 @@ def test_bad_documents_raise_annotation_error_naming_the_file(tmp_path, text, ma
     assert "bad.eaf" in str(info.value) and "\n" not in str(info.value)
 
 
+def two_annotations(first: str, second: str) -> str:
+    return doc(
+        '<TIME_ORDER><TIME_SLOT TIME_SLOT_ID="ts1" TIME_VALUE="2000"/><TIME_SLOT TIME_SLOT_ID="ts2" TIME_VALUE="1000"/></TIME_ORDER>'
+        f'<TIER TIER_ID="t" LINGUISTIC_TYPE_REF="lt"><ANNOTATION>{first}</ANNOTATION></TIER>'
+        f'<TIER TIER_ID="r" LINGUISTIC_TYPE_REF="lt" PARENT_REF="t"><ANNOTATION>{second}</ANNOTATION></TIER>'
+    )
+
+
+def test_lenient_reader_warns_on_reversed_slots_and_orphans(tmp_path):
+    text = two_annotations(
+        '<ALIGNABLE_ANNOTATION ANNOTATION_ID="a1" TIME_SLOT_REF1="ts1" TIME_SLOT_REF2="ts2"><ANNOTATION_VALUE>v</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION>',
+        '<REF_ANNOTATION ANNOTATION_ID="a2" ANNOTATION_REF="a99"><ANNOTATION_VALUE>w</ANNOTATION_VALUE></REF_ANNOTATION>',
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aset = read_eaf(write(tmp_path, text))
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "1 annotations end before they start" in messages and "1 reference annotations point to" in messages
+    assert triples(aset["t"]) == [(1.0, 2.0, "v")] and len(aset["r"]) == 0
+
+
+def test_reference_cycle_is_an_error(tmp_path):
+    text = two_annotations(
+        '<REF_ANNOTATION ANNOTATION_ID="a1" ANNOTATION_REF="a2"><ANNOTATION_VALUE>v</ANNOTATION_VALUE></REF_ANNOTATION>',
+        '<REF_ANNOTATION ANNOTATION_ID="a2" ANNOTATION_REF="a1"><ANNOTATION_VALUE>w</ANNOTATION_VALUE></REF_ANNOTATION>',
+    )
+    with pytest.raises(AnnotationError, match="x.eaf': reference annotations form a cycle"):
+        read_eaf(write(tmp_path, text))
+
+
 def test_billion_laughs_is_refused_quickly(tmp_path):
     lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
     text = f'{HEAD}<!DOCTYPE d [<!ENTITY l0 "lol">{lol}]><ANNOTATION_DOCUMENT>&l9;</ANNOTATION_DOCUMENT>'

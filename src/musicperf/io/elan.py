@@ -341,8 +341,9 @@ def read_eaf(path: str | Path) -> AnnotationSet:
     Warns
     -----
     UserWarning
-        Once per file for unaligned time slots, for each missing external vocabulary, for
-        reference annotations whose parent does not exist (they are dropped).
+        Once per file for unaligned time slots (interpolated), for external vocabulary files
+        that are missing or broken (left out), for reference annotations whose parent does not
+        exist (dropped) and for annotations whose end slot precedes their begin (swapped).
 
     Examples
     --------
@@ -425,7 +426,7 @@ def read_eaf(path: str | Path) -> AnnotationSet:
         return result
 
     aset = AnnotationSet(media=media, vocabularies=vocabularies, source=path)
-    orphans = 0
+    orphans = reversed_ = 0
     for tier_el, ids in tier_order:
         lt_id = tier_el.get("LINGUISTIC_TYPE_REF", "")
         lt = types.get(lt_id)
@@ -436,6 +437,9 @@ def read_eaf(path: str | Path) -> AnnotationSet:
                 orphans += 1
                 continue
             start, end = resolved
+            if end < start:  # slots in the wrong order; ELAN would not draw it either
+                reversed_ += 1
+                start, end = end, start
             annotations.append(Annotation((start + origin_ms) / 1000.0, (end + origin_ms) / 1000.0, records[aid][2]))
         aset.add_tier(
             Tier(
@@ -451,6 +455,11 @@ def read_eaf(path: str | Path) -> AnnotationSet:
     if orphans:
         warnings.warn(
             f"'{path}': {orphans} reference annotations point to annotations that do not exist; they were dropped",
+            stacklevel=2,
+        )
+    if reversed_:
+        warnings.warn(
+            f"'{path}': {reversed_} annotations end before they start; their begin and end were swapped",
             stacklevel=2,
         )
     return aset
