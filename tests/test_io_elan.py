@@ -496,6 +496,14 @@ def test_write_rejects_reversed_annotation_and_is_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.eaf"]
 
 
+def test_overlaps_within_a_tier_warn(tmp_path):
+    aset = AnnotationSet()
+    aset.add_tier(Tier("t", [Annotation(0.0, 1.0, "a"), Annotation(0.5, 1.5, "b"), Annotation(1.5, 2.0, "c")]))
+    with pytest.warns(UserWarning, match="tier 't' has 1 overlapping annotations"):
+        write_eaf(aset, tmp_path / "o.eaf")
+    assert triples(read_eaf(tmp_path / "o.eaf")["t"]) == triples(aset["t"])
+
+
 def test_media_ref_kept_when_no_media_given(tmp_path):
     aset = labelled_set()
     del aset.tiers["outside"]

@@ -603,6 +603,14 @@ def write_eaf(
                     f"ends ({ann.end:.3f} s) before it starts ({ann.start:.3f} s)"
                 )
         ms_spans[tier.name] = spans
+        ordered = sorted(spans)
+        overlaps = sum(1 for (_, e0), (s1, _) in zip(ordered, ordered[1:]) if s1 < e0)
+        if overlaps:
+            warnings.warn(
+                f"'{path}': tier {tier.name!r} has {overlaps} overlapping annotations, which ELAN does not "
+                "allow within one tier (write one tier per class)",
+                stacklevel=2,
+            )
 
     written_cvs = {k: list(dict.fromkeys(v)) for k, v in aset.vocabularies.items()} if vocabularies else {}
     root = ET.Element(
