@@ -361,3 +361,31 @@ def test_contact_sheets_and_cli(tmp_path):
     truth = json.loads((out / "truth.json").read_text())
     assert truth["performers"][0]["gestures"]["Eyes closed"]
     assert main(["synth", str(tmp_path / "x"), "--seconds", "1", "--instrument", "drums", "--gestures", "Vibrato"]) == 2
+
+
+def test_strokes_coincide_with_onsets_and_energy_is_louder():
+    r = render(seconds=8.0, seed=6, size=SMALL, schedule={"Physical energy": [(4.0, 7.5)]}, **QUIET)
+    pf = r.truth["performers"][0]
+    tips = np.asarray(pf["keypoints"]["right_hand"]["pixels"])[:, 8]
+    move = np.linalg.norm(np.diff(tips, axis=0), axis=1)  # move[i]: frame i -> i + 1
+    t = np.arange(r.n_frames) / r.fps
+    onsets = np.array([n["onset"] for n in pf["notes"]])
+    hit = np.array([((onsets > t[i]) & (onsets <= t[i + 1])).any() for i in range(r.n_frames - 1)])
+    assert hit.sum() >= 8
+    assert move[hit].mean() > 4 * move[~hit].mean()
+    sr = r.sr
+    rms = lambda a, b: np.sqrt(np.mean(r.audio[int(a * sr):int(b * sr)].astype(float) ** 2))  # noqa: E731
+    assert rms(4.2, 7.3) > 1.3 * rms(0.2, 3.8)
+    dens_energy = ((onsets > 4.0) & (onsets < 7.5)).sum() / 3.5
+    dens_normal = (onsets < 4.0).sum() / 4.0
+    assert dens_energy > dens_normal
+
+
+def test_truth_file_round_trip_without_audio(tmp_path):
+    res = synthesize(tmp_path, seconds=1.0, seed=1, size=(64, 48), audio=False)
+    truth = load_truth(res.truth_path)
+    assert truth["audio"]["in_video"] is False
+    assert truth["performers"][0]["keypoints"]["pose"]["full"].shape == (25, 33, 2)
+    from musicperf.io.video import probe
+
+    assert not probe(res.video).has_audio

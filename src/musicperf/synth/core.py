@@ -455,7 +455,6 @@ def encode_mp4(path: Path, frames: Iterator[np.ndarray], audio: np.ndarray | Non
     n = 0
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as out:
-            out.metadata.clear() if hasattr(out.metadata, "clear") else None
             vs = out.add_stream("libx264", rate=rate)
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
             vs.options = {"crf": str(crf), "preset": preset,
