@@ -139,3 +139,9 @@ def test_empty_set_writes_a_valid_textgrid(tmp_path):
     write_textgrid(AnnotationSet(), tmp_path / "e.TextGrid", xmax=2.0)
     assert len(read_textgrid(tmp_path / "e.TextGrid")) == 0
     assert isinstance(read_annotations(Path(tmp_path / "e.TextGrid")), AnnotationSet)
+
+
+def test_duplicate_tier_names_are_numbered(tmp_path):
+    path = tmp_path / "dup.TextGrid"
+    path.write_text(textgrid_text().replace('name = "marks"', 'name = "a b"'), encoding="utf-8")
+    assert list(read_textgrid(path).tiers) == ["a b", "a b (2)"]

@@ -9,6 +9,8 @@ Choices:
 * Intervals and points whose text is empty are skipped by default (``skip_empty=True``): in a
   TextGrid they fill the gaps of an IntervalTier and mean "no annotation"; ELAN's TextGrid import
   does the same. Points (``TextTier``) become zero-length annotations.
+* Praat allows two tiers with the same name, the model does not: the second becomes
+  ``"name (2)"``.
 * A tier that declares more intervals than the file holds (a truncated file such as
   ``teicorpo_Anita_MUSSO_F_46_11e.textgrid``) is an :class:`AnnotationError`, not a silent
   empty tier: reading it partially would hide the damage.
