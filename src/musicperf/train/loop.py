@@ -340,7 +340,7 @@ def fit(
                 bad_epochs += 1
             if val_ds is None or not len(val_ds):
                 result.best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-                result.best_epoch = epoch + 1
+                result.best_epoch, result.best_metric = epoch + 1, float("nan")
             stop = config.patience is not None and val_ds is not None and bad_epochs >= config.patience
             result.stopped_early = stop
             if ckpt is not None:
