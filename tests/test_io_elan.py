@@ -504,6 +504,15 @@ def test_overlaps_within_a_tier_warn(tmp_path):
     assert triples(read_eaf(tmp_path / "o.eaf")["t"]) == triples(aset["t"])
 
 
+def test_fixed_date_gives_identical_bytes(tmp_path):
+    aset = labelled_set()
+    del aset.tiers["outside"]
+    for name in ("a.eaf", "b.eaf"):
+        write_eaf(aset, tmp_path / name, date="2000-01-01T00:00:00+00:00")
+    assert (tmp_path / "a.eaf").read_bytes() == (tmp_path / "b.eaf").read_bytes()
+    assert b'DATE="2000-01-01T00:00:00+00:00"' in (tmp_path / "a.eaf").read_bytes()
+
+
 def test_media_ref_kept_when_no_media_given(tmp_path):
     aset = labelled_set()
     del aset.tiers["outside"]

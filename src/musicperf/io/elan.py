@@ -537,6 +537,16 @@ def _contained(child: list[tuple[int, int]], parent: list[tuple[int, int]]) -> b
     return True
 
 
+def _date(date: _dt.datetime | str | None) -> str:
+    if date is None:
+        date = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    if isinstance(date, _dt.datetime):
+        if date.tzinfo is None:
+            date = date.replace(tzinfo=_dt.timezone.utc)
+        return date.isoformat()
+    return str(date)
+
+
 def write_eaf(
     aset: AnnotationSet,
     path: str | Path,
@@ -544,6 +554,7 @@ def write_eaf(
     media: str | Path | None = None,
     vocabularies: bool = True,
     author: str = "musicperf",
+    date: _dt.datetime | str | None = None,
 ) -> None:
     """Write ``aset`` as an EAF 3.0 document that ELAN opens; the write is atomic.
 
@@ -563,6 +574,9 @@ def write_eaf(
         vocabulary that ``aset.vocabularies`` lacks is not linked.
     author : str
         The ``AUTHOR`` attribute.
+    date : datetime or str, optional
+        The ``DATE`` attribute (ISO 8601); the current time by default. Give a fixed date for
+        byte-identical output.
 
     Notes
     -----
@@ -617,7 +631,7 @@ def write_eaf(
         "ANNOTATION_DOCUMENT",
         {
             "AUTHOR": author,
-            "DATE": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+            "DATE": _date(date),
             "FORMAT": EAF_FORMAT,
             "VERSION": EAF_FORMAT,
             "xmlns:xsi": _XSI,
