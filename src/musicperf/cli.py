@@ -16,7 +16,9 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import os
 import sys
+import warnings
 
 from musicperf import __version__
 from musicperf.errors import MusicperfError
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s: %(message)s",
     )
+    # Reader warnings (unaligned slots, missing vocabularies, lost frames) are for the user:
+    # one line each, without the source line Python's default format adds.
+    warnings.formatwarning = _one_line_warning
     logging.captureWarnings(True)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -59,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"musicperf {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{category.__name__}: {message}"
 
 
 if __name__ == "__main__":  # pragma: no cover
