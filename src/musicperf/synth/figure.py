@@ -536,7 +536,7 @@ def _instrument_and_arms(G: dict, s: dict, app: Appearance, instrument: str) -> 
         inst["keys"] = [(c + d * (30 + 8 * k), 1.3) for k in range(6)]
         inst["occluders"] = []
         lift = (int(s["key"]) % 7) / 7.0
-        wrist_l = c + d * 22 + perp * -9 + (sl + complex(20, -16) - (c + d * 22)) * lh_up
+        wrist_l = c + d * 10 + perp * -8 + (sl + complex(20, -16) - (c + d * 10)) * lh_up
         wrist_r = c + d * 62 + perp * -10 + circle + complex(-4, -20) * prep
         hand_dir_l = cmath.phase(perp) + lh_up * -1.0
         hand_dir_r = cmath.phase(perp)
