@@ -61,16 +61,17 @@ def run(args: argparse.Namespace) -> int:
     meta = train(args.data, args.output, until=args.until, config=config_from_args(args), taxonomy=args.taxonomy,
                  overwrite=args.overwrite, progress=not args.quiet)
     tr = meta["training"]
-    print(f"trained on {tr['n_train']} clips ({tr['n_val']} held out to tune thresholds) of "
-          f"{len(tr['videos'])} video(s) in {tr['seconds_total']:.1f} s")
+    print(f"trained on {tr['n_train']} clips of {len(tr['videos'])} video(s) in {tr['seconds_total']:.1f} s; "
+          f"thresholds from {tr['folds']}-fold blocked cross-validation")
     for v in tr["videos"]:
         if v["resampled_from_fps"]:
             print(f"note: '{v['video']}' was resampled from {v['resampled_from_fps']:g} to {meta['fps']:g} fps")
     val = tr.get("validation") or {}
     per = val.get("per_class", {})
-    print(f"{'class':<30} threshold  val F1 (frames)")
+    print(f"{'class':<30} threshold  cross-validated F1 (frames)")
     for c, t in zip(meta["classes"], meta["thresholds"]):
         f1 = per.get(c, {}).get("f1")
-        print(f"{c:<30} {t:9.3f}  {'-' if f1 is None else format(f1, '.3f')}")
+        shown = "never predicted" if t > 1 else format(t, "9.3f")
+        print(f"{c:<30} {shown:>9}  {'-' if f1 is None else format(f1, '.3f')}")
     print(f"model written to {args.output}")
     return 0

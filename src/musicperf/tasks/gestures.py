@@ -24,8 +24,9 @@ Choices where the papers are silent or do not fit a short annotated part (see do
   probability of a frame is the mean over the clips that contain it;
 * the sample target is the temporal-smoothing label of Equation 6 of 001 and the loss MSE with
   Dynamic Batch Balance (Section 4.2 of 001);
-* one threshold per class is tuned on the last ``val_fraction`` of the annotated part of each
-  video (a blocked split: neighbouring overlapping clips would leak into a random split).
+* one threshold per class is tuned on out-of-fold predictions of a blocked cross-validation
+  over the annotated part (contiguous blocks of time: neighbouring overlapping clips would leak
+  into a random split), then the head is trained on all annotated clips.
 
 Imports numpy and the standard library at module level; torch, PyAV and PyYAML are imported
 inside the functions that need them.
@@ -207,7 +208,8 @@ class WorkflowConfig:
     train_stride, label_stride : int
         Frames between the starts of consecutive clips when training and when labelling.
     size : (int, int)
-        ``(height, width)`` the frames are resized to (112 x 112 in the papers).
+        ``(height, width)`` the frames are resized to (the papers use 112 x 112 for the
+        3D-ResNet; the default 96 x 128 keeps the 4:3 shape of most videos for the grid).
     grid : int
         Cells per side of the motion/appearance grid (:mod:`musicperf.tasks.clipfeatures`).
     backbone : str
@@ -224,8 +226,8 @@ class WorkflowConfig:
         Hidden layer widths of the head.
     dropout, epochs, batch_size, lr, weight_decay, seed
         Head training.
-    val_fraction : float
-        Last fraction of the annotated part of each video held out to tune thresholds.
+    folds : int
+        Blocks of blocked cross-validation used to tune the thresholds (see :func:`train_model`).
     min_gap, min_duration : float
         Seconds: predicted intervals closer than ``min_gap`` are merged, shorter than
         ``min_duration`` dropped.
@@ -238,8 +240,8 @@ class WorkflowConfig:
     clip_length: int = 16
     train_stride: int = 4
     label_stride: int = 8
-    size: tuple[int, int] = (112, 112)
-    grid: int = 6
+    size: tuple[int, int] = (96, 128)
+    grid: int = 8
     backbone: str = "none"
     backbone_weights: str | None = None
     target: str = "ts"
@@ -251,7 +253,7 @@ class WorkflowConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    val_fraction: float = 0.2
+    folds: int = 4
     min_gap: float = 0.2
     min_duration: float = 0.24
     classes_by: str = "tier"
@@ -275,8 +277,8 @@ class WorkflowConfig:
             raise ParameterError(f"loss must be 'dbb', 'mse' or 'bce', got {self.loss!r}")
         if self.classes_by not in ("tier", "value"):
             raise ParameterError(f"classes_by must be 'tier' or 'value', got {self.classes_by!r}")
-        if not 0.0 < self.val_fraction < 0.9:
-            raise ParameterError(f"val_fraction must be in (0, 0.9), got {self.val_fraction}")
+        if not 2 <= int(self.folds) <= 20:
+            raise ParameterError(f"folds must be between 2 and 20, got {self.folds}")
         if self.min_gap < 0 or self.min_duration < 0:
             raise ParameterError("min_gap and min_duration must be non-negative seconds")
 
@@ -579,20 +581,44 @@ def collect_samples(
     )
 
 
-def blocked_split(samples: VideoSamples, *, val_fraction: float, length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train, val)``: the last ``val_fraction`` of a video's clips is validation.
+def fold_indices(per_video: list[VideoSamples], *, folds: int, length: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Blocked cross-validation folds over the clips of all videos.
 
-    Clips overlapping the validation block are left out of training, so overlapping clips do
-    not leak validation frames into training.
+    Each video's clips are cut into ``folds`` contiguous blocks of time; fold ``k`` validates on
+    block ``k`` of every video and trains on the other clips that do not overlap that block
+    (overlapping clips share frames and would leak). Videos too short for ``folds`` blocks of
+    two clip lengths use fewer.
+
+    Returns
+    -------
+    list of (train, val)
+        Indices into the concatenated clips of ``per_video``.
     """
-    n = len(samples.starts)
-    n_val = int(round(n * val_fraction))
-    if n < 4 or n_val < 1:
-        return np.arange(n), np.zeros(0, dtype=np.int64)
-    val_first = samples.starts[n - n_val]
-    train = np.flatnonzero(samples.starts + length <= val_first)
-    val = np.arange(n - n_val, n)
-    return train, val
+    out: list[tuple[list, list]] = [([], []) for _ in range(folds)]
+    offset = 0
+    for vs in per_video:
+        st = vs.starts
+        n = len(st)
+        span = (int(st[-1]) + length - int(st[0])) if n else 0
+        k_here = max(1, min(folds, span // (2 * length)))
+        edges = np.linspace(int(st[0]) if n else 0, int(st[-1]) + length if n else 0, k_here + 1)
+        for k in range(folds):
+            if k >= k_here or k_here == 1:
+                out[k][0].append(offset + np.arange(n))
+                continue
+            lo, hi = edges[k], edges[k + 1]
+            val = (st >= lo) & (st + length <= hi + 1e-9)
+            train = (st + length <= lo + 1e-9) | (st >= hi - 1e-9)
+            out[k][0].append(offset + np.flatnonzero(train))
+            out[k][1].append(offset + np.flatnonzero(val))
+        offset += n
+    folds_out = []
+    for tr, va in out:
+        tr = np.concatenate(tr) if tr else np.zeros(0, np.int64)
+        va = np.concatenate(va) if va else np.zeros(0, np.int64)
+        if len(va) and len(tr):
+            folds_out.append((tr, va))
+    return folds_out
 
 
 def _merged_taxonomy(asets: list[AnnotationSet], config: WorkflowConfig, taxonomy):
@@ -679,58 +705,54 @@ def train_model(
         )
     t_features = time.perf_counter() - t0
 
-    tr_idx, va_idx = [], []
-    offset = 0
-    for vs in per_video:
-        tr, va = blocked_split(vs, val_fraction=config.val_fraction, length=config.clip_length, stride=config.train_stride)
-        tr_idx.append(tr + offset)
-        va_idx.append(va + offset)
-        offset += len(vs.starts)
     if taxonomy is None:
         tax, per_video = _drop_empty_classes(tax, per_video)
     classes = list(tax.classes)
+    K = len(classes)
     X = np.concatenate([vs.features for vs in per_video])
     Y = np.concatenate([vs.targets for vs in per_video])
     P = np.concatenate([vs.present for vs in per_video])
-    tr_idx, va_idx = np.concatenate(tr_idx), np.concatenate(va_idx)
-    mean = X[tr_idx].mean(axis=0)
-    std = X[tr_idx].std(axis=0) + 1e-6
+    offsets = np.cumsum([0] + [len(vs.starts) for vs in per_video])
+    # Unsupervised statistics of the features of every training clip (no labels involved).
+    mean = X.mean(axis=0)
+    std = X.std(axis=0) + 1e-6
     Xn = ((X - mean) / std).astype(np.float32)
 
-    head, history = fit_head(Xn[tr_idx], Y[tr_idx], config, n_classes=len(classes), progress=progress)
-    # Thresholds are tuned on frames, the way labelling uses them: clip scores are spread onto
-    # their frames (mean over overlapping clips) and compared with the frame labels.
-    val_true, val_score, tr_true, tr_score = [], [], [], []
-    offset = 0
-    for vs in per_video:
-        n = len(vs.starts)
-        for idx, t_out, s_out in ((va_idx, val_true, val_score), (tr_idx, tr_true, tr_score)):
-            local = idx[(idx >= offset) & (idx < offset + n)] - offset
+    # Thresholds from blocked cross-validation: each of `folds` contiguous blocks of every
+    # video is predicted by a head trained without it (and without the clips overlapping it);
+    # the out-of-fold clip scores are spread onto frames the way labelling does, and one
+    # threshold per class is tuned on all those frames. The final head is then trained on all
+    # clips. A single held-out block would hold one or two occurrences of a gesture when only
+    # a minute is annotated, too few to place a threshold.
+    oof_true, oof_score = [], []
+    folds = fold_indices(per_video, folds=config.folds, length=config.clip_length)
+    for k, (tr, va) in enumerate(folds):
+        fold_head, _ = fit_head(Xn[tr], Y[tr], config, n_classes=K, progress=False)
+        for v, vs in enumerate(per_video):
+            local = va[(va >= offsets[v]) & (va < offsets[v + 1])] - offsets[v]
             if len(local):
-                lab, probs = _frame_scores(vs, local, predict_head(head, Xn[offset + local]), config.clip_length)
-                t_out.append(lab)
-                s_out.append(probs)
-        offset += n
-    K = len(classes)
-    val_true = np.concatenate(val_true) if val_true else np.zeros((0, K), np.float32)
-    val_score = np.concatenate(val_score) if val_score else np.zeros((0, K), np.float32)
-    thresholds, val_metrics = _tune(val_true, val_score, classes)
-    # A class absent from the validation block is tuned on the training frames instead (its
-    # scores there are optimistic, so the threshold errs on the high side), and a class never
-    # seen in training is never predicted: its output was not trained (DBB gives a class no
-    # loss in a batch without positives, Equation 3 of 001).
-    tr_true, tr_score = np.concatenate(tr_true), np.concatenate(tr_score)
+                lab, probs = _frame_scores(vs, local, predict_head(fold_head, Xn[offsets[v] + local]),
+                                           config.clip_length)
+                oof_true.append(lab)
+                oof_score.append(probs)
+        if progress:
+            log.info("cross-validation fold %d/%d done", k + 1, len(folds))
+    oof_true = np.concatenate(oof_true) if oof_true else np.zeros((0, K), np.float32)
+    oof_score = np.concatenate(oof_score) if oof_score else np.zeros((0, K), np.float32)
+    thresholds, val_metrics = _tune(oof_true, oof_score, classes)
+    # A class never present in training is never predicted: its output is not trained (DBB
+    # gives a class no loss in a batch without positives, Equation 3 of 001).
     tuned_on = []
     for k, c in enumerate(classes):
-        if tr_true[:, k].sum() == 0:
+        if P[:, k].sum() == 0:
             thresholds[k] = NEVER
             tuned_on.append("never predicted: no positive frame in training")
             log.warning("class %r has no positive frame in the training part: it will never be predicted", c)
-        elif val_true[:, k].sum() == 0:
-            thresholds[k] = float(_tune(tr_true[:, [k]], tr_score[:, [k]], [c])[0][0])
-            tuned_on.append("training frames (no positive in the validation block)")
+        elif len(oof_true) == 0 or oof_true[:, k].sum() == 0:
+            tuned_on.append("default 0.5: no out-of-fold positive")
         else:
-            tuned_on.append("validation frames")
+            tuned_on.append(f"{len(folds)}-fold blocked cross-validation")
+    head, history = fit_head(Xn, Y, config, n_classes=K, progress=progress)
 
     model_dir.mkdir(parents=True, exist_ok=True)
     _save(model_dir, head, mean, std, backbone)
@@ -762,9 +784,10 @@ def train_model(
                 for vs, it in zip(per_video, items)
             ],
             "until": until,
-            "n_train": int(len(tr_idx)),
-            "n_val": int(len(va_idx)),
-            "positives_train": {c: int(n) for c, n in zip(classes, (P[tr_idx] > 0.5).sum(axis=0))},
+            "n_train": int(len(X)),
+            "folds": len(folds),
+            "n_out_of_fold_frames": int(len(oof_true)),
+            "positives_train": {c: int(n) for c, n in zip(classes, (P > 0.5).sum(axis=0))},
             "final_loss": history[-1] if history else None,
             "validation": val_metrics,
             "thresholds_tuned_on": dict(zip(classes, tuned_on)),
