@@ -539,19 +539,21 @@ def _write_contact_sheets(out_dir: Path, truth: dict, plan: dict, frames: dict, 
         d = ImageDraw.Draw(sheet)
         y = 0
         for title, ids in rows:
+            # one crop for the whole row, so the motion of the body within it stays visible
+            if ids:
+                pts = pose[ids].mean(axis=0)
+                if g in _FACE_GESTURES:
+                    cx, cy = pts[0]
+                    half = 0.17 * h
+                else:
+                    cx, cy = pts[[11, 12, 23, 24], 0].mean(), pts[[0, 11, 12, 23, 24], 1].mean()
+                    half = 0.36 * h
+                box = (cx - half * w / h, cy - half, cx + half * w / h, cy + half)
             for zoomed in (False, True):
                 d.text((4, y + 2), title + (" - zoom" if zoomed else ""), fill=(0, 0, 0))
                 for c, i in enumerate(ids):
                     im = Image.fromarray(frames[i])
                     if zoomed:
-                        pts = pose[i]
-                        if g in _FACE_GESTURES:
-                            cx, cy = pts[0]
-                            half = 0.16 * h
-                        else:
-                            cx, cy = pts[[11, 12, 23, 24], 0].mean(), pts[[0, 11, 12, 23, 24], 1].mean()
-                            half = 0.36 * h
-                        box = (cx - half * w / h, cy - half, cx + half * w / h, cy + half)
                         im = im.resize((w, h), Image.BICUBIC, box=box)
                     sheet.paste(im, (c * w, y + label_h))
                     d.text((c * w + 4, y + label_h + 2), f"t={i / fps:.2f}s", fill=(255, 255, 0))

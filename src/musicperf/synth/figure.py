@@ -187,7 +187,7 @@ def compute_states(
 
     for s, e in schedule.get("Nodding", []):
         f = float(rng.uniform(1.5, 2.5))
-        st["pitch"] += _env(t, s, e, 0.08) * 0.45 * (0.5 - 0.5 * np.cos(2 * np.pi * f * (t - s)))
+        st["pitch"] += _env(t, s, e, 0.08) * 0.6 * (0.5 - 0.5 * np.cos(2 * np.pi * f * (t - s)))
     for s, e in schedule.get("Upbeat in head movement", []):
         x = np.clip((t - s) / (e - s), 0, 1)
         st["pitch"] += -0.55 * np.sin(np.pi * x) ** 2 * (x < 0.7) + 0.5 * np.sin(np.pi * (x - 0.7) / 0.3) * (x >= 0.7)
