@@ -200,8 +200,8 @@ def _table(result: dict) -> str:
 def _bar_chart(rows: dict) -> str:
     """Grouped bars of precision, recall and F1 per class (Figures 5-6 of 001)."""
     names = list(rows)
-    group, bar, left, top, h = 3 * 16 + 18, 16, 44, 14, 180
-    width = left + group * len(names) + 10
+    group, bar, left, top, h = 3 * 16 + 18, 16, 44, 30, 180
+    width = max(left + group * len(names) + 60, 320)
     out = [f"<svg class='bars' role='img' aria-label='precision, recall and F1 per class' width='{width}' "
            f"height='{top + h + 110}' viewBox='0 0 {width} {top + h + 110}'>"]
     for v in (0, 0.25, 0.5, 0.75, 1.0):
@@ -216,12 +216,13 @@ def _bar_chart(rows: dict) -> str:
             out.append(f"<rect x='{x0 + j * bar}' y='{top + h - vh:.1f}' width='{bar - 2}' height='{vh:.1f}' "
                        f"fill='{_PALETTE[m]}'><title>{html.escape(name)} {m}: {_fmt(v)}</title></rect>")
         cx = x0 + 1.5 * bar
+        short = name if len(name) <= 18 else name[:17] + "\u2026"
         out.append(f"<text x='{cx}' y='{top + h + 12}' transform='rotate(35 {cx} {top + h + 12})'>"
-                   f"{html.escape(name[:28])}</text>")
+                   f"{html.escape(short)}<title>{html.escape(name)}</title></text>")
     lx = left
     for m, c in _PALETTE.items():
-        out.append(f"<rect x='{lx}' y='{top + h + 92}' width='10' height='10' fill='{c}'/>"
-                   f"<text x='{lx + 14}' y='{top + h + 101}'>{'F1' if m == 'f1' else m}</text>")
+        out.append(f"<rect x='{lx}' y='4' width='10' height='10' fill='{c}'/>"
+                   f"<text x='{lx + 14}' y='13'>{'F1' if m == 'f1' else m}</text>")
         lx += 90
     out.append("</svg>")
     return "".join(out)
@@ -278,7 +279,7 @@ _JS = r"""
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var video = document.getElementById("video");
   var NS = "http://www.w3.org/2000/svg";
-  var W = 1000, LABEL = 190, ROW = 18, PLOT = W - LABEL - 10;
+  var W = 1000, LABEL = 250, ROW = 18, PLOT = W - LABEL - 10;
   var duration = data.duration || 1;
   function x(t) { return LABEL + PLOT * Math.max(0, Math.min(1, t / duration)); }
   function el(name, attrs, parent) {
