@@ -412,16 +412,17 @@ def annotation_set(truth: dict):
 
     One tier per gesture (all 17, empty ones included) per performer; the first performer's tiers
     carry the plain gesture names of Table 2 of 001, the second's are prefixed ``performer2/``.
-    The annotation value is the gesture name; ``participant`` is the performer id.
+    The annotation value is the gesture name; ``participant`` is the performer id; every tier
+    uses the controlled vocabulary ``gestures`` (the 17 names), so ELAN offers them in a list.
     """
     from musicperf.io.annotations import Annotation, AnnotationSet, Tier
 
-    aset = AnnotationSet()
+    aset = AnnotationSet(vocabularies={"gestures": list(GESTURES)})
     for pf in truth["performers"]:
         for g in GESTURES:
             anns = [Annotation(float(s), float(e), g) for s, e in pf["gestures"][g]]
             aset.add_tier(Tier(name=pf["tier_prefix"] + g, annotations=anns, participant=pf["id"],
-                               annotator="musicperf synth"))
+                               annotator="musicperf synth", linguistic_type="gesture", vocabulary="gestures"))
     return aset
 
 
