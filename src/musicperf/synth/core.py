@@ -254,13 +254,14 @@ def render(
         anchors = [(w * 0.27 + cam.offset[0] * 0.5, h * 0.7 + cam.offset[1]), (w * 0.73 + cam.offset[0] * 0.5, h * 0.7 + cam.offset[1])]
         scales = [unit * 0.62, unit * 0.62]
 
-    # geometry and key points for every frame (cheap; the renderer reuses the geometry)
-    geoms = []
+    # key points of every frame; the geometry itself (0.1 ms a frame) is recomputed when a frame
+    # is drawn rather than kept, so that long videos do not hold it in memory
+    state_cols = []
     kp = []
     for p, pf in enumerate(perf):
         st = pf["states"]
         cols = {k: st[k].tolist() for k in _fig.STATE_KEYS}
-        gl = []
+        state_cols.append(cols)
         pose = np.zeros((n_frames, 33, 2))
         face = np.zeros((n_frames, len(_fig.FACE_INDEX), 2))
         lh = np.zeros((n_frames, 21, 2))
@@ -271,7 +272,6 @@ def render(
         for i in range(n_frames):
             s = {k: cols[k][i] for k in _fig.STATE_KEYS}
             G = _fig.geometry(s, pf["app"], pf["instrument"])
-            gl.append(G)
             po, fa, l_, r_ = _fig.keypoints(G)
             ox, oy = ax + cam.shake[i, 0], ay + cam.shake[i, 1]
             pose[i] = [(ox + sc * q.real, oy + sc * q.imag) for q in po]
@@ -282,7 +282,6 @@ def render(
                 for j in _fig.OCCLUDABLE_POSE:
                     if vis_pose[i, j] and _fig.point_in_polygon(po[j], occ):
                         vis_pose[i, j] = False
-        geoms.append(gl)
         kp.append(dict(pose=pose, face=face, left_hand=lh, right_hand=rh, vis_pose=vis_pose))
 
     def inside(a):
@@ -357,7 +356,8 @@ def render(
             def to_px(q, ox=ox, oy=oy, k=k):
                 return (ox + k * q.real, oy + k * q.imag)
 
-            _fig.draw_figure(d, geoms[p][i], pf["app"], pf["instrument"], to_px, k)
+            G = _fig.geometry({key: state_cols[p][key][i] for key in _fig.STATE_KEYS}, pf["app"], pf["instrument"])
+            _fig.draw_figure(d, G, pf["app"], pf["instrument"], to_px, k)
         if ss > 1:
             img = img.reduce(ss)
         arr = np.asarray(img)
