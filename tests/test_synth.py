@@ -393,3 +393,17 @@ def test_truth_file_round_trip_without_audio(tmp_path):
     from musicperf.io.video import probe
 
     assert not probe(res.video).has_audio
+
+
+def test_play_intervals_match_each_stem():
+    r = render(seconds=12.0, seed=8, size=(64, 48), performers=2, instrument=["violin", "piano"], **QUIET)
+    sr = r.sr
+    for p, pf in enumerate(r.truth["performers"]):
+        stem = r.stems[p]
+        assert pf["non_play"], "a 12 s performance has rests"
+        for s, e in pf["non_play"]:
+            assert np.abs(stem[int(np.ceil(s * sr)) + 1:int(e * sr) - 1]).max(initial=0.0) == 0.0
+        for s, e in pf["play"]:
+            if e - s > 0.3:
+                assert np.sqrt(np.mean(stem[int(s * sr):int(e * sr)].astype(float) ** 2)) > 1e-3
+    assert r.truth["performers"][0]["play"] != r.truth["performers"][1]["play"]
