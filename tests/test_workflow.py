@@ -252,3 +252,40 @@ def test_label_refuses_to_overwrite_the_human_annotations(perf, model):
     model_dir, _ = model
     with pytest.raises(ParameterError, match="human annotations"):
         api.label([perf["video"]], model_dir, perf["video"].parent)
+
+
+def test_region_of_interest_frames_the_moving_part(tmp_path):
+    # Only the top-left square moves (Wave all the time): the region must contain it and
+    # leave out most of the still bottom-right half.
+    video = write_video(tmp_path / "v.mp4", 2.0, {"Wave": [(0.0, 2.0)]}, size=(64, 80))
+    top, bottom, left, right = gestures.estimate_roi([video], until=None)
+    # the square spans rows 8-20 of 64 and columns 4-28 of 80 when waving
+    assert top <= 8 / 64 and bottom >= 20 / 64 and left <= 4 / 80 + 0.02 and right >= 28 / 80 - 0.02
+    assert bottom <= 0.6 and right <= 0.6
+    ext = gestures.FeatureExtractor(WorkflowConfig(size=(32, 40), grid=4), roi=(top, bottom, left, right))
+    h, w = ext.decode_size
+    clips = np.zeros((1, 4, h, w, 3), np.uint8)
+    assert ext.crop(clips).shape[2:4] == (32, 40)
+    assert ext(clips).shape == (1, gestures.n_grid_features(4))
+
+
+def test_classes_without_training_annotations_are_left_out(perf, tmp_path, caplog):
+    from musicperf.io.annotations import Annotation, AnnotationSet, Tier
+    from musicperf.io.elan import write_eaf
+    from musicperf.io.elan import read_eaf
+
+    aset = read_eaf(perf["human"])
+    aset.tiers.pop("Comments")
+    aset.add_tier(Tier("Late", [Annotation(14.0, 15.0, "x")]))  # only after --until
+    aset.add_tier(Tier("Empty", []))
+    write_eaf(aset, tmp_path / "h.eaf")
+    meta = api.train([f"{perf['video']}={tmp_path / 'h.eaf'}"], tmp_path / "m", until=UNTIL,
+                     config=dataclasses_replace(CFG, epochs=5))
+    assert meta["classes"] == ["Wave", "Nod"]
+    assert "'Late', 'Empty'" in caplog.text
+
+
+def dataclasses_replace(cfg, **kw):
+    import dataclasses
+
+    return dataclasses.replace(cfg, **kw)

@@ -212,6 +212,9 @@ class WorkflowConfig:
         3D-ResNet; the default 96 x 128 keeps the 4:3 shape of most videos for the grid).
     grid : int
         Cells per side of the motion/appearance grid (:mod:`musicperf.tasks.clipfeatures`).
+    roi : {"auto", "full"}
+        Compute the features on the region where things move in the training videos
+        (:func:`estimate_roi`), or on the whole picture.
     backbone : str
         ``"none"`` (grid features only) or a 3D-ResNet name (``"resnet34"`` is the papers')
         whose frozen pooled features are appended.
@@ -241,7 +244,8 @@ class WorkflowConfig:
     train_stride: int = 4
     label_stride: int = 8
     size: tuple[int, int] = (96, 128)
-    grid: int = 8
+    grid: int = 12
+    roi: str = "auto"
     backbone: str = "none"
     backbone_weights: str | None = None
     target: str = "ts"
@@ -271,6 +275,8 @@ class WorkflowConfig:
             raise ParameterError(f"label_stride {self.label_stride} exceeds clip_length {self.clip_length}: frames would go unlabelled")
         if len(self.size) != 2 or min(self.size) < self.grid:
             raise ParameterError(f"size must be (height, width) of at least {self.grid} pixels, got {self.size}")
+        if self.roi not in ("auto", "full"):
+            raise ParameterError(f"roi must be 'auto' or 'full', got {self.roi!r}")
         if self.target not in ("ts", "any"):
             raise ParameterError(f"target must be 'ts' or 'any', got {self.target!r}")
         if self.loss not in ("dbb", "mse", "bce"):
@@ -453,10 +459,19 @@ class FeatureExtractor:
         Input normalisation of the backbone.
     """
 
-    def __init__(self, config: WorkflowConfig, backbone=None, normalization=None):
+    def __init__(self, config: WorkflowConfig, backbone=None, normalization=None,
+                 roi: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0)):
         self.config = config
         self.backbone = backbone
         self.normalization = normalization
+        self.roi = tuple(float(v) for v in roi)
+
+    @property
+    def decode_size(self) -> tuple[int, int]:
+        """``(height, width)`` to decode frames at so that the region of interest is ``config.size``."""
+        y0, y1, x0, x1 = self.roi
+        h, w = self.config.size
+        return (max(2, int(round(h / (y1 - y0)))), max(2, int(round(w / (x1 - x0)))))
 
     @property
     def n_features(self) -> int:
@@ -465,8 +480,17 @@ class FeatureExtractor:
             n += int(self.backbone.config.widths[-1] * (4 if self.backbone.config.depth >= 50 else 1))
         return n
 
+    def crop(self, clips: np.ndarray) -> np.ndarray:
+        """The region of interest of clips ``(B, T, H, W, 3)`` decoded at :attr:`decode_size`."""
+        y0, y1, x0, x1 = self.roi
+        H, W = clips.shape[2:4]
+        h, w = self.config.size
+        top, left = int(round(y0 * H)), int(round(x0 * W))
+        return clips[:, :, top : top + h, left : left + w]
+
     def __call__(self, clips: np.ndarray) -> np.ndarray:
-        """``(B, T, H, W, 3)`` uint8 clips -> ``(B, F)`` float32 features."""
+        """``(B, T, H, W, 3)`` uint8 clips (at :attr:`decode_size`) -> ``(B, F)`` float32 features."""
+        clips = self.crop(clips)
         feats = [grid_features(clips, grid=self.config.grid)]
         if self.backbone is not None:
             import torch
@@ -477,6 +501,58 @@ class FeatureExtractor:
                     x = self.normalization.apply(x)
                 feats.append(self.backbone.forward_features(x).numpy().astype(np.float32))
         return np.concatenate(feats, axis=1)
+
+
+def estimate_roi(videos: Sequence[Path], *, until: float | None, size: tuple[int, int] = (96, 128),
+                 step: int = 2, margin: float = 0.08, min_fraction: float = 0.35) -> tuple[float, float, float, float]:
+    """The part of the picture where things move: ``(top, bottom, left, right)`` in [0, 1].
+
+    The mean absolute difference between frames ``step`` apart is accumulated per pixel over
+    the training part of every video; the region is the bounding box of the pixels whose
+    motion exceeds a quarter of the 99th percentile, widened by ``margin`` on each side and to
+    at least ``min_fraction`` of each dimension. A fixed camera filming a performer (the
+    papers' setting) puts the performer there; the features then describe the performer at a
+    finer grain than the whole picture would.
+
+    Parameters
+    ----------
+    videos : sequence of Path
+    until : float or None
+        Seconds of each video to look at.
+    size : (int, int)
+        ``(height, width)`` of the motion map.
+    """
+    from musicperf.io.video import VideoReader
+
+    acc = np.zeros(size, dtype=np.float64)
+    n = 0
+    for video in videos:
+        prev = None
+        with VideoReader(video, size=size) as reader:
+            for i, (t, frame) in enumerate(reader.frames(0.0, until)):
+                if i % step:
+                    continue
+                grey = frame.astype(np.float32).mean(axis=-1)
+                if prev is not None:
+                    acc += np.abs(grey - prev)
+                    n += 1
+                prev = grey
+    if n == 0:
+        return (0.0, 1.0, 0.0, 1.0)
+    motion = acc / n
+    level = np.percentile(motion, 99)
+    if level <= 0:
+        return (0.0, 1.0, 0.0, 1.0)
+    ys, xs = np.nonzero(motion > 0.25 * level)
+    box = []
+    for lo, hi, length in ((ys.min(), ys.max() + 1, size[0]), (xs.min(), xs.max() + 1, size[1])):
+        a, b = lo / length - margin, hi / length + margin
+        if b - a < min_fraction:
+            mid = (a + b) / 2
+            a, b = mid - min_fraction / 2, mid + min_fraction / 2
+        a, b = max(0.0, a), min(1.0, b)
+        box += [round(float(a), 4), round(float(b), 4)]
+    return tuple(box)
 
 
 def _make_backbone(config: WorkflowConfig):
@@ -550,7 +626,8 @@ def collect_samples(
         log.warning("'%s' runs at %.3f fps, the model at %.3f fps: frames are resampled", item.video, vfps, fps)
     starts, feats = [], []
     total = max(0, (int(end * fps) - cfg.clip_length) // stride + 1)
-    batches = iter_clips(item.video, fps=fps, size=cfg.size, length=cfg.clip_length, stride=stride, end=end)
+    batches = iter_clips(item.video, fps=fps, size=extractor.decode_size, length=cfg.clip_length, stride=stride,
+                         end=end)
     bar = _progress(None, total=total, desc=f"features {item.video.name}", enabled=progress)
     for s, clips in batches:
         s = s[s + cfg.clip_length <= n_frames]
@@ -697,7 +774,11 @@ def train_model(
 
     torch.manual_seed(config.seed)
     backbone, norm = _make_backbone(config)
-    extractor = FeatureExtractor(config, backbone, norm)
+    roi = (0.0, 1.0, 0.0, 1.0)
+    if config.roi == "auto":
+        roi = estimate_roi([it.video for it in items], until=until)
+        log.info("region of interest (top, bottom, left, right): %s", roi)
+    extractor = FeatureExtractor(config, backbone, norm, roi=roi)
     per_video = []
     for it in items:
         per_video.append(
@@ -774,6 +855,7 @@ def train_model(
                 "normalization": norm.to_dict() if norm is not None else None,
             },
             "n_features": int(X.shape[1]),
+            "roi": list(roi),
         },
         "head": head.config(),
         "config": config.to_dict(),
@@ -1081,7 +1163,13 @@ def load_workflow_model(model_dir: str | Path) -> GestureModel:
             raise ModelError(f"'{path}' does not fit the recorded backbone: {str(exc).splitlines()[0]}") from None
         backbone.eval()
         norm = Normalization.from_dict(bb["normalization"]) if bb.get("normalization") else None
-    extractor = FeatureExtractor(config, backbone, norm)
+    try:
+        roi = tuple(float(v) for v in meta["features"].get("roi", (0.0, 1.0, 0.0, 1.0)))
+        if len(roi) != 4 or not (0 <= roi[0] < roi[1] <= 1 and 0 <= roi[2] < roi[3] <= 1):
+            raise ValueError(roi)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"'{meta_path}' has a malformed region of interest {exc}") from None
+    extractor = FeatureExtractor(config, backbone, norm, roi=roi)
     try:
         taxonomy = Taxonomy.from_dict(meta["taxonomy"])
     except (KeyError, ParameterError, AnnotationError) as exc:
@@ -1163,7 +1251,8 @@ def predict_video(
     all_starts, all_scores = [], []
     total = max(0, (n_frames - first - length) // stride + 1)
     bar = _progress(None, total=total, desc=f"labelling {Path(video).name}", enabled=progress)
-    for starts, clips in iter_clips(Path(video), fps=fps, size=cfg.size, length=length, stride=stride,
+    for starts, clips in iter_clips(Path(video), fps=fps, size=model.extractor.decode_size, length=length,
+                                    stride=stride,
                                     start=first / fps):
         keep = starts + length <= n_frames
         starts, clips = starts[keep], clips[keep]
