@@ -280,3 +280,115 @@ def test_mel_patches_errors():
         mel_patches(y, SR, [0.0], duration=0)
     with pytest.raises(ParameterError, match="seconds"):
         mel_patches(y, SR, [[0.0]], duration=SEG)
+
+
+# ------------------------------------------------------------------- real recordings and CLI
+
+
+@pytest.fixture(scope="module")
+def silent_video(tmp_path_factory):
+    """A 2 s, 25 fps video without an audio stream (tiny, written with PyAV)."""
+    av = pytest.importorskip("av")
+    path = tmp_path_factory.mktemp("media") / "silent.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(50):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 5 * i, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_load_performance_audio_from_mp3_in_avi(shared_data):
+    from musicperf.features.audio import load_performance_audio
+
+    for name, sr in (("pianist.avi", 22050), ("dancer.avi", 48000)):
+        pa = load_performance_audio(shared_data / "video" / name, sr=sr, duration=4.0)
+        assert pa.sr == sr and pa.y.dtype == np.float32 and pa.y.ndim == 1  # stereo -> mono
+        assert len(pa.y) == 4 * sr
+        assert 0.005 < np.sqrt(np.mean(pa.y**2)) < 0.5  # there is sound, in range
+        assert np.abs(pa.y).max() <= 1.0
+
+
+def test_video_without_audio_fails_cleanly(shared_data, silent_video):
+    from musicperf.features.audio import load_performance_audio
+
+    for path in (shared_data / "video" / "decord_video_90.mov", silent_video):
+        with pytest.raises(DecodeError, match=r"has no audio stream; train with modalities: \[video\] or give --audio FILE"):
+            load_performance_audio(path)
+
+
+def test_separate_recording_with_offset(shared_data, silent_video):
+    from musicperf.features.audio import load_performance_audio
+    from musicperf.io.audio import load_audio
+
+    wav = shared_data / "eaf" / "phonfieldwork_test.wav"
+    alone, _ = load_audio(wav, sr=SR)
+    pa = load_performance_audio(silent_video, audio=wav, offset=0.25, sr=SR, duration=1.5)
+    lead = int(0.25 * SR)
+    assert pa.source == wav and len(pa.y) == int(1.5 * SR)
+    assert np.all(pa.y[:lead] == 0)  # the recorder started 0.25 s after the camera
+    n = len(alone)
+    np.testing.assert_allclose(pa.y[lead : lead + n], alone[: int(1.5 * SR) - lead], atol=1e-6)
+    assert np.all(pa.y[lead + n :] == 0)  # padded to the requested duration
+
+
+def _cli(argv, capsys):
+    from musicperf.cli import main
+
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_cli_features_audio_wav_json(shared_data, tmp_path, capsys):
+    import json
+
+    from musicperf.features.audio import load_performance_audio
+
+    wav = shared_data / "eaf" / "phonfieldwork_test.wav"  # 0.65 s: one 0.64 s sample at 25 fps
+    out = tmp_path / "wav.npy"
+    rc, stdout, err = _cli(["features", "audio", str(wav), "-o", str(out), "--json"], capsys)
+    assert rc == 0, err
+    info = json.loads(stdout)
+    arr = np.load(out)
+    assert arr.shape == tuple(info["shape"]) == (1, 28, 108)
+    assert info["feature_names"][:2] == ["mfcc_00", "mfcc_01"] and len(info["feature_names"]) == 108
+    assert info["segment_starts_s"] == [0.0] and info["sr"] == 22050
+    pa = load_performance_audio(wav, sr=22050)
+    np.testing.assert_allclose(arr, timbral_features(pa.y, 22050, segment_starts=[0.0]), rtol=1e-5, atol=1e-4)
+    # An existing output is not replaced without --overwrite.
+    rc, _, err = _cli(["features", "audio", str(wav), "-o", str(out)], capsys)
+    assert rc == 2 and "--overwrite" in err
+
+
+def test_cli_features_audio_video_segments_follow_frames(shared_data, tmp_path, capsys):
+    from musicperf.io.video import probe
+
+    video = shared_data / "video" / "mmaction2_tests_test.avi"  # 25 fps, MP3 stereo
+    out = tmp_path / "v.npy"
+    rc, stdout, err = _cli(["features", "audio", str(video), "-o", str(out), "--sr", "48000"], capsys)
+    assert rc == 0, err
+    assert np.load(out).shape == (probe(video).n_frames // 16, 28, 108)
+    rc, _, err = _cli(["features", "audio", str(video), "-o", str(tmp_path / "m.npy"),
+                       "--kind", "mel", "--n-mels", "40", "--clip-frames", "8"], capsys)
+    assert rc == 0, err
+    mel = np.load(tmp_path / "m.npy")
+    assert mel.shape == (probe(video).n_frames // 8, 40, int(np.ceil(8 / 25 * 22050 / 512)))
+
+
+def test_cli_features_audio_without_audio(silent_video, shared_data, tmp_path, capsys):
+    rc, _, err = _cli(["features", "audio", str(silent_video), "-o", str(tmp_path / "x.npy")], capsys)
+    assert rc == 2
+    assert "has no audio stream; train with modalities: [video] or give --audio FILE" in err
+    assert "Traceback" not in err and not (tmp_path / "x.npy").exists()
+    wav = shared_data / "eaf" / "phonfieldwork_test.wav"
+    rc, stdout, err = _cli(["features", "audio", str(silent_video), "--audio", str(wav), "--offset", "0.5",
+                            "-o", str(tmp_path / "y.npy")], capsys)
+    assert rc == 0, err
+    arr = np.load(tmp_path / "y.npy")
+    assert arr.shape == (3, 28, 108)  # 50 frames -> 3 samples of 16
+    # The recording starts at 0.5 s = 11025 samples: windows centred at k * 504 with their
+    # right edge (+1024) before that are silent (k <= 19); the last ones hear it.
+    assert np.all(arr[0, :20, COL["rms"]] == 0) and np.all(arr[0, 21:, COL["rms"]] > 0)

@@ -419,7 +419,8 @@ class PerformanceAudio:
     source : pathlib.Path
         The file the audio was decoded from (the video or the separate recording).
     offset : float
-        Time in the source recording, in seconds, that corresponds to video time 0.
+        Video time, in seconds, of the source recording's first sample (the convention of
+        :func:`musicperf.io.audio.load_audio`).
     """
 
     y: np.ndarray
@@ -443,6 +444,10 @@ def load_performance_audio(
 ) -> PerformanceAudio:
     """The audio of a performance on the video's timeline, mono, resampled to ``sr``.
 
+    Decoding, down-mixing (stereo -> ``(L + R) / 2``), resampling and placement on the video
+    timeline are done by :func:`musicperf.io.audio.load_audio`; this function picks the source
+    and turns "the video has no sound" into an error that says what to do.
+
     Parameters
     ----------
     media : str or Path
@@ -451,12 +456,12 @@ def load_performance_audio(
         A separate recording of the same performance (e.g. the contact microphone of paper 001)
         to use instead of the video's own track.
     offset : float
-        Time in seconds in the audio source that corresponds to video time 0. Positive: the
-        recording started before the video, so the first ``offset`` seconds are skipped.
-        Negative: it started ``-offset`` s after the video, so that much silence is prepended.
+        Video time in seconds of the audio source's first sample: ``+2.0`` when the recorder
+        started 2 s after the camera (2 s of silence are prepended), ``-1.5`` when it started
+        1.5 s before (its first 1.5 s are skipped). 0 for the video's own track.
     sr : int
-        Target sample rate in Hz (22050 for the timbral features of 001, 48000 for the original
-        rate of 001's videos); the decoder resamples.
+        Target sample rate in Hz: 22050 for the timbral features of 001 (the default), 48000
+        for the original rate of 001's recordings.
     duration : float, optional
         Seconds of video time to return (default: to the end of the audio).
 
@@ -467,43 +472,27 @@ def load_performance_audio(
     Raises
     ------
     DecodeError
-        The file is unreadable, or the video has no audio stream and no ``audio`` was given
-        (the message says to train with ``modalities: [video]`` or to pass ``--audio FILE``).
+        The file is unreadable, or has no audio stream and no ``audio`` was given (the message
+        says to train with ``modalities: [video]`` or to give ``--audio FILE``).
     """
-    from musicperf.io.audio import load_audio  # io layer; decodes with PyAV / soundfile
+    from musicperf.io.audio import has_audio, load_audio
 
-    media = Path(media)
-    source = Path(audio) if audio is not None else media
-    if not source.exists():
-        raise DecodeError(f"audio source '{source}' does not exist")
     if not np.isfinite(offset):
         raise ParameterError(f"offset must be a finite number of seconds, got {offset}")
-    if sr not in (TIMBRAL_SR, 48000, 44100, 16000, 32000):
-        log.warning("unusual audio sample rate %s Hz (22050 and 48000 are the tested ones)", sr)
-    if audio is None and not _has_audio_stream(source):
-        raise DecodeError(
-            f"'{source}' has no audio stream; train with modalities: [video] or give --audio FILE"
-        )
-    skip = max(offset, 0.0)
-    lead = max(-offset, 0.0)
-    want = None if duration is None else max(duration - lead, 0.0)
-    y, got_sr = load_audio(source, sr=sr, mono=True, offset=skip, duration=want)
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:  # defensive: load_audio(mono=True) promises 1-D
-        y = y.mean(axis=0 if y.shape[0] < y.shape[-1] else -1).astype(np.float32)
-    if lead:
-        y = np.concatenate([np.zeros(int(round(lead * got_sr)), dtype=np.float32), y])
-    if duration is not None:
-        n = int(round(duration * got_sr))
-        y = y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
+    source = Path(audio) if audio is not None else Path(media)
+    if not has_audio(source):
+        if audio is None:
+            raise DecodeError(
+                f"'{source}' has no audio stream; train with modalities: [video] or give --audio FILE"
+            )
+        raise DecodeError(f"audio recording '{source}' has no audio stream")
+    y, got_sr = load_audio(source, sr=sr, mono=True, offset=offset, duration=duration)
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if duration is not None and len(y) < int(round(duration * got_sr)):
+        # load_audio does not pad a recording that ends early; callers want the full span.
+        missing = int(round(duration * got_sr)) - len(y)
+        if missing > got_sr:
+            log.warning("'%s' ends %.2f s before the requested %.2f s; padding with silence",
+                        source, missing / got_sr, duration)
+        y = np.pad(y, (0, missing))
     return PerformanceAudio(y=y, sr=int(got_sr), source=source, offset=float(offset))
-
-
-def _has_audio_stream(path: Path) -> bool:
-    """Whether ``path`` holds an audio stream (checked with PyAV's demuxer, no decoding)."""
-    av = require("av", purpose="reading media files")
-    try:
-        with av.open(str(path)) as container:
-            return len(container.streams.audio) > 0
-    except (av.error.FFmpegError, OSError) as exc:
-        raise DecodeError(f"cannot open '{path}': {exc}") from exc
