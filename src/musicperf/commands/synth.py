@@ -58,6 +58,8 @@ def register(subparsers) -> None:
                    help="'all' or a comma-separated list of gesture names the scheduler may use")
     p.add_argument("--ensure-all", action="store_true",
                    help="place every selected gesture at least once (needs about 1.5 s per gesture)")
+    p.add_argument("--gesture-rate", type=float, default=1.0,
+                   help="multiply the gesture rates of Tables 2-3 of 001 (default 1)")
     p.add_argument("--camera-shake", type=float, default=0.6, help="RMS camera shake in pixels (default 0.6)")
     p.add_argument("--noise", type=float, default=2.0, help="pixel noise standard deviation (default 2)")
     p.add_argument("--supersample", type=int, default=2, choices=(1, 2, 3, 4),
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     res = synthesize(
         args.out_dir, seconds=args.seconds, seed=args.seed, fps=args.fps, size=args.size,
         background=args.background, performers=args.performers, instrument=instrument, skill=args.skill,
-        gestures=args.gestures, ensure_all=args.ensure_all, camera_shake=args.camera_shake, noise=args.noise,
+        gestures=args.gestures, ensure_all=args.ensure_all, gesture_rate=args.gesture_rate, camera_shake=args.camera_shake, noise=args.noise,
         supersample=args.supersample, contact_sheet=args.contact_sheet, audio=not args.no_audio,
         threads=args.threads,
     )

@@ -152,6 +152,7 @@ def render(
     noise: float = 2.0,
     supersample: int = 2,
     tempo: float | None = None,
+    gesture_rate: float = 1.0,
 ) -> Rendering:
     """Build a synthetic performance in memory.
 
@@ -188,6 +189,9 @@ def render(
         Anti-aliasing factor: frames are drawn this many times larger and box-filtered down.
     tempo : float, optional
         Beats per minute (seeded between 72 and 112 when None).
+    gesture_rate : float
+        Multiplies the per-gesture rates of Tables 2-3 of 001 (more gestures per minute, same
+        proportions), e.g. for training data.
 
     Returns
     -------
@@ -197,6 +201,8 @@ def render(
     _check(seconds, fps, tuple(size), background, performers, instruments, skill, supersample)
     if len(instruments) == 1:
         instruments = instruments * performers
+    if not gesture_rate > 0:
+        raise ParameterError(f"gesture_rate must be > 0, got {gesture_rate}")
     if camera_shake < 0 or noise < 0:
         raise ParameterError(f"camera_shake and noise must be >= 0, got {camera_shake} and {noise}")
     sel = parse_gestures(gestures)
@@ -223,7 +229,8 @@ def render(
                 bad = [g for g in sel if g not in applicable_gestures(ins)]
                 if bad:
                     raise ParameterError(f"gesture(s) {', '.join(bad)} do not apply to the {ins}")
-            sched = schedule_gestures(seconds, _rng(seed, 10, p), instrument=ins, gestures=sel, ensure_all=ensure_all)
+            sched = schedule_gestures(seconds, _rng(seed, 10, p), instrument=ins, gestures=sel, ensure_all=ensure_all,
+                                     rate_scale=gesture_rate)
         notes = generate_score(seconds, sched, _rng(seed, 11, p), instrument=ins, tempo=tempo, skill=skill, key=key)
         app = _fig.random_appearance(_rng(seed, 12, p), ins)
         states = _fig.compute_states(times, sched, notes, _rng(seed, 13, p), instrument=ins, tempo=tempo)
@@ -318,7 +325,7 @@ def render(
         options=dict(seconds=seconds, seed=int(seed), fps=fps, size=[w, h], background=background,
                      performers=performers, instrument=instruments, skill=int(skill),
                      gestures=None if sel is None else list(sel), ensure_all=bool(ensure_all),
-                     scheduled=schedule is None, camera_shake=camera_shake, noise=noise,
+                     scheduled=schedule is None, gesture_rate=gesture_rate, camera_shake=camera_shake, noise=noise,
                      supersample=ss),
         video=dict(path="performance.mp4", fps=fps, width=w, height=h, n_frames=n_frames, duration=n_frames / fps),
         audio=dict(sr=sr, n_samples=int(mix.size), gain=round(gain, 8),
@@ -584,6 +591,7 @@ def synthesize(
     noise: float = 2.0,
     supersample: int = 2,
     tempo: float | None = None,
+    gesture_rate: float = 1.0,
     contact_sheet: bool = False,
     audio: bool = True,
     threads: int = 1,
@@ -613,7 +621,8 @@ def synthesize(
     out_dir.mkdir(parents=True, exist_ok=True)
     r = render(seconds=seconds, seed=seed, fps=fps, size=size, background=background, performers=performers,
                instrument=instrument, skill=skill, gestures=gestures, ensure_all=ensure_all, schedule=schedule,
-               camera_shake=camera_shake, noise=noise, supersample=supersample, tempo=tempo)
+               camera_shake=camera_shake, noise=noise, supersample=supersample, tempo=tempo,
+               gesture_rate=gesture_rate)
     video = out_dir / "performance.mp4"
     plan = _contact_sheet_plan(r.truth, r.n_frames, r.fps) if contact_sheet else {}
     wanted = {i for ids in plan.values() for i in ids}

@@ -251,7 +251,7 @@ def schedule_gestures(
 
     def place_around(name: str, s: float, e: float, before: float, after: float) -> bool:
         s2, e2 = s - before, e + after
-        if name in chosen and tl.fits(name, s2, e2):
+        if name in chosen and e2 - s2 <= MAX_DURATION and tl.fits(name, s2, e2):
             tl.add(name, s2, e2)
             return True
         return False
