@@ -6,7 +6,8 @@
     A synthetic guitarist (:func:`musicperf.synth.synthesize`) performing five clearly visible
     gestures of Table 2 of paper 001 at known times (``truth.eaf`` is the complete ground truth).
 ``annotated.eaf``
-    What a human would have annotated: the ground truth of the first two thirds only.
+    What a human would have annotated: the five gesture tiers of the ground truth, in the
+    first two thirds only.
 ``model/``
     The model trained on the annotated part (``musicperf train --until``).
 ``labelled/performance.eaf`` (+ ``.probs.csv``, ``.labels.json``)
@@ -121,7 +122,7 @@ def run_demo(out_dir: str | Path, *, seconds: float = 90.0, seed: int = 7, overw
     human = AnnotationSet(media=list(truth.media), tiers={
         tier.name: Tier(tier.name, [Annotation(a.start, min(a.end, until), a.value)
                                     for a in tier.annotations if a.start < until])
-        for tier in truth
+        for tier in truth if tier.name in DEMO_GESTURES
     })
     write_eaf(human, out / "annotated.eaf", media=video)
     times["synthesise"] = time.perf_counter() - t
