@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 from musicperf.errors import ParameterError  # noqa: E402
 from musicperf.models.audio import AudioMLP, MelCNN  # noqa: E402
 from musicperf.models.fusion import (  # noqa: E402
-    ClassifierMLP,
     EarlyFusion,
     LateFusion,
     build_fusion_model,
+    fusion_from_config,
     parse_modalities,
 )
 
@@ -186,8 +186,8 @@ def test_late_fusion_learned_weights_start_uniform_and_move():
 
 
 def test_classifier_and_encoder_size_errors():
-    with pytest.raises(ParameterError):
-        ClassifierMLP(0, 3)
+    with pytest.raises(ParameterError, match="no feature size"):
+        EarlyFusion({"video": torch.nn.Identity()}, {}, 3)
     with pytest.raises(ParameterError, match="dropout"):
         AudioMLP(dropout=1.0)
     with pytest.raises(ParameterError, match="combine"):
@@ -259,3 +259,25 @@ def test_tiny_training_learns_label_carried_by_audio(one_thread):
     assert acc_audio > 0.95
     assert acc_early > 0.9
     assert acc_late > 0.9
+
+
+@pytest.mark.parametrize("fusion, audio_input", [("early", "timbral"), ("late", "mel")])
+def test_config_round_trip_through_safetensors(fusion, audio_input, tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    model = build_fusion_model(modalities=["video", "audio"], n_classes=4, fusion=fusion, combine="learned",
+                               audio_input=audio_input, n_mels=32)
+    if audio_input == "timbral":
+        model.encoders["audio"].fit_normalization(torch.randn(8, 28, 108) * 7 + 3)
+    text = json.dumps(model.config())
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "m.safetensors")
+    again = fusion_from_config(json.loads(text))
+    again.load_state_dict(load_file(tmp_path / "m.safetensors"))
+    model.eval(), again.eval()
+    audio = torch.randn(2, 28, 108) if audio_input == "timbral" else torch.randn(2, 32, 28)
+    x = {"video": torch.randn(2, 400), "audio": audio}
+    torch.testing.assert_close(again(**x), model(**x))
+    with pytest.raises(ParameterError, match="malformed"):
+        fusion_from_config({"modalities": ["audio"]})

@@ -79,6 +79,8 @@ class AudioMLP(nn.Module):
             raise ParameterError(f"dropout must be in [0, 1), got {dropout}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
+        self.hidden = hidden
+        self.dropout = float(dropout)
         self.register_buffer("mean", torch.zeros(self.in_features))
         self.register_buffer("std", torch.ones(self.in_features))
         layers: list[nn.Module] = []
@@ -88,6 +90,11 @@ class AudioMLP(nn.Module):
             width = h
         layers += [nn.Dropout(dropout), nn.Linear(width, self.out_features)]
         self.net = nn.Sequential(*layers)
+
+    def config(self) -> dict:
+        """JSON-serialisable constructor arguments (the weights and normalisation are in the state dict)."""
+        return {"type": "audio_mlp", "in_features": self.in_features, "hidden": list(self.hidden),
+                "out_features": self.out_features, "dropout": self.dropout}
 
     @torch.no_grad()
     def fit_normalization(self, x: torch.Tensor, *, eps: float = 1e-6) -> "AudioMLP":
@@ -174,6 +181,8 @@ class MelCNN(nn.Module):
             raise ParameterError(f"dropout must be in [0, 1), got {dropout}")
         self.n_mels = int(n_mels)
         self.out_features = int(out_features)
+        self.channels = channels
+        self.dropout = float(dropout)
         self.input_norm = nn.BatchNorm2d(1)
         blocks: list[nn.Module] = []
         c_in = 1
@@ -188,6 +197,11 @@ class MelCNN(nn.Module):
             c_in = c
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, self.out_features))
+
+    def config(self) -> dict:
+        """JSON-serialisable constructor arguments."""
+        return {"type": "mel_cnn", "n_mels": self.n_mels, "channels": list(self.channels),
+                "out_features": self.out_features, "dropout": self.dropout}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map log-mel patches to the representation.
@@ -208,3 +222,14 @@ class MelCNN(nn.Module):
             )
         h = self.features(self.input_norm(x))
         return self.head(h.mean(dim=(2, 3)))
+
+
+def audio_encoder_from_config(config: dict) -> nn.Module:
+    """Rebuild an :class:`AudioMLP` or :class:`MelCNN` from its :meth:`config` dict."""
+    cfg = dict(config)
+    kind = cfg.pop("type", None)
+    if kind == "audio_mlp":
+        return AudioMLP(cfg.pop("in_features"), **cfg)
+    if kind == "mel_cnn":
+        return MelCNN(cfg.pop("n_mels"), **cfg)
+    raise ParameterError(f"unknown audio encoder type {kind!r} (expected 'audio_mlp' or 'mel_cnn')")

@@ -4,7 +4,8 @@ A fusion model holds one encoder per modality and a multi-label classifier:
 
 * :class:`EarlyFusion` (001, sections 4.4 and 5.2, Figure 4b): the 400 video features and the
   400 audio features are concatenated into one 800-vector ("early fusion") and classified by a
-  fully connected network (three hidden layers, ReLU, dropout after each activation, N outputs).
+  fully connected network (three hidden layers, ReLU, dropout after each activation, N outputs:
+  :class:`musicperf.models.heads.SingleModelHead`).
   With one modality it is the unimodal model of 001 (400 video features -> classifier).
 * :class:`LateFusion`: one classifier per modality; their per-class probabilities are averaged
   (``combine="mean"``) or mixed with learned per-class weights (``combine="learned"``).
@@ -29,7 +30,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from musicperf.errors import ParameterError
-from musicperf.models.audio import PAPER_AUDIO_FEATURES, PAPER_EMBEDDING, AudioMLP, MelCNN
+from musicperf.models.audio import (
+    PAPER_AUDIO_FEATURES,
+    PAPER_EMBEDDING,
+    AudioMLP,
+    MelCNN,
+    audio_encoder_from_config,
+)
+from musicperf.models.heads import SingleModelHead
 
 #: The modalities a model can use, in the order their features are concatenated.
 MODALITIES = ("video", "audio")
@@ -65,56 +73,6 @@ def parse_modalities(modalities: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(m for m in MODALITIES if m in items)
 
 
-class ClassifierMLP(nn.Module):
-    """The classifier network of paper 001 (Figure 4b, section 5.2).
-
-    ``[Linear -> ReLU -> Dropout] x len(hidden) -> Linear(n_classes)``, returning logits. The
-    paper gives three hidden layers with ReLU and dropout after each activation, but not their
-    widths or the dropout rate: we use 512, 256, 128 and p = 0.5.
-
-    Parameters
-    ----------
-    in_features : int
-        400 (unimodal) or 800 (video + audio early fusion) in 001.
-    n_classes : int
-        N, 18 gestures or 7 super classes in 001.
-    hidden : sequence of int
-        Hidden layer widths.
-    dropout : float
-        Dropout probability after each hidden activation.
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        n_classes: int,
-        *,
-        hidden: Sequence[int] = (512, 256, 128),
-        dropout: float = 0.5,
-    ):
-        super().__init__()
-        hidden = tuple(int(h) for h in hidden)
-        if in_features < 1 or n_classes < 1 or any(h < 1 for h in hidden):
-            raise ParameterError(
-                f"classifier sizes must be positive: in={in_features}, hidden={hidden}, classes={n_classes}"
-            )
-        if not 0 <= dropout < 1:
-            raise ParameterError(f"dropout must be in [0, 1), got {dropout}")
-        layers: list[nn.Module] = []
-        width = int(in_features)
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, int(n_classes)))
-        self.net = nn.Sequential(*layers)
-        self.in_features = int(in_features)
-        self.n_classes = int(n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_features)`` features -> ``(B, n_classes)`` logits."""
-        return self.net(x)
-
-
 class _FusionBase(nn.Module):
     """Shared input handling of the fusion models."""
 
@@ -126,6 +84,26 @@ class _FusionBase(nn.Module):
             raise ParameterError(f"no feature size given for modalities {missing}")
         self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
         self.dims = {m: int(dims[m]) for m in self.modalities}
+
+    def config(self) -> dict:
+        """JSON-serialisable description from which :func:`fusion_from_config` rebuilds the model.
+
+        Encoders with a ``config()`` method (:class:`AudioMLP`, :class:`MelCNN`) are described;
+        any other encoder (the video backbone, ``nn.Identity``) is recorded by class name and
+        must be passed to :func:`fusion_from_config` again.
+        """
+        head = next(iter(self._heads()))
+        enc = {}
+        for m, e in self.encoders.items():
+            enc[m] = e.config() if hasattr(e, "config") else {"type": "external", "class": type(e).__name__}
+        return {
+            "fusion": self.fusion, "modalities": list(self.modalities), "dims": dict(self.dims),
+            "n_classes": head.n_classes, "hidden": list(head.hidden), "dropout": head.dropout,
+            "combine": getattr(self, "combine", None), "encoders": enc,
+        }
+
+    def _heads(self):
+        raise NotImplementedError
 
     def _encode(self, inputs: Mapping[str, torch.Tensor | None]) -> dict[str, torch.Tensor]:
         feats: dict[str, torch.Tensor] = {}
@@ -166,7 +144,8 @@ class EarlyFusion(_FusionBase):
     n_classes : int
         Number of labels N.
     hidden, dropout
-        Classifier settings, see :class:`ClassifierMLP`.
+        Classifier settings, see :class:`musicperf.models.heads.SingleModelHead` (the
+        classifier of 001, Figure 4b: three hidden layers, ReLU, dropout after each).
     """
 
     def __init__(
@@ -175,11 +154,12 @@ class EarlyFusion(_FusionBase):
         dims: Mapping[str, int],
         n_classes: int,
         *,
-        hidden: Sequence[int] = (512, 256, 128),
+        hidden: Sequence[int] = (256, 128, 64),
         dropout: float = 0.5,
     ):
         super().__init__(encoders, dims)
-        self.classifier = ClassifierMLP(sum(self.dims.values()), n_classes, hidden=hidden, dropout=dropout)
+        self.fusion = "early"
+        self.classifier = SingleModelHead(sum(self.dims.values()), n_classes, hidden=tuple(hidden), dropout=dropout)
 
     def forward(self, video: torch.Tensor | None = None, audio: torch.Tensor | None = None) -> torch.Tensor:
         """Classify a batch.
@@ -201,6 +181,9 @@ class EarlyFusion(_FusionBase):
         feats = self._encode({"video": video, "audio": audio})
         return self.classifier(torch.cat([feats[m] for m in self.modalities], dim=1))
 
+    def _heads(self):
+        return [self.classifier]
+
 
 class LateFusion(_FusionBase):
     """Late fusion: one classifier per modality, per-class probabilities combined.
@@ -215,7 +198,8 @@ class LateFusion(_FusionBase):
     Parameters
     ----------
     encoders, dims, n_classes, hidden, dropout
-        As for :class:`EarlyFusion`; each modality gets its own :class:`ClassifierMLP`.
+        As for :class:`EarlyFusion`; each modality gets its own
+        :class:`~musicperf.models.heads.SingleModelHead`.
     combine : {"mean", "learned"}
         How the per-modality probabilities are combined.
     """
@@ -227,15 +211,16 @@ class LateFusion(_FusionBase):
         n_classes: int,
         *,
         combine: Combine = "mean",
-        hidden: Sequence[int] = (512, 256, 128),
+        hidden: Sequence[int] = (256, 128, 64),
         dropout: float = 0.5,
     ):
         super().__init__(encoders, dims)
         if combine not in ("mean", "learned"):
             raise ParameterError(f"combine must be 'mean' or 'learned', got {combine!r}")
+        self.fusion = "late"
         self.combine = combine
         self.heads = nn.ModuleDict(
-            {m: ClassifierMLP(self.dims[m], n_classes, hidden=hidden, dropout=dropout) for m in self.modalities}
+            {m: SingleModelHead(self.dims[m], n_classes, hidden=tuple(hidden), dropout=dropout) for m in self.modalities}
         )
         n_mod = len(self.modalities)
         if combine == "learned":
@@ -249,6 +234,9 @@ class LateFusion(_FusionBase):
         """Each modality's own logits ``{modality: (B, n_classes)}``."""
         feats = self._encode({"video": video, "audio": audio})
         return {m: self.heads[m](feats[m]) for m in self.modalities}
+
+    def _heads(self):
+        return list(self.heads.values())
 
     def weights(self) -> torch.Tensor:
         """Combination weights, shape ``(n_modalities, n_classes)``, summing to 1 per class."""
@@ -292,7 +280,7 @@ def build_fusion_model(
     audio_input: Literal["timbral", "mel"] = "timbral",
     audio_features: int = PAPER_AUDIO_FEATURES,
     n_mels: int = 128,
-    hidden: Sequence[int] = (512, 256, 128),
+    hidden: Sequence[int] = (256, 128, 64),
     dropout: float = 0.5,
 ) -> EarlyFusion | LateFusion:
     """Build the classifier for a ``modalities`` setting of the training configuration.
@@ -355,3 +343,34 @@ def build_fusion_model(
     if fusion == "late":
         return LateFusion(encoders, dims, n_classes, combine=combine, hidden=hidden, dropout=dropout)
     raise ParameterError(f"fusion must be 'early' or 'late', got {fusion!r}")
+
+
+def fusion_from_config(config: dict, *, video_encoder: nn.Module | None = None) -> EarlyFusion | LateFusion:
+    """Rebuild a fusion model from :meth:`EarlyFusion.config` / :meth:`LateFusion.config`.
+
+    Parameters
+    ----------
+    config : dict
+        The saved description.
+    video_encoder : nn.Module, optional
+        The video backbone (not described by the config); default ``nn.Identity``.
+
+    Returns
+    -------
+    EarlyFusion or LateFusion
+        With freshly initialised weights; load the saved state dict into it.
+    """
+    try:
+        enc = config["encoders"]
+        audio_encoder = None
+        if "audio" in config["modalities"]:
+            audio_encoder = audio_encoder_from_config(enc["audio"])
+        return build_fusion_model(
+            modalities=config["modalities"], n_classes=int(config["n_classes"]), fusion=config["fusion"],
+            combine=config.get("combine") or "mean", video_encoder=video_encoder,
+            video_dim=int(config["dims"].get("video", PAPER_EMBEDDING)), audio_encoder=audio_encoder,
+            audio_dim=int(config["dims"].get("audio", PAPER_EMBEDDING)), hidden=tuple(config["hidden"]),
+            dropout=float(config["dropout"]),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ParameterError(f"fusion model configuration is incomplete or malformed: {exc!r}") from exc
