@@ -65,7 +65,8 @@ def demo_schedule(seconds: float, seed: int) -> dict[str, list[tuple[float, floa
 
 
 def run_demo(out_dir: str | Path, *, seconds: float = 90.0, seed: int = 7, overwrite: bool = False,
-             progress: bool = True, step=None, report: bool = True) -> dict:
+             progress: bool = True, step=None, report: bool = True, size: tuple[int, int] = (320, 240),
+             config=None) -> dict:
     """Run the whole workflow on a synthetic performance; see the module docstring.
 
     Parameters
@@ -81,6 +82,10 @@ def run_demo(out_dir: str | Path, *, seconds: float = 90.0, seed: int = 7, overw
         Called with a one-line description before each step (the CLI prints it).
     report : bool
         Also write ``report.html``.
+    size : (int, int)
+        ``(width, height)`` of the synthetic video.
+    config : WorkflowConfig, optional
+        Training settings (default: :class:`~musicperf.tasks.gestures.WorkflowConfig()`).
 
     Returns
     -------
@@ -115,7 +120,7 @@ def run_demo(out_dir: str | Path, *, seconds: float = 90.0, seed: int = 7, overw
 
     say(f"[1/5] synthesising a {seconds:g} s performance of a guitarist ({', '.join(DEMO_GESTURES)})")
     t = time.perf_counter()
-    synthesize(out, seconds=seconds, seed=seed, schedule=demo_schedule(seconds, seed))
+    synthesize(out, seconds=seconds, seed=seed, size=size, schedule=demo_schedule(seconds, seed))
     (out / "performance.eaf").replace(out / "truth.eaf")  # the complete truth, not a human's file
     video, truth_path = out / "performance.mp4", out / "truth.eaf"
     truth = read_annotations(truth_path)
@@ -130,7 +135,7 @@ def run_demo(out_dir: str | Path, *, seconds: float = 90.0, seed: int = 7, overw
     say(f"[2/5] training on the annotated first {until:g} s")
     t = time.perf_counter()
     pair = f"{video}={out / 'annotated.eaf'}"
-    meta = train([pair], out / "model", until=until, progress=progress)
+    meta = train([pair], out / "model", until=until, config=config, progress=progress)
     times["train"] = time.perf_counter() - t
 
     say(f"[3/5] labelling the rest ({until:g}-{seconds:g} s)")
