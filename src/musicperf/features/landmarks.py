@@ -1,0 +1,594 @@
+"""Body, face and hand landmarks per frame: MediaPipe extraction, synthetic-truth conversion, files.
+
+The representation follows the body rather than the pixels (issue 6: the papers' models fall
+to F1 0.19-0.29 on an unseen video, Table 8 of ``001``, blamed on backgrounds). Layouts are
+MediaPipe's: pose 33 points, face mesh 468 (+10 iris points, 468-477, with
+``refine_face=True``), 21 per hand. Left/right are the performer's anatomical sides, as
+MediaPipe's pose and Holistic use them (the left hand appears on the image right for a
+performer facing the camera).
+
+Array conventions (:class:`Landmarks`): ``(T, J, 3)`` float32 ``(x, y, z)`` with x and y
+normalised by the frame width and height (MediaPipe's convention: 0..1 across the picture),
+z MediaPipe's relative depth (NaN where unknown, e.g. from synthetic truth). A part not
+detected in a frame is all-NaN in that frame, never zeros.
+
+Extraction (:func:`extract_landmarks`) runs ``mp.solutions.holistic`` on every frame (video
+mode, ``model_complexity=1``: the only one whose model ships in the ``mediapipe==0.10.21``
+wheel; 0 and 2 try to download). Holistic finds hands only through a body, so with
+``hands="fallback"`` (default) the stand-alone hand detector (``mp.solutions.hands``) runs on
+the frames where Holistic found no pose: a camera above a keyboard or on a guitar neck.
+``hands="fill"`` also runs it where Holistic found a pose but missed a hand. Hands from the
+stand-alone detector are assigned to a side by the nearest pose wrist when a pose exists,
+otherwise by its handedness label swapped: MediaPipe labels handedness for mirrored (selfie)
+images, and performance videos are not mirrored.
+
+Results are cached per video, extractor version and parameters (:mod:`musicperf.features.cache`).
+
+Imports numpy at module level; mediapipe (and PyAV through the video reader) inside functions.
+Must not import torch, OpenCV or matplotlib at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from musicperf.errors import DecodeError, MissingDependencyError, ParameterError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Landmarks", "extract_landmarks", "from_truth", "load_landmarks", "PARTS", "N_POINTS",
+    "EXTRACTOR", "EXTRACTOR_VERSION", "POSE", "HAND_CONNECTIONS", "POSE_CONNECTIONS",
+]
+
+#: Name and version of the extractor, part of every cache key and saved file.
+EXTRACTOR = "mediapipe-holistic"
+EXTRACTOR_VERSION = "mediapipe-0.10.21/holistic-c1/hands-c1/v1"
+
+PARTS = ("pose", "face", "left_hand", "right_hand")
+N_POINTS = {"pose": 33, "face": 478, "left_hand": 21, "right_hand": 21}
+
+#: Pose indices used by name elsewhere (MediaPipe BlazePose layout).
+POSE = {
+    "nose": 0, "left_eye": 2, "right_eye": 5, "left_ear": 7, "right_ear": 8,
+    "mouth_left": 9, "mouth_right": 10, "left_shoulder": 11, "right_shoulder": 12,
+    "left_elbow": 13, "right_elbow": 14, "left_wrist": 15, "right_wrist": 16,
+    "left_hip": 23, "right_hip": 24,
+}
+
+#: Segments drawn by overlays (subsets of MediaPipe's connection lists).
+POSE_CONNECTIONS = (
+    (11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24),
+    (23, 25), (25, 27), (24, 26), (26, 28), (0, 2), (2, 7), (0, 5), (5, 8), (9, 10),
+    (15, 17), (15, 19), (15, 21), (16, 18), (16, 20), (16, 22),
+)
+HAND_CONNECTIONS = (
+    (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
+    (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (17, 18), (18, 19), (19, 20), (0, 17),
+)
+
+#: Values of :attr:`Landmarks.hand_source`.
+SOURCE_NONE, SOURCE_HOLISTIC, SOURCE_HANDS, SOURCE_TRUTH = 0, 1, 2, 3
+
+HandsMode = Literal["never", "fallback", "fill"]
+
+
+@dataclass
+class Landmarks:
+    """Per-frame landmarks of one performer in one video.
+
+    Attributes
+    ----------
+    times : np.ndarray, shape (T,), float64
+        Seconds of each frame on the video timeline.
+    pose : np.ndarray, shape (T, 33, 3), float32
+        ``(x, y, z)``: x, y normalised to [0, 1] by width and height; NaN when not detected.
+    pose_visibility : np.ndarray, shape (T, 33), float32
+        MediaPipe's visibility in [0, 1]; NaN when no pose.
+    face : np.ndarray, shape (T, 478, 3), float32
+        Face mesh; points 468-477 (irises) NaN when not refined.
+    left_hand, right_hand : np.ndarray, shape (T, 21, 3), float32
+    hand_source : np.ndarray, shape (T, 2), int8
+        Per frame, for (left, right): 0 none, 1 Holistic, 2 stand-alone hand detector,
+        3 synthetic truth.
+    fps : float
+    width, height : int
+        Frame size in pixels (to turn normalised coordinates into pixels).
+    meta : dict
+        Extractor, version, parameters, video, seconds taken.
+    """
+
+    times: np.ndarray
+    pose: np.ndarray
+    pose_visibility: np.ndarray
+    face: np.ndarray
+    left_hand: np.ndarray
+    right_hand: np.ndarray
+    hand_source: np.ndarray
+    fps: float
+    width: int
+    height: int
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(len(self.times))
+
+    def part(self, name: str) -> np.ndarray:
+        """The ``(T, J, 3)`` array of ``name`` (one of :data:`PARTS`)."""
+        if name not in PARTS:
+            raise ParameterError(f"unknown landmark part {name!r}; choose from {', '.join(PARTS)}")
+        return getattr(self, name)
+
+    def detected(self, name: str) -> np.ndarray:
+        """``(T,)`` bool: frames where part ``name`` has at least one point."""
+        return np.isfinite(self.part(name)[..., 0]).any(axis=1)
+
+    def pixels(self, name: str) -> np.ndarray:
+        """``(T, J, 2)`` float64 pixel coordinates of part ``name`` (NaN where missing)."""
+        return self.part(name)[..., :2].astype(np.float64) * [self.width, self.height]
+
+    def detection_rates(self) -> dict[str, float]:
+        """Fraction of frames in which each part was detected (0 for an empty sequence)."""
+        n = max(len(self), 1)
+        return {p: float(self.detected(p).sum()) / n if len(self) else 0.0 for p in PARTS}
+
+    def summary(self) -> dict:
+        """A JSON-able summary: frames, fps, size, detection rates, hands found by the fallback."""
+        src = self.hand_source
+        return {
+            "frames": len(self),
+            "fps": float(self.fps),
+            "width": int(self.width),
+            "height": int(self.height),
+            "duration": float(len(self) / self.fps) if self.fps else 0.0,
+            "detection_rate": {k: round(v, 4) for k, v in self.detection_rates().items()},
+            "hands_from_fallback": int((src == SOURCE_HANDS).sum()),
+            "extractor": self.meta.get("extractor"),
+            "version": self.meta.get("version"),
+            "seconds": self.meta.get("seconds"),
+        }
+
+    # -- files
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "times": self.times, "pose": self.pose, "pose_visibility": self.pose_visibility,
+            "face": self.face, "left_hand": self.left_hand, "right_hand": self.right_hand,
+            "hand_source": self.hand_source,
+        }
+
+    def file_meta(self) -> dict:
+        return {"format": "musicperf-landmarks", "format_version": 1, "fps": float(self.fps),
+                "width": int(self.width), "height": int(self.height), **self.meta}
+
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` file (arrays + JSON metadata, no pickles) atomically."""
+        from musicperf.features.cache import save_arrays
+
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ParameterError(f"landmark files are .npz; got '{path}'")
+        return save_arrays(path, self.arrays(), self.file_meta())
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, meta: dict, *, where: str = "landmark data") -> "Landmarks":
+        missing = [k for k in ("times", "pose", "pose_visibility", "face", "left_hand", "right_hand", "hand_source")
+                   if k not in arrays]
+        if missing or meta.get("format") != "musicperf-landmarks":
+            raise DecodeError(f"{where} is not a musicperf landmark file (missing {', '.join(missing) or 'format'})")
+        rest = {k: v for k, v in meta.items() if k not in ("format", "format_version", "fps", "width", "height")}
+        return cls(times=arrays["times"], pose=arrays["pose"], pose_visibility=arrays["pose_visibility"],
+                   face=arrays["face"], left_hand=arrays["left_hand"], right_hand=arrays["right_hand"],
+                   hand_source=arrays["hand_source"], fps=float(meta["fps"]), width=int(meta["width"]),
+                   height=int(meta["height"]), meta=rest)
+
+    def slice(self, start: int, stop: int) -> "Landmarks":
+        """Frames ``start:stop`` as a new object (views of the arrays)."""
+        sl = slice(start, stop)
+        return dataclasses.replace(
+            self, times=self.times[sl], pose=self.pose[sl], pose_visibility=self.pose_visibility[sl],
+            face=self.face[sl], left_hand=self.left_hand[sl], right_hand=self.right_hand[sl],
+            hand_source=self.hand_source[sl], meta=dict(self.meta))
+
+
+def load_landmarks(path: str | Path) -> Landmarks:
+    """Read a file written by :meth:`Landmarks.save` (or the ``landmarks`` command)."""
+    from musicperf.features.cache import load_arrays
+
+    arrays, meta = load_arrays(path)
+    return Landmarks.from_arrays(arrays, meta, where=f"'{path}'")
+
+
+def empty_landmarks(n: int, *, fps: float, width: int, height: int) -> Landmarks:
+    """All-missing landmarks for ``n`` frames."""
+    nan = lambda j: np.full((n, j, 3), np.nan, np.float32)  # noqa: E731
+    return Landmarks(
+        times=np.arange(n, dtype=np.float64) / fps, pose=nan(33),
+        pose_visibility=np.full((n, 33), np.nan, np.float32), face=nan(478), left_hand=nan(21),
+        right_hand=nan(21), hand_source=np.zeros((n, 2), np.int8), fps=float(fps), width=int(width),
+        height=int(height))
+
+
+# --------------------------------------------------------------------------- MediaPipe
+def _mediapipe():
+    """Import mediapipe quietly or raise :class:`MissingDependencyError`."""
+    # Quiets TensorFlow Lite and glog where the build honours them (0.10.21's does not fully,
+    # hence also :func:`_quiet_stderr` around graph start-up).
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import mediapipe as mp
+    except ImportError as exc:
+        raise MissingDependencyError("mediapipe", "landmarks", purpose="landmark extraction") from exc
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl comes with mediapipe
+        pass
+    return mp
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send the process's stderr (file descriptor 2) to /dev/null for the block.
+
+    MediaPipe's C++ graph prints a dozen glog/TFLite lines when it and its sub-models start,
+    bypassing Python and ignoring GLOG_minloglevel. Only the graph's own calls are wrapped, so
+    Python warnings and the progress bar stay visible between them.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # pytest capture or no real stderr
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        sys.stderr.flush()
+        _flush_c_stdio()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _flush_c_stdio() -> None:
+    """Flush C stdio buffers, where the graph's log lines may wait until the process exits."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # pragma: no cover - no libc symbol table (not Linux/macOS)
+        pass
+
+
+def _to_array(landmark_list, n: int, *, visibility: bool = False):
+    if landmark_list is None:
+        return None, None
+    pts = landmark_list.landmark
+    a = np.array([(p.x, p.y, p.z) for p in pts], dtype=np.float32)
+    out = np.full((n, 3), np.nan, np.float32)
+    out[: min(n, len(a))] = a[:n]
+    vis = None
+    if visibility:
+        vis = np.array([p.visibility for p in pts], dtype=np.float32)[:n]
+    return out, vis
+
+
+class _HolisticRunner:
+    """One Holistic graph (and, lazily, one stand-alone Hands graph) over a frame stream."""
+
+    def __init__(self, *, hands: HandsMode, refine_face: bool, min_detection_confidence: float,
+                 min_tracking_confidence: float):
+        self.mp = _mediapipe()
+        self.hands_mode = hands
+        self.kw = dict(model_complexity=1, min_detection_confidence=min_detection_confidence,
+                       min_tracking_confidence=min_tracking_confidence)
+        with _quiet_stderr():
+            self.holistic = self.mp.solutions.holistic.Holistic(
+                static_image_mode=False, refine_face_landmarks=refine_face, smooth_landmarks=True, **self.kw)
+        self.hands = None
+
+    def close(self) -> None:
+        with _quiet_stderr():  # closing a graph also flushes its start-up log lines
+            for g in (self.holistic, self.hands):
+                if g is not None:
+                    g.close()
+
+    @staticmethod
+    def _process(graph, frame):
+        # Sub-models (hand landmarks, face refinement) start lazily on the first frame that
+        # needs them and log then, so every call is wrapped, not only the first.
+        with _quiet_stderr():
+            return graph.process(frame)
+
+    def __call__(self, frame: np.ndarray):
+        """Landmarks of one RGB frame: ``(pose, vis, face, left, right, source)``."""
+        frame = np.ascontiguousarray(frame)
+        frame.flags.writeable = False
+        res = self._process(self.holistic, frame)
+        pose, vis = _to_array(res.pose_landmarks, 33, visibility=True)
+        face, _ = _to_array(res.face_landmarks, 478)
+        left, _ = _to_array(res.left_hand_landmarks, 21)
+        right, _ = _to_array(res.right_hand_landmarks, 21)
+        source = [SOURCE_HOLISTIC if left is not None else SOURCE_NONE,
+                  SOURCE_HOLISTIC if right is not None else SOURCE_NONE]
+        need = (self.hands_mode == "fallback" and pose is None) or (
+            self.hands_mode == "fill" and (left is None or right is None))
+        if need:
+            if self.hands is None:
+                with _quiet_stderr():
+                    self.hands = self.mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, **self.kw)
+            hres = self._process(self.hands, frame)
+            for side, pts in _assign_hands(hres, pose):
+                if side == "left" and left is None:
+                    left, source[0] = pts, SOURCE_HANDS
+                elif side == "right" and right is None:
+                    right, source[1] = pts, SOURCE_HANDS
+        return pose, vis, face, left, right, source
+
+
+def _assign_hands(hres, pose):
+    """``[(side, (21, 3) array)]`` for the stand-alone detector's hands.
+
+    With a pose, each hand goes to the side whose pose wrist (15 left, 16 right) is nearer its
+    wrist point; without one, MediaPipe's handedness label is swapped (it assumes mirrored
+    selfie images). Two hands claiming the same side keep the more confident one.
+    """
+    if not hres.multi_hand_landmarks:
+        return []
+    out = {}
+    for lm, handed in zip(hres.multi_hand_landmarks, hres.multi_handedness or [None] * len(hres.multi_hand_landmarks)):
+        pts, _ = _to_array(lm, 21)
+        score = handed.classification[0].score if handed is not None else 0.0
+        if pose is not None and np.isfinite(pose[[15, 16], :2]).all():
+            d = np.linalg.norm(pose[[15, 16], :2] - pts[0, :2], axis=1)
+            side = "left" if d[0] <= d[1] else "right"
+        elif handed is not None:
+            side = "right" if handed.classification[0].label == "Left" else "left"
+        else:  # pragma: no cover - mediapipe always gives handedness
+            continue
+        if side not in out or out[side][0] < score:
+            out[side] = (score, pts)
+    return [(s, v[1]) for s, v in out.items()]
+
+
+def extract_landmarks(
+    video: str | Path,
+    *,
+    hands: HandsMode = "fallback",
+    refine_face: bool = True,
+    min_detection_confidence: float = 0.5,
+    min_tracking_confidence: float = 0.5,
+    start: float = 0.0,
+    end: float | None = None,
+    max_frames: int | None = None,
+    progress: bool = False,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+) -> Landmarks:
+    """Pose, face-mesh and hand landmarks of every frame of ``video`` with MediaPipe Holistic.
+
+    Parameters
+    ----------
+    video : str or Path
+    hands : {"fallback", "fill", "never"}
+        When to run the stand-alone hand detector: on frames without a pose (default), also on
+        frames where Holistic missed a hand, or never.
+    refine_face : bool
+        Refined face mesh with the 10 iris points (478 points instead of 468).
+    min_detection_confidence, min_tracking_confidence : float
+        MediaPipe's thresholds in [0, 1].
+    start, end : float
+        Seconds of the video to process (``end=None``: to the end).
+    max_frames : int, optional
+        Stop after this many frames.
+    progress : bool
+        tqdm progress bar on stderr.
+    cache, cache_dir
+        Read/write the per-video cache (:mod:`musicperf.features.cache`).
+
+    Returns
+    -------
+    Landmarks
+
+    Raises
+    ------
+    MissingDependencyError
+        When mediapipe is not installed (``pip install 'musicperf[landmarks]'``).
+    DecodeError
+        When the video cannot be read.
+    """
+    if hands not in ("never", "fallback", "fill"):
+        raise ParameterError(f"hands must be 'never', 'fallback' or 'fill', got {hands!r}")
+    for name, v in (("min_detection_confidence", min_detection_confidence),
+                    ("min_tracking_confidence", min_tracking_confidence)):
+        if not 0.0 <= v <= 1.0:
+            raise ParameterError(f"{name} must be in [0, 1], got {v}")
+    if max_frames is not None and max_frames < 1:
+        raise ParameterError(f"max_frames must be >= 1, got {max_frames}")
+    video = Path(video)
+    if not video.is_file():
+        raise DecodeError(f"video '{video}' does not exist")
+    _mediapipe()  # fail early, before decoding anything, when it is missing
+    params = {"hands": hands, "refine_face": bool(refine_face), "min_detection_confidence": float(min_detection_confidence),
+              "min_tracking_confidence": float(min_tracking_confidence), "start": float(start),
+              "end": None if end is None else float(end), "max_frames": max_frames}
+
+    def compute():
+        lm = _extract(video, params=params, progress=progress)
+        return lm.arrays(), lm.file_meta()
+
+    from musicperf.features.cache import cached
+
+    arrays, meta, hit = cached(video, extractor=EXTRACTOR, version=EXTRACTOR_VERSION, params=params,
+                               compute=compute, cache_dir=cache_dir, use_cache=cache)
+    lm = Landmarks.from_arrays(arrays, meta, where=f"the landmark cache of '{video}'")
+    lm.meta["cache_hit"] = hit
+    return lm
+
+
+def _extract(video: Path, *, params: dict, progress: bool) -> Landmarks:
+    from musicperf.io.video import VideoReader
+
+    t0 = time.perf_counter()
+    runner = _HolisticRunner(hands=params["hands"], refine_face=params["refine_face"],
+                             min_detection_confidence=params["min_detection_confidence"],
+                             min_tracking_confidence=params["min_tracking_confidence"])
+    times, rows = [], []
+    try:
+        with VideoReader(video) as reader:
+            info = reader.info
+            total = info.n_frames if params["end"] is None else int((params["end"] - params["start"]) * info.fps)
+            if params["max_frames"] is not None:
+                total = min(total, params["max_frames"])
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=total, desc=f"landmarks {video.name}", unit="frame", dynamic_ncols=True, leave=False)
+            for t, frame in reader.frames(params["start"], params["end"]):
+                times.append(t)
+                rows.append(runner(frame))
+                if bar is not None:
+                    bar.update(1)
+                if params["max_frames"] is not None and len(times) >= params["max_frames"]:
+                    break
+            if bar is not None:
+                bar.close()
+    finally:
+        runner.close()
+    n = len(times)
+    lm = empty_landmarks(n, fps=info.fps, width=info.width, height=info.height)
+    lm.times = np.asarray(times, dtype=np.float64)
+    for i, (pose, vis, face, left, right, source) in enumerate(rows):
+        if pose is not None:
+            lm.pose[i], lm.pose_visibility[i] = pose, vis
+        if face is not None:
+            lm.face[i] = face
+        if left is not None:
+            lm.left_hand[i] = left
+        if right is not None:
+            lm.right_hand[i] = right
+        lm.hand_source[i] = source
+    seconds = time.perf_counter() - t0
+    lm.meta = {"extractor": EXTRACTOR, "version": EXTRACTOR_VERSION, "params": params, "video": str(video),
+               "seconds": round(seconds, 3), "frames_per_second": round(n / seconds, 3) if seconds > 0 else None}
+    return lm
+
+
+# --------------------------------------------------------------------------- synthetic truth
+def from_truth(
+    truth: dict | str | Path,
+    performer: int = 0,
+    *,
+    noise: float = 0.006,
+    jitter: float = 0.004,
+    drop: dict[str, float] | None = None,
+    mean_gap: float = 0.2,
+    seed: int = 0,
+) -> Landmarks:
+    """Landmarks from a synthetic performance's ground truth, with detector-like errors.
+
+    MediaPipe does not detect the drawn synthetic performer, so models are trained and tested
+    on its exact key points (same MediaPipe layouts) degraded the way a detector degrades them.
+
+    Parameters
+    ----------
+    truth : dict or path
+        ``truth.json`` of :func:`musicperf.synth.synthesize` (or :func:`~musicperf.synth.load_truth`'s dict).
+    performer : int
+    noise : float
+        Standard deviation of independent per-point, per-frame noise, as a fraction of the
+        performer's shoulder width (0.006 of a 60-pixel shoulder span is 0.36 px).
+    jitter : float
+        Standard deviation of a slowly wandering offset shared by all points of a part (AR(1),
+        0.2 s correlation time), as a fraction of the shoulder width: tracker drift.
+    drop : dict, optional
+        Fraction of frames in which each part is dropped (missed), in runs of mean length
+        ``mean_gap`` seconds. Default ``{"pose": 0.02, "face": 0.05, "left_hand": 0.1,
+        "right_hand": 0.1}``.
+    seed : int
+
+    Returns
+    -------
+    Landmarks
+        ``hand_source`` 3 (truth) where a hand is present; z is NaN; pose visibility 1 for
+        visible points, 0 for hidden ones (whose coordinates are NaN).
+    """
+    from musicperf.synth import load_truth
+
+    t = load_truth(truth)
+    if not 0 <= performer < len(t["performers"]):
+        raise ParameterError(f"performer {performer} does not exist (the truth has {len(t['performers'])})")
+    drop = {"pose": 0.02, "face": 0.05, "left_hand": 0.1, "right_hand": 0.1} if drop is None else drop
+    unknown = set(drop) - set(PARTS)
+    if unknown:
+        raise ParameterError(f"unknown part(s) in drop: {', '.join(sorted(unknown))}")
+    if noise < 0 or jitter < 0 or mean_gap <= 0:
+        raise ParameterError("noise and jitter must be >= 0 and mean_gap > 0")
+    fps = float(t["video"]["fps"])
+    w, h = int(t["video"]["width"]), int(t["video"]["height"])
+    kp = t["performers"][performer]["keypoints"]
+    n = kp["pose"]["full"].shape[0]
+    rng = np.random.default_rng(seed)
+    lm = empty_landmarks(n, fps=fps, width=w, height=h)
+    pose_px = kp["pose"]["full"]
+    span = np.linalg.norm(pose_px[:, 11] - pose_px[:, 12], axis=1)
+    scale = float(np.nanmedian(span)) if np.isfinite(span).any() else 0.2 * w
+    rho = float(np.exp(-1.0 / (0.2 * fps)))
+    for part in PARTS:
+        px = kp[part]["full"].astype(np.float64)  # (T, J, 2) pixels, NaN where absent
+        j = px.shape[1]
+        pts = px + rng.normal(0.0, noise * scale, size=px.shape)
+        drift = np.zeros((n, 2))
+        e = rng.normal(0.0, jitter * scale * np.sqrt(1 - rho**2), size=(n, 2))
+        if n:
+            drift[0] = rng.normal(0.0, jitter * scale, size=2)
+        for i in range(1, n):
+            drift[i] = rho * drift[i - 1] + e[i]
+        pts = pts + drift[:, None, :]
+        dropped = _drop_runs(n, drop.get(part, 0.0), mean_gap * fps, rng)
+        pts[dropped] = np.nan
+        arr = np.full((n, N_POINTS[part], 3), np.nan, np.float32)
+        arr[:, :j, 0] = pts[..., 0] / w
+        arr[:, :j, 1] = pts[..., 1] / h
+        setattr(lm, part, arr)
+    present = np.isfinite(lm.pose[..., 0])
+    lm.pose_visibility = np.where(lm.detected("pose")[:, None], present.astype(np.float32), np.nan).astype(np.float32)
+    lm.hand_source = np.stack([lm.detected("left_hand"), lm.detected("right_hand")], axis=1).astype(np.int8) * SOURCE_TRUTH
+    lm.meta = {"extractor": "synthetic-truth", "version": "1", "params": {
+        "performer": performer, "noise": noise, "jitter": jitter, "drop": drop, "mean_gap": mean_gap, "seed": seed}}
+    return lm
+
+
+def _drop_runs(n: int, fraction: float, mean_len: float, rng) -> np.ndarray:
+    """``(n,)`` bool: runs of dropped frames covering about ``fraction`` of ``n``."""
+    out = np.zeros(n, dtype=bool)
+    if fraction <= 0 or n == 0:
+        return out
+    if fraction >= 1:
+        out[:] = True
+        return out
+    mean_len = max(1.0, mean_len)
+    # Alternating renewal process: runs of kept frames, then dropped ones.
+    mean_keep = mean_len * (1 - fraction) / fraction
+    i = int(rng.exponential(mean_keep))
+    while i < n:
+        k = max(1, int(round(rng.exponential(mean_len))))
+        out[i : i + k] = True
+        i += k + max(1, int(round(rng.exponential(mean_keep))))
+    return out
