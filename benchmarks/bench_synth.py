@@ -5,6 +5,7 @@ rendering, encoding and the rest. The target (issue 3) is under 20 s on one core
 the better estimate on a shared machine, where wall time includes waiting for other processes.
 
     .venv/bin/python benchmarks/bench_synth.py [--seconds 60] [--background plain] [--performers 1]
+    .venv/bin/python benchmarks/bench_synth.py --balance   # class shares vs Table 2 of 001
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ def main() -> None:
     ap.add_argument("--performers", type=int, default=1)
     ap.add_argument("--instrument", default="guitar")
     ap.add_argument("--preset", default="veryfast")
+    ap.add_argument("--balance", action="store_true",
+                    help="instead: print the share of frames per class of the scheduler over the 2206 s of "
+                         "001's four videos (3 seeds) beside Table 2")
     args = ap.parse_args()
+    if args.balance:
+        balance()
+        return
     try:
         import torch  # noqa: F401  (not needed; only to pin threads if present)
 
@@ -57,6 +64,31 @@ def main() -> None:
           f"mp4 {size / 1e6:.2f} MB")
     ok = (c4 - c3) < 20.0
     print(f"  target < 20 s on one core: {'met' if ok else 'NOT met'} (cpu time {c4 - c3:.2f} s)")
+
+
+def balance() -> None:
+    import numpy as np
+
+    from musicperf.synth.gestures import _TABLE2_FRAMES, GESTURES, schedule_gestures
+
+    seconds, fps = 2206.05, 25.0
+    paper_total = 12013 + 10587 + 16557 + 15723
+    t0 = np.arange(int(seconds * fps)) / fps
+    shares = []
+    for seed in range(3):
+        sched = schedule_gestures(seconds, np.random.default_rng(seed))
+        act = np.zeros((t0.size, len(GESTURES)), dtype=bool)
+        for k, g in enumerate(GESTURES):
+            for s, e in sched[g]:
+                act[(t0 + 1 / fps > s) & (t0 < e), k] = True
+        shares.append(np.concatenate([act.mean(0), [(~act.any(1)).mean(), act.sum(1).mean()]]))
+    sh = np.mean(shares, axis=0)
+    print("| class | Table 2 of 001, % of frames | synth scheduler, % of frames |")
+    print("|---|---|---|")
+    for k, g in enumerate(GESTURES):
+        print(f"| {g} | {100 * _TABLE2_FRAMES[g] / paper_total:.1f} | {100 * sh[k]:.1f} |")
+    print(f"| Normal play | {100 * (4292 + 2156 + 4057 + 2732) / paper_total:.1f} | {100 * sh[-2]:.1f} |")
+    print(f"mean gestures per frame: synth {sh[-1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -60,10 +60,17 @@ def test_schedule_ensure_all_and_constraints():
 
 
 def test_schedule_class_imbalance_resembles_table_2():
-    sched = schedule_gestures(2000.0, np.random.default_rng(0))
+    from musicperf.synth.gestures import _TABLE2_FRAMES
+
+    seconds = 2206.0  # the four videos of 001
+    sched = schedule_gestures(seconds, np.random.default_rng(0))
     counts = {g: len(v) for g, v in sched.items()}
     assert counts["Frowning"] > counts["Expressive head movement"] > counts["Upbeat in head movement"]
     assert counts["Nodding"] > 3 * counts["Physical energy"]
+    paper_total = 12013 + 10587 + 16557 + 15723
+    for g in GESTURES:
+        share = sum(e - s for s, e in sched[g]) / seconds
+        assert abs(share - _TABLE2_FRAMES[g] / paper_total) < 0.05, g
 
 
 def test_drums_have_no_vibrato():
