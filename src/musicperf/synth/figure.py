@@ -189,9 +189,10 @@ def compute_states(
         f = float(rng.uniform(1.5, 2.5))
         st["pitch"] += _env(t, s, e, 0.08) * 0.6 * (0.5 - 0.5 * np.cos(2 * np.pi * f * (t - s)))
     for s, e in schedule.get("Upbeat in head movement", []):
+        # lift the head (an inhale), then drop it onto the beat and come back: continuous keyframes
         x = np.clip((t - s) / (e - s), 0, 1)
-        st["pitch"] += -0.55 * np.sin(np.pi * x) ** 2 * (x < 0.7) + 0.5 * np.sin(np.pi * (x - 0.7) / 0.3) * (x >= 0.7)
-        st["head_dy"] += -4.0 * np.sin(np.pi * x) * (x < 0.7)
+        st["pitch"] += np.interp(x, [0, 0.45, 0.8, 1.0], [0, -0.6, 0.45, 0])
+        st["head_dy"] += np.interp(x, [0, 0.45, 0.8, 1.0], [0, -4.5, 1.0, 0])
     lift = g("Lifting head")
     st["pitch"] -= 0.55 * lift
     st["head_dy"] -= 3.0 * lift
