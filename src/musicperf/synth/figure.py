@@ -294,12 +294,17 @@ def compute_states(
             # the hand displacement curve corresponds to the pitch fluctuation)
             sel = (t >= n.vibrato_start) & (t <= n.vibrato_end)
             st["vib"][sel] += vibrato_cents(t[sel], n) / 20.0
-    # freeze: hold every state at the freeze's first frame
+    # freeze: hold every state at the freeze's first frame, then ease back into the live motion
+    # over 0.12 s (no jump when the performer moves again)
     for s, e in schedule.get("Freeze", []):
         idx = np.nonzero((t >= s) & (t < e))[0]
         if idx.size:
+            after = np.nonzero((t >= e) & (t < e + 0.12))[0]
+            w = _smoothstep((t[after] - e) / 0.12)
             for key in STATE_KEYS:
-                st[key][idx] = st[key][idx[0]]
+                held = st[key][idx[0]]
+                st[key][idx] = held
+                st[key][after] = held + (st[key][after] - held) * w
     return st
 
 
