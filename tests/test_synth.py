@@ -83,8 +83,9 @@ def test_drums_have_no_vibrato():
 # --------------------------------------------------------------------------------- render vs truth
 
 
-def test_keypoints_are_drawn_where_truth_says():
-    r = render(seconds=1.0, seed=5, size=(320, 240), **QUIET)
+@pytest.mark.parametrize("instrument", INSTRUMENTS)
+def test_keypoints_are_drawn_where_truth_says(instrument):
+    r = render(seconds=1.0, seed=5, size=(320, 240), instrument=instrument, **QUIET)
     truth = load_truth(r.truth)
     kp = truth["performers"][0]["keypoints"]
     for i in (0, 12, 24):
