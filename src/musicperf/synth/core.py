@@ -52,7 +52,10 @@ _TRUTH_DOC = (
     "'normalized' is pixels / (width, height) like MediaPipe, 'visible' is 1 where the point is "
     "drawn, inside the image and not hidden by the instrument. left/right are the performer's "
     "anatomical sides (the left hand appears on the image right). Load with "
-    "musicperf.synth.load_truth to get full (T, 33|468|21, 2) arrays with NaN for null."
+    "musicperf.synth.load_truth to get full (T, 33|468|21, 2) arrays with NaN for null. "
+    "background.walkers (cluttered): a walker's centre is at x(t) = (x0 + speed t) mod (width + "
+    "2 height) - height output pixels, feet at feet_y, plus the camera shake. Contact sheets show "
+    "performer 1."
 )
 
 
