@@ -324,7 +324,7 @@ def test_files_are_read_by_the_foundation(tmp_path):
     n = min(y.size, r.audio.size)
     assert np.corrcoef(y[:n], r.audio[:n])[0, 1] > 0.95
     assert np.sqrt(np.mean(y[int(1.1 * sr):int(1.7 * sr)] ** 2)) < 2e-3  # freeze stays silent after AAC
-    from test_io_elan import check_eaf_structure  # the foundation's EAF 3.0 structure checker
+    from _eaf_check import check_eaf_structure  # the foundation's EAF 3.0 structure checker
 
     check_eaf_structure(res.eaf, media_expected=True)
     aset = read_eaf(res.eaf)

@@ -20,3 +20,15 @@ def test_atomic_write_keeps_old_on_failure(tmp_path):
             raise RuntimeError("crash")
     assert p.read_text() == "old"
     assert [x.name for x in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_write_has_ordinary_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        p = tmp_path / "out.txt"
+        write_text_atomic(p, "x")
+        assert (p.stat().st_mode & 0o777) == 0o644
+    finally:
+        os.umask(umask)

@@ -437,16 +437,10 @@ def annotation_set(truth: dict):
 
 
 def _write_eaf(truth: dict, path: Path, media: Path) -> None:
-    import re
-
     from musicperf.io.elan import write_eaf
 
-    write_eaf(annotation_set(truth), path, media=media)
-    # write_eaf stamps the current date; a fixed one keeps the output deterministic
-    text = path.read_text(encoding="utf-8")
-    fixed = re.sub(r'DATE="[^"]*"', 'DATE="2000-01-01T00:00:00+00:00"', text, count=1)
-    if fixed != text:
-        write_text_atomic(path, fixed)
+    # a fixed creation date keeps the output byte-identical for the same seed and options
+    write_eaf(annotation_set(truth), path, media=media, date="2000-01-01T00:00:00+00:00")
 
 
 def encode_mp4(path: Path, frames: Iterator[np.ndarray], audio: np.ndarray | None, *, fps: float, size: tuple[int, int],
