@@ -169,8 +169,8 @@ def dbb_class_losses(
 def dbb_loss(
     logits: torch.Tensor,
     targets: torch.Tensor,
-    *,
     criterion: Criterion = "mse",
+    *,
     class_weights: torch.Tensor | None = None,
     pos_threshold: float = 0.5,
 ) -> torch.Tensor:

@@ -71,7 +71,7 @@ def _pct(fractions) -> str:
     return "/".join(f"{round(100 * f):d}" for f in fractions)
 
 
-def random_split(n: int, fractions=(0.8, 0.1, 0.1), *, seed: int = 0) -> Split:
+def random_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> Split:
     """Random split of ``n`` samples (the papers' 80/10/10).
 
     Parameters
