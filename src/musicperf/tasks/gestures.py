@@ -407,11 +407,10 @@ def iter_clips(
     def done() -> bool:
         return stop is not None and state["next_clip"] + length > stop
 
-    grid = 0  # next grid frame to fill
     prev = None
-    period = None
+    last_t = 0.0
     seek = max(0.0, first / fps - 1.0)  # a little before the first clip: sample-and-hold needs it
-    grid = int(math.floor(seek * fps + eps))
+    grid = int(math.floor(seek * fps + eps))  # next grid frame to fill
     state["window_start"] = grid
     with VideoReader(video, size=size) as reader:
         video_rate = float(reader.info.fps) if reader.info else fps
