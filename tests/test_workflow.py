@@ -23,7 +23,7 @@ from musicperf.tasks import gestures  # noqa: E402
 from musicperf.tasks.gestures import WorkflowConfig  # noqa: E402
 
 SECONDS, UNTIL = 16.0, 10.0
-CFG = WorkflowConfig(size=(32, 40), grid=4, epochs=40, hidden=(64, 32), train_stride=4)
+CFG = WorkflowConfig(size=(32, 40), grid=4, epochs=40, hidden=(64, 32), train_stride=4, folds=2)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_interrupted_batch_resumes_where_it_stopped(perf, model, tmp_path, monke
 def test_cli_train_label_score(perf, tmp_path, capsys):
     model_dir = tmp_path / "m"
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("size: [32, 40]\ngrid: 4\nepochs: 30\nhidden: [64, 32]\n")
+    cfg.write_text("size: [32, 40]\ngrid: 4\nepochs: 30\nhidden: [64, 32]\nfolds: 2\n")
     truth_dir = perf["truth"].parent
     rc = main(["train", str(truth_dir), "-o", str(model_dir), "--until", str(UNTIL), "--config", str(cfg), "-q"])
     assert rc == 0
