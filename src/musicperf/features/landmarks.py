@@ -300,6 +300,7 @@ class _HolisticRunner:
         with _quiet_stderr():
             self.holistic = self.mp.solutions.holistic.Holistic(
                 static_image_mode=False, refine_face_landmarks=refine_face, smooth_landmarks=True, **self.kw)
+            _warm_up(self.holistic)
         self.hands = None
 
     def close(self) -> None:
@@ -332,6 +333,7 @@ class _HolisticRunner:
             if self.hands is None:
                 with _quiet_stderr():
                     self.hands = self.mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, **self.kw)
+                    _warm_up(self.hands)
             hres = self._process(self.hands, frame)
             for side, pts in _assign_hands(hres, pose):
                 if side == "left" and left is None:
@@ -339,6 +341,17 @@ class _HolisticRunner:
                 elif side == "right" and right is None:
                     right, source[1] = pts, SOURCE_HANDS
         return pose, vis, face, left, right, source
+
+
+def _warm_up(graph) -> None:
+    """Run one blank frame so the graph's models load (and log) inside the quiet block.
+
+    The calculators open asynchronously after construction; a ``process`` call waits for
+    them. A blank frame detects nothing, so the tracker starts from scratch on the video.
+    """
+    blank = np.zeros((64, 64, 3), np.uint8)
+    blank.flags.writeable = False
+    graph.process(blank)
 
 
 def _assign_hands(hres, pose):

@@ -1,0 +1,89 @@
+"""``musicperf landmarks VIDEO -o FILE.npz [--json] [--sheet PNG] [--overlay MP4] [--features CSV]``.
+
+Extracts MediaPipe pose, face-mesh and hand landmarks per frame (cached per video and
+extractor version), writes them to an ``.npz`` file and prints a summary: frames, fps and the
+detection rate of each part. Heavy imports (mediapipe, PyAV, Pillow) happen inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "landmarks",
+        help="extract body, face and hand landmarks (MediaPipe) from a video",
+        description=(
+            "Extract per-frame landmarks with MediaPipe Holistic: pose (33 points with visibility), "
+            "face mesh (468, +10 iris points) and both hands (21 each); frames where Holistic finds "
+            "no body fall back to the stand-alone hand detector. Missing detections are NaN. "
+            "Results are cached per video and extractor version. Needs musicperf[landmarks]."
+        ),
+    )
+    p.add_argument("video", help="video file")
+    p.add_argument("-o", "--output", required=True, help="landmark file to write (.npz)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--sheet", metavar="PNG", help="also write a contact sheet with the landmarks drawn")
+    p.add_argument("--overlay", metavar="MP4", help="also write the video with the landmarks drawn")
+    p.add_argument("--features", metavar="CSV", help="also write the per-frame gesture features as CSV")
+    p.add_argument("--hands", choices=("fallback", "fill", "never"), default="fallback",
+                   help="stand-alone hand detector: on frames without a body (default), also where "
+                        "Holistic missed a hand (fill), or never")
+    p.add_argument("--no-iris", action="store_true", help="468-point face mesh without the iris refinement")
+    p.add_argument("--start", type=float, default=0.0, help="first second to process")
+    p.add_argument("--end", type=float, default=None, help="last second to process")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the landmark cache")
+    p.add_argument("--cache-dir", default=None, help="cache folder (default $MUSICPERF_CACHE or ~/.cache/musicperf/features)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from musicperf.errors import ParameterError
+    from musicperf.features.landmarks import extract_landmarks
+
+    out = Path(args.output)
+    if out.suffix != ".npz":
+        raise ParameterError(f"the landmark file must end in .npz, got '{out}'")
+    lm = extract_landmarks(args.video, hands=args.hands, refine_face=not args.no_iris, start=args.start, end=args.end,
+                           max_frames=args.max_frames, progress=not args.no_progress, cache=not args.no_cache,
+                           cache_dir=args.cache_dir)
+    lm.save(out)
+    written = [str(out)]
+    if args.sheet:
+        from musicperf.report.overlay import contact_sheet
+
+        written.append(str(contact_sheet(args.video, lm, args.sheet)))
+    if args.overlay:
+        from musicperf.report.overlay import overlay_video
+
+        written.append(str(overlay_video(args.video, lm, args.overlay)))
+    if args.features:
+        from musicperf._util import write_text_atomic
+        from musicperf.features.landmark_features import gesture_features
+
+        g = gesture_features(lm)
+        lines = ["time," + ",".join(g.names)]
+        for t, row in zip(lm.times, g.values):
+            lines.append(f"{t:.4f}," + ",".join("" if v != v else f"{v:.5g}" for v in row))
+        write_text_atomic(args.features, "\n".join(lines) + "\n")
+        written.append(str(args.features))
+    summary = lm.summary()
+    summary["video"] = str(args.video)
+    summary["cache_hit"] = bool(lm.meta.get("cache_hit"))
+    summary["written"] = written
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        rates = summary["detection_rate"]
+        print(f"{args.video}: {summary['frames']} frames at {summary['fps']:.3f} fps ({summary['width']}x{summary['height']})")
+        print("detected: " + ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in rates.items())
+              + f"; hands from the fallback detector: {summary['hands_from_fallback']}")
+        for w in written:
+            print(f"wrote {w}")
+    return 0
