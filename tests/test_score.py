@@ -99,3 +99,17 @@ def test_cli_scores_two_eaf_files(tmp_path, capsys):
     assert "macro average" in capsys.readouterr().out
     assert main(["score", str(tmp_path / "ref.eaf"), str(tmp_path / "missing.eaf")]) == 2
     assert "missing.eaf" in capsys.readouterr().err
+
+
+def test_by_value_regroups_annotation_values_into_classes():
+    ref = AnnotationSet(tiers={"gesture": Tier("gesture", [Annotation(0.0, 1.0, "nod"), Annotation(2.0, 3.0, "wave")])})
+    pred = aset(**{"auto: nod": [(0.0, 1.0)], "auto: wave": [(2.5, 3.5)]})
+    r = score_annotations(ref, pred, fps=25.0, end=4.0, by="value")
+    assert r["tiers"]["nod"]["f1"] == 1.0 and r["tiers"]["nod"]["prediction_tier"] == "auto: nod"
+    assert r["tiers"]["wave"]["f1"] == pytest.approx(2 * 13 / (25 + 26))  # frames 62-74 of 50-74 and 62-87
+    # two annotators who both used values
+    other = AnnotationSet(tiers={"g2": Tier("g2", [Annotation(0.0, 1.0, "nod")])})
+    r = score_annotations(ref, other, fps=25.0, end=4.0, by="value")
+    assert r["tiers"]["nod"]["f1"] == 1.0 and r["unmatched_reference"] == ["wave"]
+    with pytest.raises(ParameterError, match="by must be"):
+        score_annotations(ref, other, by="values")

@@ -93,6 +93,7 @@ def score(
     end: float | None = None,
     fps: float = 25.0,
     tiers: list[str] | None = None,
+    by: str = "tier",
 ) -> dict:
     """Frame-level precision, recall, F1 and Cohen's kappa per tier between two annotations.
 
@@ -107,6 +108,8 @@ def score(
         Frame rate of the scoring grid.
     tiers : list of str, optional
         Reference tiers to score.
+    by : {"tier", "value"}
+        Classes are tier names, or annotation values (regrouped into one tier per value).
 
     Returns
     -------
@@ -119,4 +122,4 @@ def score(
 
     ref = reference if isinstance(reference, AnnotationSet) else read_annotations(reference)
     pred = prediction if isinstance(prediction, AnnotationSet) else read_annotations(prediction)
-    return score_annotations(ref, pred, fps=fps, start=start, end=end, tiers=tiers)
+    return score_annotations(ref, pred, fps=fps, start=start, end=end, tiers=tiers, by=by)

@@ -24,6 +24,8 @@ def register(subparsers) -> None:
                    help="score only frames before this time (default: last annotation end)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the scoring grid (default 25)")
     p.add_argument("--tiers", default=None, help="comma-separated reference tiers to score (default: all)")
+    p.add_argument("--by", choices=("tier", "value"), default="tier",
+                   help="classes are tier names (default) or annotation values (models trained with --by value)")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from musicperf.evaluate.agreement import format_table
 
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()] if args.tiers else None
-    result = score(args.reference, args.prediction, start=args.start, end=args.end, fps=args.fps, tiers=tiers)
+    result = score(args.reference, args.prediction, start=args.start, end=args.end, fps=args.fps, tiers=tiers,
+                   by=args.by)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

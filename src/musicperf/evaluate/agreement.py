@@ -117,6 +117,7 @@ def score_annotations(
     start: float | None = None,
     end: float | None = None,
     tiers: list[str] | None = None,
+    by: str = "tier",
 ) -> dict:
     """Frame-level precision, recall, F1 and Cohen's kappa per tier, and their macro averages.
 
@@ -132,7 +133,12 @@ def score_annotations(
         Only score frames inside ``[start, end)`` seconds, e.g. the part that was not used for
         training. ``end`` defaults to the last annotation end of either document.
     tiers : list of str, optional
-        Reference tiers to score (default: all that are not ``auto:`` tiers).
+        Reference tiers (classes, with ``by="value"``) to score (default: all that are not
+        ``auto:`` tiers).
+    by : {"tier", "value"}
+        ``"value"``: the classes are annotation values, not tier names (models trained with
+        ``--by value``); the annotations of every non-``auto:`` tier of both documents are
+        regrouped into one tier per distinct value before matching.
 
     Returns
     -------
@@ -151,6 +157,10 @@ def score_annotations(
         raise ParameterError(f"fps must be a positive number of frames per second, got {fps!r}")
     if start is not None and end is not None and end <= start:
         raise ParameterError(f"--to {end} s must be after --from {start} s")
+    if by not in ("tier", "value"):
+        raise ParameterError(f"by must be 'tier' or 'value', got {by!r}")
+    if by == "value":
+        reference, prediction = by_value(reference), by_value(prediction)
     match = match_tiers(list(reference.tiers), list(prediction.tiers), tiers=tiers)
     last = end
     if last is None:
@@ -220,6 +230,31 @@ def _num(x) -> float | None:
 def _mean(values: list) -> float | None:
     vals = [v for v in values if v is not None]
     return float(np.mean(vals)) if vals else None
+
+
+def by_value(aset: AnnotationSet) -> AnnotationSet:
+    """Regroup the annotations of the non-``auto:`` tiers into one tier per distinct value.
+
+    ``auto:`` tiers (predictions, one per class already) are kept as they are; empty values are
+    ignored. Used to score classes that are annotation values rather than tier names.
+    """
+    groups: dict[str, list] = {}
+    kept: dict[str, Tier] = {}
+    for tier in aset:
+        if tier.name.startswith(AUTO_PREFIX):
+            kept[tier.name] = tier
+            continue
+        for a in tier.annotations:
+            if a.value.strip():
+                groups.setdefault(a.value.strip(), []).append(a)
+    out = AnnotationSet(source=aset.source)
+    for value, anns in groups.items():
+        out.add_tier(Tier(value, anns))
+    for name, tier in kept.items():
+        if name in out.tiers:
+            raise ParameterError(f"'{name}' is both a value and a tier name in {out._where()}")
+        out.add_tier(tier)
+    return out
 
 
 def _renamed(tier: Tier, name: str) -> Tier:
