@@ -332,7 +332,7 @@ def motion_spectrum(x: np.ndarray, fps: float, *, window: float = 1.0) -> tuple[
     fps : float
         Frames per second.
     window : float
-        Seconds; rounded to an even number of frames of at least 8.
+        Seconds; rounded to a number of frames of at least 8 (1 s at 25 fps: 25 frames, 1 Hz bins).
 
     Returns
     -------
@@ -348,10 +348,9 @@ def motion_spectrum(x: np.ndarray, fps: float, *, window: float = 1.0) -> tuple[
     if x.ndim == 1:
         x = x[:, None]
     T, D = x.shape
-    n = max(8, int(round(window * fps / 2)) * 2)
+    n = max(8, int(round(window * fps)))
     freqs = np.fft.rfftfreq(n, 1.0 / fps)
-    pad = np.full((n // 2, D), np.nan)
-    xp = np.concatenate([pad, x, pad])
+    xp = np.concatenate([np.full((n // 2, D), np.nan), x, np.full((n - 1 - n // 2, D), np.nan)])
     frames = np.lib.stride_tricks.sliding_window_view(xp, n, axis=0)[:T]  # (T, D, n)
     ok = np.isfinite(frames)
     valid = ok.all(axis=1).sum(axis=-1) >= n // 2
@@ -367,7 +366,8 @@ def motion_spectrum(x: np.ndarray, fps: float, *, window: float = 1.0) -> tuple[
     return freqs, power
 
 
-def band_power(x: np.ndarray, fps: float, *, band=(4.0, 9.0), window: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def band_power(x: np.ndarray, fps: float, *, band=(4.0, 9.0), window: float = 1.0, min_power: float = 1e-9
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Power of a trajectory's motion in a frequency band, per frame (vibrato: 4-9 Hz).
 
     Parameters
@@ -378,6 +378,8 @@ def band_power(x: np.ndarray, fps: float, *, band=(4.0, 9.0), window: float = 1.
         Hz, inclusive.
     window : float
         Seconds (see :func:`motion_spectrum`).
+    min_power : float
+        Total power (units of x squared) under which the ratio is 0.
 
     Returns
     -------
@@ -396,7 +398,8 @@ def band_power(x: np.ndarray, fps: float, *, band=(4.0, 9.0), window: float = 1.
     total = p[:, freqs > 0.5].sum(axis=1)
     bp = p[:, inb].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(total > 0, bp / total, 0.0)
+        # Below the floor the "spectrum" is rounding noise of a still point: no vibrato.
+        ratio = np.where(total > min_power, bp / total, 0.0)
     ratio[~np.isfinite(bp)] = np.nan
     return bp, ratio
 
