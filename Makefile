@@ -22,7 +22,7 @@ browser:
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m musicperf demo -o demo-output
+	$(BIN)/python -m musicperf demo -o demo-output --overwrite
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider

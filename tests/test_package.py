@@ -29,3 +29,11 @@ def test_cli_version(capsys):
     except SystemExit as exc:
         assert exc.code == 0
     assert musicperf.__version__ in capsys.readouterr().out
+
+
+def test_python_api_names():
+    import musicperf.train.splits  # noqa: F401  (importing a sub-module must not hide the function)
+
+    assert callable(musicperf.train)
+    assert callable(musicperf.label)
+    assert callable(musicperf.score)
