@@ -13,30 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicperf.errors import ParameterError
-
-#: The 17 gesture classes in the order of Table 2 of 001 (exact strings: the tier names).
-GESTURES: tuple[str, ...] = (
-    "Facial expression",
-    "Nodding",
-    "Right hand round",
-    "Expressive shoulder movement",
-    "Left hand gesture",
-    "Lifting head",
-    "Minimal movement",
-    "Eyes closed",
-    "Vibrato",
-    "Expressive preparation",
-    "Freeze",
-    "Expressive head movement",
-    "Frowning",
-    "Physical energy",
-    "Upbeat in head movement",
-    "Repositioning guitar",
-    "Sympathetic body movement",
-)
-
-#: The 18th class of Table 2: frames where none of :data:`GESTURES` is present. Never a tier.
-NORMAL_PLAY = "Normal play"
+# The 17 gesture classes in the order of Table 2 of 001 (exact strings: the tier names) and the
+# 18th class, "Normal play" (frames where none of them is present; never a tier): one definition,
+# shared with the taxonomies.
+from musicperf.labels.taxonomy import GESTURES17 as GESTURES
+from musicperf.labels.taxonomy import NORMAL_PLAY
 
 INSTRUMENTS: tuple[str, ...] = ("guitar", "violin", "flute", "drums", "piano")
 
