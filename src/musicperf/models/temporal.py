@@ -163,6 +163,7 @@ class FusionTemporalNet(nn.Module):
         self.n_temporal = n_temporal
         cls = TemporalConvNet if temporal == "tcn" else TemporalGRU
         self.temporal = cls(n_temporal, n_classes, hidden=hidden, dropout=dropout)
+        self.temporal.fc = nn.Identity()  # only its embedding is used
         self.other = nn.Sequential(nn.Linear(n_other, other_hidden), nn.ReLU(), nn.Dropout(dropout))
         self.fc = nn.Linear(self.temporal.out_dim + other_hidden, n_classes)
 
