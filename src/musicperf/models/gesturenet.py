@@ -116,6 +116,9 @@ class GestureNet(nn.Module):
             self.head: nn.Module = SingleModelHead(in_features, n_classes, hidden=hidden, dropout=dropout)
         else:
             self.head = PerClassHeads(backbone, n_classes, variant=variant, own_conv5=per_class_conv5)
+            if per_class_conv5:
+                # every class has its own conv5 copy; the shared one would be dead weight
+                backbone.layer4 = nn.Identity()
         set_trainable(self, trainable)
 
     @property
