@@ -281,3 +281,14 @@ def test_config_round_trip_through_safetensors(fusion, audio_input, tmp_path):
     torch.testing.assert_close(again(**x), model(**x))
     with pytest.raises(ParameterError, match="malformed"):
         fusion_from_config({"modalities": ["audio"]})
+
+
+def test_any_mel_cnn_of_003_plugs_in_as_audio_encoder():
+    audio2d = pytest.importorskip("musicperf.models.audio2d")
+    net = audio2d.ChoiCNN(n_mels=32, width_factor=0.125)
+    model = build_fusion_model(modalities=["video", "audio"], n_classes=3, audio_encoder=net,
+                               audio_dim=net.feature_dim)
+    out = model(video=torch.randn(2, 400), audio=torch.randn(2, 32, 28))  # mel_patches layout
+    assert out.shape == (2, 3)
+    out.sum().backward()
+    assert model.config()["encoders"]["audio"]["type"] == "choi"

@@ -345,7 +345,9 @@ def build_fusion_model(
     raise ParameterError(f"fusion must be 'early' or 'late', got {fusion!r}")
 
 
-def fusion_from_config(config: dict, *, video_encoder: nn.Module | None = None) -> EarlyFusion | LateFusion:
+def fusion_from_config(
+    config: dict, *, video_encoder: nn.Module | None = None, audio_encoder: nn.Module | None = None
+) -> EarlyFusion | LateFusion:
     """Rebuild a fusion model from :meth:`EarlyFusion.config` / :meth:`LateFusion.config`.
 
     Parameters
@@ -354,6 +356,10 @@ def fusion_from_config(config: dict, *, video_encoder: nn.Module | None = None) 
         The saved description.
     video_encoder : nn.Module, optional
         The video backbone (not described by the config); default ``nn.Identity``.
+    audio_encoder : nn.Module, optional
+        An audio encoder built by the caller, for encoders other than :class:`AudioMLP` /
+        :class:`MelCNN` (e.g. the 003 CNNs of :mod:`musicperf.models.audio2d`); by default it is
+        rebuilt from the config.
 
     Returns
     -------
@@ -362,8 +368,7 @@ def fusion_from_config(config: dict, *, video_encoder: nn.Module | None = None) 
     """
     try:
         enc = config["encoders"]
-        audio_encoder = None
-        if "audio" in config["modalities"]:
+        if audio_encoder is None and "audio" in config["modalities"]:
             audio_encoder = audio_encoder_from_config(enc["audio"])
         return build_fusion_model(
             modalities=config["modalities"], n_classes=int(config["n_classes"]), fusion=config["fusion"],
