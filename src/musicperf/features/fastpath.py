@@ -1,0 +1,426 @@
+"""The fast path from a video file to model inputs and backbone features, without frames on disk.
+
+Three pieces, used by the labelling workflow (:mod:`musicperf.tasks.gestures`) and by the
+benchmarks:
+
+* :func:`decode_frames`: threaded PyAV decoding, then resizing with OpenCV *on the YUV planes*
+  (luma to ``(H, W)``, chroma to ``(H/2, W/2)``, both with area averaging) and one colour
+  conversion at the small size. Converting 112 x 112 pixels instead of 640 x 480 is what makes
+  this about 1.5 times faster than PyAV's ``reformat`` to RGB (see docs/performance.md); the
+  result differs from swscale's by about one grey level (chroma is averaged before, not after,
+  the conversion). Other pixel formats, odd sizes, or no OpenCV: PyAV's reformat is used.
+* :func:`prefetch`: runs any iterator in a background thread with a bounded queue, so decoding
+  the next clips overlaps with inference on the current ones (PyAV, OpenCV and torch release
+  the GIL while they work). Memory stays flat: at most ``depth`` items wait in the queue.
+* :class:`BackboneRunner`: a frozen 3D-CNN applied to uint8 clips, with its numeric mode
+  (``fp32``, ``fp32`` + ``channels_last_3d``, ``bfloat16`` autocast + ``channels_last_3d``)
+  chosen automatically on the first batch: every candidate is timed on a probe of that batch,
+  and ``bf16`` is admitted only when its pooled features are within :data:`BF16_TOLERANCE`
+  (relative L2 error) of fp32's on the same clips. ``torch.compile`` (inductor, freezing) is
+  an option, off by default because compiling takes minutes on a small CPU.
+
+Imports numpy and the standard library at module level; PyAV, OpenCV and torch inside the
+functions that need them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musicperf.errors import ParameterError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["decode_frames", "prefetch", "BackboneRunner", "PrecisionChoice", "BF16_TOLERANCE", "MODES",
+           "bf16_supported"]
+
+#: Largest relative L2 error ``||f_bf16 - f_fp32|| / ||f_fp32||`` of the pooled backbone
+#: features (over the probe clips) for which bfloat16 autocast is accepted. bfloat16 keeps 8
+#: mantissa bits (relative rounding 2**-9 = 2e-3 per operation); through the 30-odd layers of
+#: a 3D-ResNet-34 the errors measured here are 0.5-1 %. 3 % is far below what changes the
+#: decisions of the head that reads these features (they are standardised by their spread over
+#: the training clips, which is of the order of the features themselves).
+BF16_TOLERANCE = 0.03
+
+#: Numeric modes :class:`BackboneRunner` can use.
+MODES = ("fp32", "fp32-cl3d", "bf16-cl3d")
+
+_YUV420 = ("yuv420p", "yuvj420p")
+
+
+# --------------------------------------------------------------------------- decoding
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
+
+
+def _resize(img: np.ndarray, w: int, h: int, cv2) -> np.ndarray:
+    """Area-average ``img`` down to ``(h, w)`` quickly.
+
+    OpenCV's ``INTER_AREA`` is fast only for integer scale factors (about 40 times slower
+    otherwise), so the picture is first averaged by the integer factors ``floor(H0 / h)`` and
+    ``floor(W0 / w)`` (cropping the at most ``factor - 1`` last rows/columns that do not fill a
+    block), then brought to the exact size bilinearly from at most twice the target size.
+    """
+    h0, w0 = img.shape[:2]
+    if (h0, w0) == (h, w):
+        return img
+    kh, kw = max(1, h0 // h), max(1, w0 // w)
+    if kh > 1 or kw > 1:
+        hi, wi = h0 // kh, w0 // kw
+        img = cv2.resize(img[: hi * kh, : wi * kw], (wi, hi), interpolation=cv2.INTER_AREA)
+    if img.shape[:2] != (h, w):
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    return img
+
+
+def _plane(plane, height: int, width: int) -> np.ndarray:
+    """A frame plane as a ``(height, width)`` uint8 view (no copy; line padding dropped)."""
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:height, :width]
+
+
+def _yuv_to_rgb(frame, *, size: tuple[int, int], cv2, full_range: bool) -> np.ndarray:
+    """Resize the planes of a 4:2:0 ``av.VideoFrame`` to ``size`` and convert to RGB ``(H, W, 3)``."""
+    h, w = size
+    h0, w0 = frame.height, frame.width
+    p = frame.planes
+    ys = _resize(_plane(p[0], h0, w0), w, h, cv2)
+    us = _resize(_plane(p[1], h0 // 2, w0 // 2), w // 2, h // 2, cv2)
+    vs = _resize(_plane(p[2], h0 // 2, w0 // 2), w // 2, h // 2, cv2)
+    if full_range:
+        # OpenCV's I420 conversion assumes limited (16-235) range; map full-range JPEG levels there.
+        ys = cv2.convertScaleAbs(ys, alpha=219 / 255, beta=16)
+        us = cv2.convertScaleAbs(us, alpha=224 / 255, beta=128 * (1 - 224 / 255))
+        vs = cv2.convertScaleAbs(vs, alpha=224 / 255, beta=128 * (1 - 224 / 255))
+    i420 = np.concatenate([ys.ravel(), us.ravel(), vs.ravel()]).reshape(h * 3 // 2, w)
+    return cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
+
+
+def decode_frames(
+    video: str | Path,
+    *,
+    size: tuple[int, int] | None,
+    start: float = 0.0,
+    end: float | None = None,
+    threads: int = 0,
+    method: str = "auto",
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode a video into resized RGB frames, in display order, as fast as the CPU allows.
+
+    Timestamps, seeking, rotation and damaged packets are handled by
+    :class:`musicperf.io.video.VideoReader` (same times as ``VideoReader.frames``); only the
+    conversion to RGB differs (see the module docstring).
+
+    Parameters
+    ----------
+    video : str or Path
+    size : (int, int) or None
+        ``(height, width)`` of the returned frames as displayed; None keeps the video's size.
+    start, end : float
+        Seconds; frames with ``start <= t < end`` (``end`` None: to the end).
+    threads : int
+        Decoder threads (0: ffmpeg chooses; frame and slice threading are both enabled).
+    method : {"auto", "opencv", "pyav"}
+        ``"auto"`` resizes the YUV planes with OpenCV when the pixel format and size allow
+        (4:2:0, even height and width), else uses PyAV's reformat.
+
+    Yields
+    ------
+    time : float
+        Seconds on the video's timeline.
+    frame : np.ndarray, shape (H, W, 3), uint8
+        RGB.
+    """
+    from musicperf.io.video import VideoReader, _to_array
+
+    if method not in ("auto", "opencv", "pyav"):
+        raise ParameterError(f"method must be 'auto', 'opencv' or 'pyav', got {method!r}")
+    cv2 = _cv2() if method != "pyav" else None
+    if method == "opencv" and cv2 is None:
+        raise ParameterError("method 'opencv' needs OpenCV (pip install opencv-python-headless)")
+    import av
+
+    with VideoReader(video, threads=threads) as reader:
+        rotation = reader.info.rotation if reader.info is not None else 0
+        reformatter = av.video.reformatter.VideoReformatter()
+        target = size
+        if size is not None and rotation in (90, 270):
+            target = (size[1], size[0])  # resize the stored picture, then turn it
+        for t, frame in reader._frames(float(start), end, size=None, convert=False):
+            fmt = frame.format.name
+            want = target if target is not None else (frame.height, frame.width)
+            if (cv2 is not None and fmt in _YUV420 and want[0] % 2 == 0 and want[1] % 2 == 0
+                    and frame.height % 2 == 0 and frame.width % 2 == 0):
+                arr = _yuv_to_rgb(frame, size=want, cv2=cv2, full_range=fmt == "yuvj420p")
+                if rotation:
+                    arr = np.ascontiguousarray(np.rot90(arr, k=-(rotation // 90)))
+            else:
+                arr = _to_array(frame, size=size, rotation=rotation, fmt="rgb24", reformatter=reformatter)
+            yield t, arr
+
+
+# --------------------------------------------------------------------------- overlap
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def prefetch(items: Iterable, *, depth: int = 2) -> Iterator:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead of the consumer.
+
+    Exceptions raised by ``items`` are re-raised in the consumer at the point they occurred.
+    When the consumer stops early (``break``, exception, garbage collection), the producer
+    thread is told to stop and finishes its current item.
+
+    Parameters
+    ----------
+    items : iterable
+        Typically a generator of decoded clip batches.
+    depth : int
+        Items buffered at most (memory: ``depth + 1`` items besides the consumer's).
+
+    Yields
+    ------
+    The items of ``items``, in order.
+    """
+    if depth < 1:
+        raise ParameterError(f"prefetch depth must be >= 1, got {depth}")
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for x in items:
+                if not put(x):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            put(_Failure(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None and stop.is_set():
+                close()
+
+    th = threading.Thread(target=produce, name="musicperf-prefetch", daemon=True)
+    th.start()
+    try:
+        while True:
+            x = q.get()
+            if x is _DONE:
+                return
+            if isinstance(x, _Failure):
+                raise x.exc
+            yield x
+    finally:
+        stop.set()
+        th.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- backbone
+def bf16_supported() -> bool:
+    """Whether oneDNN has native bfloat16 kernels on this CPU (AVX-512 BF16 / AMX).
+
+    Without them autocast still runs, emulated and usually slower; :class:`BackboneRunner`
+    times it anyway and keeps it only when it wins.
+    """
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass
+class PrecisionChoice:
+    """What :class:`BackboneRunner` measured on its probe clips and chose.
+
+    Attributes
+    ----------
+    mode : str
+        One of :data:`MODES`.
+    seconds_per_clip : dict
+        Measured forward time per clip of each candidate mode (probe batch, after a warm-up).
+    rel_error : dict
+        Relative L2 error of each mode's pooled features against fp32 on the probe clips.
+    tolerance : float
+    bf16_native : bool
+        :func:`bf16_supported` at the time.
+    """
+
+    mode: str
+    seconds_per_clip: dict = field(default_factory=dict)
+    rel_error: dict = field(default_factory=dict)
+    tolerance: float = BF16_TOLERANCE
+    bf16_native: bool = False
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "seconds_per_clip": self.seconds_per_clip, "rel_error": self.rel_error,
+                "tolerance": self.tolerance, "bf16_native": self.bf16_native}
+
+
+#: Choices already made in this process, keyed by model architecture, input shape and threads:
+#: relabelling many videos pays the probe once.
+_CHOSEN: dict[tuple, PrecisionChoice] = {}
+
+
+class BackboneRunner:
+    """Pooled features of a frozen 3D-CNN on uint8 clips, in the fastest acceptable numeric mode.
+
+    Parameters
+    ----------
+    net : musicperf.models.ResNet3D
+        In eval mode, frozen; only ``forward_features`` is used.
+    normalization : musicperf.models.Normalization or None
+        Applied to clips scaled to [0, 1].
+    mode : {"auto", "fp32", "fp32-cl3d", "bf16-cl3d"}
+        ``"auto"`` chooses on the first batch (see the module docstring).
+    compile : bool
+        Wrap ``forward_features`` in ``torch.compile`` (inductor with freezing); falls back to
+        eager mode with a warning if compiling fails.
+    tolerance : float
+        Largest accepted relative error of bf16 features against fp32.
+    probe : int
+        Clips of the first batch used to choose the mode.
+
+    Examples
+    --------
+    >>> runner = BackboneRunner(net, norm)                       # doctest: +SKIP
+    >>> feats = runner(clips)  # (B, 16, 112, 112, 3) uint8 -> (B, 512) float32  # doctest: +SKIP
+    >>> runner.choice.mode                                       # doctest: +SKIP
+    'fp32-cl3d'
+    """
+
+    def __init__(self, net, normalization=None, *, mode: str = "auto", compile: bool = False,
+                 tolerance: float = BF16_TOLERANCE, probe: int = 2):
+        if mode != "auto" and mode not in MODES:
+            raise ParameterError(f"mode must be 'auto' or one of {', '.join(MODES)}, got {mode!r}")
+        if not tolerance > 0:
+            raise ParameterError(f"tolerance must be positive, got {tolerance}")
+        self.net = net
+        self.normalization = normalization
+        self.requested = mode
+        self.compile = bool(compile)
+        self.tolerance = float(tolerance)
+        self.probe = max(1, int(probe))
+        self.choice: PrecisionChoice | None = None if mode == "auto" else PrecisionChoice(mode)
+        self._fn = None
+        self._fn_mode = None
+
+    # -- tensors
+    def to_tensor(self, clips: np.ndarray, *, channels_last: bool):
+        """``(B, T, H, W, 3)`` uint8 -> normalised ``(B, 3, T, H, W)`` float32 tensor."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 4, 1, 2, 3).float().div_(255.0)
+        if self.normalization is not None:
+            x = self.normalization.apply(x)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        else:
+            x = x.contiguous()
+        return x
+
+    def _forward(self, x, mode: str):
+        import torch
+
+        with torch.inference_mode():
+            if mode == "bf16-cl3d":
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return self._callable(mode)(x).float()
+            return self._callable(mode)(x)
+
+    def _callable(self, mode: str):
+        import torch
+
+        if self._fn_mode != mode:
+            fmt = torch.channels_last_3d if mode.endswith("cl3d") else torch.contiguous_format
+            self.net.to(memory_format=fmt)
+            fn = self.net.forward_features
+            if self.compile:
+                try:
+                    import torch._inductor.config as inductor_config
+
+                    inductor_config.freezing = True
+                    fn = torch.compile(fn)
+                except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
+                    log.warning("torch.compile unavailable (%s): running eagerly", exc)
+            self._fn, self._fn_mode = fn, mode
+        return self._fn
+
+    def _key(self, clips: np.ndarray) -> tuple:
+        import torch
+
+        return (repr(getattr(self.net, "config", type(self.net).__name__)), clips.shape[1:], torch.get_num_threads(),
+                self.compile, self.tolerance)
+
+    def choose(self, clips: np.ndarray) -> PrecisionChoice:
+        """Measure the candidate modes on (the first :attr:`probe` of) ``clips`` and choose.
+
+        Parameters
+        ----------
+        clips : np.ndarray, shape (B, T, H, W, 3), uint8
+        """
+        key = self._key(clips)
+        if key in _CHOSEN:
+            self.choice = _CHOSEN[key]
+            return self.choice
+        probe = clips[: self.probe]
+        native = bf16_supported()
+        secs, errs = {}, {}
+        ref = None
+        for mode in MODES:
+            x = self.to_tensor(probe, channels_last=mode.endswith("cl3d"))
+            try:
+                out = self._forward(x, mode)  # warm-up (and compile, if asked)
+                t0 = time.perf_counter()
+                out = self._forward(x, mode)
+                secs[mode] = (time.perf_counter() - t0) / len(probe)
+            except RuntimeError as exc:  # a mode the build does not support
+                log.info("backbone mode %s unavailable: %s", mode, exc)
+                continue
+            if ref is None:
+                ref = out.double()
+            errs[mode] = float((out.double() - ref).norm() / ref.norm().clamp_min(1e-12))
+        ok = [m for m in secs if errs.get(m, 1.0) <= self.tolerance]
+        best = min(ok, key=lambda m: secs[m]) if ok else "fp32"
+        self.choice = PrecisionChoice(best, {m: round(s, 5) for m, s in secs.items()},
+                                      {m: float(f"{e:.3g}") for m, e in errs.items()}, self.tolerance, native)
+        log.info("backbone mode %s chosen (s/clip %s, rel. error vs fp32 %s, tolerance %g)",
+                 best, self.choice.seconds_per_clip, self.choice.rel_error, self.tolerance)
+        _CHOSEN[key] = self.choice
+        return self.choice
+
+    def __call__(self, clips: np.ndarray) -> np.ndarray:
+        """Pooled features of ``(B, T, H, W, 3)`` uint8 clips: ``(B, feature_dim)`` float32."""
+        clips = np.asarray(clips)
+        if clips.ndim != 5 or clips.shape[-1] != 3:
+            raise ParameterError(f"clips must have shape (B, T, H, W, 3), got {clips.shape}")
+        if self.choice is None:
+            self.choose(clips)
+        mode = self.choice.mode
+        x = self.to_tensor(clips, channels_last=mode.endswith("cl3d"))
+        return self._forward(x, mode).numpy().astype(np.float32, copy=False)
