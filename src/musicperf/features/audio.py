@@ -65,7 +65,7 @@ def _check_signal(y: np.ndarray, sr: int, what: str = "y") -> np.ndarray:
     if y.ndim != 1:
         raise ParameterError(
             f"{what} must be a mono signal of shape (n_samples,), got shape {y.shape} "
-            "(mix stereo to mono first, e.g. load_performance_audio(..., ) returns mono)"
+            "(mix stereo to mono first; load_performance_audio returns mono)"
         )
     if not np.issubdtype(y.dtype, np.floating):
         raise ParameterError(f"{what} must be floating point in [-1, 1], got dtype {y.dtype}")
@@ -92,7 +92,13 @@ def _segment_start_samples(
     if starts.ndim != 1:
         raise ParameterError(f"segment start times must be a 1-D array in seconds, got shape {starts.shape}")
     if not np.all(np.isfinite(starts)) or np.any(starts < 0):
-        raise ParameterError("segment start times must be finite and >= 0 s (were they frame indices?)")
+        raise ParameterError("segment start times must be finite and >= 0 s")
+    duration = len(y) / sr
+    if len(starts) and starts.max() > duration + max(seg_len / sr, 1.0):
+        log.warning(
+            "segment start %.3f s lies beyond the end of the %.3f s signal (zero-padded); "
+            "were frame indices given instead of seconds?", starts.max(), duration,
+        )
     return np.round(starts * sr).astype(np.int64)
 
 
