@@ -1,0 +1,419 @@
+"""Playing / non-playing (P/NP) detection per performer over time (002 Section IV-B, Figure 2).
+
+Two methods:
+
+* **Motion and audio activity** (a solo or a few visible players): a performer plays while the
+  motion in their sound-producing region (bowing/strumming hand, or the whole player) is
+  active *and* the audio is not silent. :func:`playing_from_motion`.
+* **The clustering pipeline of Figure 2** (ensembles): key frames at regular intervals, face
+  detection (OpenCV Haar cascade), hair and upper-body boxes inferred from each face, features,
+  clustering of the faces into musicians (musician diarization), a second clustering of each
+  musician's images into sub-clusters, and a labelling step in which a human names each
+  sub-cluster playing or non-playing: :func:`ensemble_observations`, :func:`cluster_musicians`,
+  :func:`sub_cluster`, then labels from a file (:func:`read_cluster_labels`) or from a simulated
+  annotator (:func:`simulate_annotator`, as 002 simulates annotators with dominance thresholds).
+
+numpy/scipy at top level; OpenCV inside the functions. Must not import torch or matplotlib.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musicperf.errors import AnnotationError, ParameterError, require
+
+__all__ = ["frame_rms", "playing_from_motion", "intervals_from_mask", "mask_from_intervals",
+           "Observation", "detect_faces", "upper_body_box", "ensemble_observations", "cluster_musicians",
+           "sub_cluster", "simulate_annotator", "read_cluster_labels", "cluster_labels_template",
+           "ensemble_timeline", "accuracy"]
+
+
+# --------------------------------------------------------------------------------------------
+# motion + audio activity
+
+
+def frame_rms(y: np.ndarray, sr: int, fps: float, n_frames: int) -> np.ndarray:
+    """RMS of the audio over each video frame's duration.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames,)
+        Linear RMS; frame ``i`` covers ``[i / fps, (i + 1) / fps)`` s (0 past the audio end).
+    """
+    y = np.asarray(y, float)
+    out = np.zeros(n_frames)
+    for i in range(n_frames):
+        a, b = int(round(i / fps * sr)), int(round((i + 1) / fps * sr))
+        seg = y[a:b]
+        out[i] = float(np.sqrt(np.mean(seg ** 2))) if seg.size else 0.0
+    return out
+
+
+def playing_from_motion(speed: np.ndarray, fps: float, *, audio_rms: np.ndarray | None = None,
+                        window: float = 0.5, threshold: float = 0.3, silence_db: float = -40.0,
+                        min_duration: float = 0.4) -> np.ndarray:
+    """Per-frame playing decision from region motion and audio activity.
+
+    Parameters
+    ----------
+    speed : np.ndarray, shape (T, P)
+        Average motion speed in each performer's sound-producing region (pixels per frame),
+        e.g. ``RegionMotion.speed``.
+    fps : float
+    audio_rms : np.ndarray, shape (T,), optional
+        Mixture RMS per video frame (:func:`frame_rms`); frames quieter than ``silence_db``
+        below its 99th percentile are non-playing for everyone.
+    window : float
+        Seconds of the centred moving maximum then moving average that turn bow or strum
+        strokes into a continuous activity (bows change direction and strums are brief, so the
+        instantaneous speed dips while the player is still playing).
+    threshold : float
+        Fraction of the performer's 95th-percentile activity above which they play. A per-player
+        relative threshold: the distance to the camera changes the motion's size.
+    min_duration : float
+        Playing or non-playing runs shorter than this (seconds) are absorbed by their neighbours.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (T, P)
+    """
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+    s = np.asarray(speed, float)
+    if s.ndim == 1:
+        s = s[:, None]
+    if s.ndim != 2 or len(s) == 0:
+        raise ParameterError(f"speed must have shape (T, P), got {s.shape}")
+    w = max(1, int(round(window * fps)))
+    act = uniform_filter1d(maximum_filter1d(s, w, axis=0, mode="nearest"), w, axis=0, mode="nearest")
+    ref = np.percentile(act, 95, axis=0)
+    play = act > threshold * np.maximum(ref, 1e-9)
+    if audio_rms is not None:
+        a = np.asarray(audio_rms, float)
+        if len(a) != len(s):
+            raise ParameterError(f"audio_rms has {len(a)} frames, motion {len(s)}")
+        a = uniform_filter1d(a, w, mode="nearest")
+        top = np.percentile(a, 99)
+        loud = a > top * 10 ** (silence_db / 20) if top > 0 else np.zeros(len(a), bool)
+        play &= loud[:, None]
+    k = max(1, int(round(min_duration * fps)))
+    return np.stack([_absorb_short(play[:, p], k) for p in range(play.shape[1])], 1)
+
+
+def _absorb_short(mask: np.ndarray, k: int) -> np.ndarray:
+    m = mask.copy()
+    for _ in range(2):
+        runs = _runs(m)
+        for s, e, v in runs:
+            if e - s < k and len(runs) > 1:
+                m[s:e] = not v
+    return m
+
+
+def _runs(m: np.ndarray):
+    out, s = [], 0
+    for i in range(1, len(m) + 1):
+        if i == len(m) or m[i] != m[s]:
+            out.append((s, i, bool(m[s])))
+            s = i
+    return out
+
+
+def intervals_from_mask(mask: np.ndarray, fps: float) -> list[tuple[float, float]]:
+    """``[(start, end), ...]`` seconds of the True runs of a per-frame mask."""
+    return [(round(s / fps, 4), round(e / fps, 4)) for s, e, v in _runs(np.asarray(mask, bool)) if v]
+
+
+def mask_from_intervals(intervals, fps: float, n_frames: int) -> np.ndarray:
+    """Per-frame mask (frame ``i`` at ``i / fps`` s) of ``[(start, end), ...]`` seconds."""
+    t = np.arange(n_frames) / fps
+    m = np.zeros(n_frames, bool)
+    for s, e in intervals:
+        m |= (t >= s) & (t < e)
+    return m
+
+
+def accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Share of frames (over all performers) where ``pred == truth``."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    if pred.shape != truth.shape:
+        raise ParameterError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    return float(np.mean(pred == truth))
+
+
+# --------------------------------------------------------------------------------------------
+# the clustering pipeline of Figure 2
+
+
+@dataclass
+class Observation:
+    """One face seen in one key frame.
+
+    Attributes
+    ----------
+    time : float
+        Seconds.
+    face : tuple of int
+        ``(x0, y0, x1, y1)`` pixels.
+    body : tuple of int
+        The inferred upper-body box (below the face, three faces wide).
+    features : np.ndarray, shape (d,)
+        Musician features: face centre (relative to the image), colour histograms of hair/face
+        and upper body.
+    pose_features : np.ndarray, shape (e,)
+        Sub-cluster features: HOG of the upper body and its motion energy to the next frame.
+    musician : int
+        Set by :func:`cluster_musicians`.
+    sub : int
+        Set by :func:`sub_cluster`.
+    """
+
+    time: float
+    face: tuple
+    body: tuple
+    features: np.ndarray
+    pose_features: np.ndarray
+    musician: int = -1
+    sub: int = -1
+    thumb: np.ndarray | None = field(default=None, repr=False)
+
+
+def detect_faces(frame: np.ndarray, *, min_size: int = 12) -> np.ndarray:
+    """Frontal faces (OpenCV Haar cascade ``alt2``), boxes ``(n, 4)`` as ``x0, y0, x1, y1``."""
+    cv2 = require("cv2", purpose="face detection")
+    g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    cc = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
+    boxes = cc.detectMultiScale(g, 1.1, 3, minSize=(min_size, min_size))
+    if len(boxes) == 0:
+        return np.zeros((0, 4), int)
+    b = np.asarray(boxes, int)
+    return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], 1)
+
+
+def upper_body_box(face, width: int, height: int) -> tuple[int, int, int, int]:
+    """Upper body inferred from a face box: three faces wide, from the chin down 3.5 faces.
+
+    002 also turns the box towards the gaze (where the instrument is); frontal faces are
+    assumed here, so the box is centred (a documented simplification).
+    """
+    x0, y0, x1, y1 = face
+    w, h = x1 - x0, y1 - y0
+    cx = (x0 + x1) / 2
+    bx0, bx1 = int(max(0, cx - 1.5 * w)), int(min(width, cx + 1.5 * w))
+    by0, by1 = int(min(height - 2, y1)), int(min(height, y1 + 3.5 * h))
+    return bx0, by0, max(bx1, bx0 + 2), max(by1, by0 + 2)
+
+
+def _hist(cv2, img: np.ndarray) -> np.ndarray:
+    hsv = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2HSV)
+    h = cv2.calcHist([hsv], [0, 1], None, [8, 4], [0, 180, 0, 256]).ravel()
+    return h / max(h.sum(), 1.0)
+
+
+def ensemble_observations(frames, *, fps: float, step: float = 0.5, faces=None) -> list[Observation]:
+    """Key frames every ``step`` s, faces, upper bodies and their features (Figure 2, left).
+
+    Parameters
+    ----------
+    frames : sequence of np.ndarray, shape (T, H, W, 3) uint8 RGB
+        Indexable (a list or an array).
+    fps : float
+    step : float
+        Seconds between key frames.
+    faces : callable, optional
+        ``faces(frame) -> (n, 4)`` boxes; default :func:`detect_faces`.
+
+    Returns
+    -------
+    list of Observation
+    """
+    cv2 = require("cv2", purpose="the playing/non-playing clustering pipeline")
+    faces = faces or detect_faces
+    n = len(frames)
+    hog = cv2.HOGDescriptor((32, 64), (16, 16), (8, 8), (8, 8), 9)
+    obs = []
+    stride = max(1, int(round(step * fps)))
+    for i in range(0, n - 1, stride):
+        fr = frames[i]
+        H, W = fr.shape[:2]
+        nxt = cv2.cvtColor(np.ascontiguousarray(frames[i + 1]), cv2.COLOR_RGB2GRAY)
+        cur = cv2.cvtColor(np.ascontiguousarray(fr), cv2.COLOR_RGB2GRAY)
+        for box in faces(fr):
+            x0, y0, x1, y1 = (int(v) for v in box)
+            fh = y1 - y0
+            hair = fr[max(0, y0 - fh // 2):y1, x0:x1]
+            bx0, by0, bx1, by1 = upper_body_box((x0, y0, x1, y1), W, H)
+            body = fr[by0:by1, bx0:bx1]
+            feats = np.concatenate([[(x0 + x1) / 2 / W * 4, (y0 + y1) / 2 / H * 4], _hist(cv2, hair), _hist(cv2, body)])
+            gb = cv2.resize(cur[by0:by1, bx0:bx1], (32, 64))
+            h = hog.compute(gb).ravel()
+            flow = cv2.calcOpticalFlowFarneback(cur[by0:by1, bx0:bx1], nxt[by0:by1, bx0:bx1], None,
+                                                0.5, 2, 9, 3, 5, 1.1, 0)
+            energy = float(np.hypot(flow[..., 0], flow[..., 1]).mean())
+            pose = np.concatenate([h / (np.linalg.norm(h) + 1e-9), [energy]])
+            thumb = cv2.resize(np.ascontiguousarray(fr[y0:by1, bx0:bx1]), (48, 80))
+            obs.append(Observation(time=i / fps, face=(x0, y0, x1, y1), body=(bx0, by0, bx1, by1),
+                                   features=feats, pose_features=pose, thumb=thumb))
+    return obs
+
+
+def cluster_musicians(obs: list[Observation], n_musicians: int | None = None, *, seed: int = 0) -> int:
+    """Musician diarization: cluster the faces into musicians (k-means on position and colour).
+
+    ``n_musicians=None`` picks 1-8 by the silhouette score. Sets ``Observation.musician`` and
+    returns the number of musicians; clusters are numbered left to right.
+    """
+    from musicperf.analysis.separation import _kmeans
+
+    if not obs:
+        raise ParameterError("no faces were found: nothing to cluster (is the video too small or dark?)")
+    X = np.stack([o.features for o in obs])
+    X = (X - X.mean(0)) / (X.std(0) + 1e-9)
+    if n_musicians is None:
+        best, n_musicians = -2.0, 1
+        for k in range(2, min(8, len(obs) - 1) + 1):
+            lab = _kmeans(X, k, seed=seed)
+            s = _silhouette(X, lab)
+            if s > best:
+                best, n_musicians = s, k
+    lab = _kmeans(X, n_musicians, seed=seed) if n_musicians > 1 else np.zeros(len(obs), int)
+    order = np.argsort([np.mean([o.face[0] for o, l in zip(obs, lab) if l == k] or [1e9]) for k in range(n_musicians)])
+    rank = np.empty(n_musicians, int)
+    rank[order] = np.arange(n_musicians)
+    for o, l in zip(obs, lab):
+        o.musician = int(rank[l])
+    return int(n_musicians)
+
+
+def _silhouette(X, lab) -> float:
+    d = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    ks = np.unique(lab)
+    if len(ks) < 2:
+        return -1.0
+    s = []
+    for i in range(len(X)):
+        same = lab == lab[i]
+        if same.sum() < 2:
+            s.append(0.0)
+            continue
+        a = d[i, same].sum() / (same.sum() - 1)
+        b = min(d[i, lab == k].mean() for k in ks if k != lab[i])
+        s.append((b - a) / max(a, b, 1e-12))
+    return float(np.mean(s))
+
+
+def sub_cluster(obs: list[Observation], n_sub: int = 4, *, seed: int = 0, motion_weight: float = 3.0) -> None:
+    """Cluster each musician's images into ``n_sub`` sub-clusters (Figure 2, right).
+
+    Features are the upper body's HOG (pose, instrument held up or down) and its motion energy
+    (scaled by ``motion_weight`` after standardisation; an addition to 002, whose features are
+    appearance only, because in a fixed-camera video playing is visible as motion). Sets
+    ``Observation.sub``.
+    """
+    from musicperf.analysis.separation import _kmeans
+
+    for m in sorted({o.musician for o in obs}):
+        idx = [i for i, o in enumerate(obs) if o.musician == m]
+        X = np.stack([obs[i].pose_features for i in idx])
+        X = (X - X.mean(0)) / (X.std(0) + 1e-9)
+        X[:, -1] *= motion_weight
+        k = min(n_sub, len(idx))
+        lab = _kmeans(X, k, seed=seed) if k > 1 else np.zeros(len(idx), int)
+        for i, l in zip(idx, lab):
+            obs[i].sub = int(l)
+
+
+def cluster_key(o: Observation) -> str:
+    """The name of an observation's sub-cluster in label files: ``"musician1/sub2"`` (1-based)."""
+    return f"musician{o.musician + 1}/sub{o.sub + 1}"
+
+
+def simulate_annotator(obs: list[Observation], truth_fn, *, dominance: float = 0.5) -> dict[str, str]:
+    """Label sub-clusters like 002's simulated annotator: the majority class, if dominant enough.
+
+    Parameters
+    ----------
+    obs : list of Observation
+    truth_fn : callable
+        ``truth_fn(observation) -> bool``: whether the person seen plays (ground truth).
+    dominance : float
+        The majority class must cover more than this share of the sub-cluster, else the
+        annotator rejects it (label ``"reject"``; its observations get no decision).
+
+    Returns
+    -------
+    dict
+        ``{"musician1/sub1": "playing" | "non-playing" | "reject", ...}``
+    """
+    groups: dict[str, list[bool]] = {}
+    for o in obs:
+        groups.setdefault(cluster_key(o), []).append(bool(truth_fn(o)))
+    out = {}
+    for k, v in sorted(groups.items()):
+        share = float(np.mean(v))
+        if share > dominance:
+            out[k] = "playing"
+        elif 1 - share > dominance:
+            out[k] = "non-playing"
+        else:
+            out[k] = "reject"
+    return out
+
+
+def cluster_labels_template(obs: list[Observation]) -> dict:
+    """A labels file to fill in: every sub-cluster with ``"?"`` and the times of its images."""
+    out: dict = {}
+    for o in obs:
+        out.setdefault(cluster_key(o), {"label": "?", "times": []})["times"].append(round(o.time, 3))
+    return dict(sorted(out.items()))
+
+
+def read_cluster_labels(path) -> dict[str, str]:
+    """Read a labels file: JSON ``{"musician1/sub1": "playing", ...}`` (or the template layout
+    with ``{"label": ...}`` values). Labels: ``playing``, ``non-playing`` or ``reject``."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AnnotationError(f"cluster labels file '{p}' cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise AnnotationError(f"cluster labels file '{p}' must map sub-cluster names to labels")
+    out = {}
+    for k, v in data.items():
+        lab = v.get("label") if isinstance(v, dict) else v
+        if lab not in ("playing", "non-playing", "reject"):
+            raise AnnotationError(f"cluster labels file '{p}': {k} has label {lab!r}; use playing, non-playing or reject")
+        out[k] = lab
+    return out
+
+
+def ensemble_timeline(obs: list[Observation], labels: dict[str, str], n_frames: int, fps: float,
+                      n_musicians: int, *, hold: float | None = None) -> np.ndarray:
+    """Per-frame P/NP of each musician from labelled sub-clusters.
+
+    Each frame takes the label of the musician's nearest labelled observation within ``hold``
+    seconds (default: one key-frame step); elsewhere the value is -1 (unknown).
+
+    Returns
+    -------
+    np.ndarray of int8, shape (n_frames, n_musicians)
+        1 playing, 0 non-playing, -1 unknown (not seen, or the sub-cluster was rejected).
+    """
+    out = -np.ones((n_frames, n_musicians), np.int8)
+    times = np.arange(n_frames) / fps
+    for m in range(n_musicians):
+        pts = [(o.time, labels.get(cluster_key(o))) for o in obs if o.musician == m]
+        pts = [(t, 1 if l == "playing" else 0) for t, l in pts if l in ("playing", "non-playing")]
+        if not pts:
+            continue
+        ts = np.array([p[0] for p in pts])
+        vs = np.array([p[1] for p in pts])
+        h = hold if hold is not None else (np.median(np.diff(np.unique(ts))) if len(np.unique(ts)) > 1 else 1.0)
+        j = np.abs(times[:, None] - ts[None]).argmin(1)
+        near = np.abs(times - ts[j]) <= h / 2 + 1e-9
+        out[near, m] = vs[j[near]]
+    return out

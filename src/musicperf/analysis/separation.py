@@ -1,0 +1,421 @@
+"""Motion-informed music source separation (002 Section VI-B, Equation 2) and an audio-only baseline.
+
+The mixture's magnitude spectrogram ``V`` (F x N) is factorised by NMF with the Kullback-Leibler
+divergence, ``V ~ W H``, while the motion matrix ``M`` (N x C: the average motion speed of each
+of C motion clusters, resampled to the STFT frames) is regressed on the *same* activations,
+``M ~ H^T A``, with an L1 penalty on ``A`` and unit-norm bases (Equation 2)::
+
+    minimise  D_KL(V | W H) + lambda ||M - H^T A||_F^2 + mu ||A||_1,   ||w_k|| = 1.
+
+Basis ``k`` goes to source ``j`` when ``argmax_c A[k, c]`` is one of source ``j``'s clusters;
+each source is the mixture STFT times the soft mask ``W_j H_j / W H``, inverted by the ISTFT.
+The audio-only baseline is the same KL-NMF followed by clustering the bases into sources by the
+MFCCs of their spectra (the source-filter clustering of Spiertz and Gnann, the kind of unimodal
+method 002 compares with).
+
+numpy and scipy only; mir_eval is imported by :func:`evaluate`. Must not import torch, cv2 or
+matplotlib.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from musicperf.errors import ParameterError, require
+
+__all__ = ["stft_mag", "NMFResult", "kl_nmf", "motion_nmf", "assign_by_motion", "assign_by_timbre",
+           "separate_masks", "SeparationResult", "separate", "evaluate", "resample_motion"]
+
+_EPS = 1e-12
+
+
+def stft_mag(y: np.ndarray, sr: int, *, n_fft: int = 1024, hop_length: int = 256):
+    """Complex STFT (Hann window) of ``y``: returns ``(X, times)``.
+
+    ``X`` has shape (F = n_fft / 2 + 1, N); ``times`` (N,) are frame centres in seconds.
+    """
+    from scipy.signal import stft
+
+    _f, t, X = stft(np.asarray(y, float), fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop_length,
+                    boundary="zeros", padded=True)
+    return X, t
+
+
+def _istft(X: np.ndarray, sr: int, n: int, *, n_fft: int, hop_length: int) -> np.ndarray:
+    from scipy.signal import istft
+
+    _t, y = istft(X, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop_length, boundary=True)
+    y = y[:n]
+    return np.pad(y, (0, n - len(y))) if len(y) < n else y
+
+
+def resample_motion(motion: np.ndarray, fps: float, times: np.ndarray) -> np.ndarray:
+    """Average motion speeds resampled to STFT frame times (linear interpolation, held at the ends).
+
+    Parameters
+    ----------
+    motion : np.ndarray, shape (T, C)
+        Speeds per video frame (e.g. ``RegionMotion.speed``); row ``i`` at ``i / fps`` s.
+    fps : float
+    times : np.ndarray, shape (N,)
+        STFT frame times in seconds.
+
+    Returns
+    -------
+    np.ndarray, shape (N, C)
+        Non-negative.
+    """
+    m = np.asarray(motion, float)
+    if m.ndim == 1:
+        m = m[:, None]
+    tv = np.arange(len(m)) / fps
+    return np.maximum(np.stack([np.interp(times, tv, m[:, c]) for c in range(m.shape[1])], 1), 0.0)
+
+
+@dataclass
+class NMFResult:
+    """A factorisation ``V ~ W H`` (and ``M ~ H^T A`` for the motion-informed model).
+
+    Attributes
+    ----------
+    W : np.ndarray, shape (F, K)
+        Unit-norm (L2) spectral patterns.
+    H : np.ndarray, shape (K, N)
+        Activations.
+    A : np.ndarray or None, shape (K, C)
+        Motion regression coefficients.
+    cost : list of float
+        The objective after each iteration (Equation 2; KL only for plain NMF).
+    """
+
+    W: np.ndarray
+    H: np.ndarray
+    A: np.ndarray | None
+    cost: list
+
+
+def _kl(V, WH):
+    return float(np.sum(V * np.log((V + _EPS) / (WH + _EPS)) - V + WH))
+
+
+def kl_nmf(V: np.ndarray, n_components: int, *, n_iter: int = 200, seed: int = 0) -> NMFResult:
+    """KL-divergence NMF with multiplicative updates and unit-norm bases (audio only).
+
+    Parameters
+    ----------
+    V : np.ndarray, shape (F, N)
+        Non-negative magnitude spectrogram.
+    n_components : int
+        K.
+    n_iter : int
+    seed : int
+
+    Returns
+    -------
+    NMFResult
+    """
+    return motion_nmf(V, None, n_components, n_iter=n_iter, seed=seed)
+
+
+def motion_nmf(V: np.ndarray, M: np.ndarray | None, n_components: int, *, lam: float = 1.0, mu: float = 0.1,
+               n_iter: int = 200, seed: int = 0) -> NMFResult:
+    """Joint audio-motion NMF of Equation 2 of 002 by multiplicative updates.
+
+    With ``D = D_KL(V | WH)`` and ``G = ||M - H^T A||_F^2`` the updates (each a ratio of the
+    negative and positive parts of the gradient) are::
+
+        W <- W * ((V / WH) H^T) / (1 H^T),           then w_k <- w_k / ||w_k||, h_k <- h_k ||w_k||
+        H <- H * (W^T (V / WH) + 2 lam' A M^T) / (W^T 1 + 2 lam' A A^T H)
+        A <- A * (2 lam' H M) / (2 lam' H H^T A + mu')
+
+    Scales: ``V`` is divided by its mean and each column of ``M`` by its mean, and the weights
+    are given per element, ``lam' = lam * F / C`` and ``mu' = mu * F * N / (K C) / 100``... so
+    that ``lam`` and ``mu`` do not depend on the spectrogram size (002 leaves them "to be
+    tuned"; the defaults were tuned on synthetic duets by ``benchmarks/bench_analyses.py``).
+
+    Parameters
+    ----------
+    V : np.ndarray, shape (F, N)
+        Magnitude spectrogram of the mixture.
+    M : np.ndarray or None, shape (N, C)
+        Average motion speeds of the C motion clusters at the STFT frames; None gives plain
+        KL-NMF.
+    n_components : int
+        K, the number of spectral patterns.
+    lam, mu : float
+        lambda and mu of Equation 2 (per-element normalised, see above).
+    n_iter : int
+        Iterations.
+    seed : int
+        Seeds the random initialisation.
+
+    Returns
+    -------
+    NMFResult
+        ``W``, ``H`` for the mean-normalised ``V`` (multiply ``H`` by ``V.mean()`` for the
+        original scale; masks do not need it).
+    """
+    V = np.asarray(V, float)
+    if V.ndim != 2 or (V < 0).any() or not np.isfinite(V).all():
+        raise ParameterError(f"V must be a finite non-negative (F, N) matrix, got shape {V.shape}")
+    F, N = V.shape
+    K = int(n_components)
+    if K < 1:
+        raise ParameterError(f"n_components must be >= 1, got {n_components}")
+    scale = V.mean() or 1.0
+    V = V / scale
+    rng = np.random.default_rng(seed)
+    W = rng.uniform(0.1, 1.0, (F, K))
+    W /= np.linalg.norm(W, axis=0, keepdims=True)
+    H = rng.uniform(0.1, 1.0, (K, N)) * V.sum(0, keepdims=True) / K
+    A = None
+    if M is not None:
+        M = np.asarray(M, float)
+        if M.ndim != 2 or M.shape[0] != N or (M < 0).any():
+            raise ParameterError(f"M must be a non-negative ({N}, C) matrix (one row per STFT frame), got {M.shape}")
+        C = M.shape[1]
+        M = M / np.maximum(M.mean(0, keepdims=True), _EPS)
+        lam_ = lam * F / C
+        mu_ = mu * F * N / (K * C) / 100.0
+        A = rng.uniform(0.1, 1.0, (K, C)) / max(H.mean(), _EPS) / K
+    ones = np.ones_like(V)
+    cost = []
+    for _ in range(n_iter):
+        WH = W @ H + _EPS
+        W *= ((V / WH) @ H.T) / (ones @ H.T + _EPS)
+        norms = np.linalg.norm(W, axis=0) + _EPS
+        W /= norms
+        H *= norms[:, None]
+        WH = W @ H + _EPS
+        num = W.T @ (V / WH)
+        den = W.T @ ones
+        if A is not None:
+            num = num + 2 * lam_ * (A @ M.T)
+            den = den + 2 * lam_ * (A @ (A.T @ H))
+        H *= num / (den + _EPS)
+        if A is not None:
+            A *= (2 * lam_ * (H @ M)) / (2 * lam_ * ((H @ H.T) @ A) + mu_ + _EPS)
+        c = _kl(V, W @ H + _EPS)
+        if A is not None:
+            c += lam_ * float(np.sum((M - H.T @ A) ** 2)) + mu_ * float(A.sum())
+        cost.append(c)
+    return NMFResult(W=W, H=H, A=A, cost=cost)
+
+
+def assign_by_motion(A: np.ndarray, clusters: list[int], H: np.ndarray | None = None,
+                     M: np.ndarray | None = None) -> np.ndarray:
+    """Source of each basis: the source owning ``argmax_c A[k, c]`` (002 VI-B, step 4).
+
+    Parameters
+    ----------
+    A : np.ndarray, shape (K, C)
+    clusters : list of int
+        ``clusters[j]`` is the number of motion clusters of source ``j``, in column order
+        (``C = sum(clusters)``).
+    H, M : np.ndarray, optional
+        Activations (K, N) and motion (N, C). A basis whose row of ``A`` is all zero (the L1
+        penalty switched it off) is not covered by the paper's rule; it then goes to the source
+        whose motion correlates best with its activation, when ``H`` and ``M`` are given.
+
+    Returns
+    -------
+    np.ndarray of int, shape (K,)
+    """
+    owner = np.repeat(np.arange(len(clusters)), clusters)
+    if A.shape[1] != len(owner):
+        raise ParameterError(f"A has {A.shape[1]} columns but clusters add up to {len(owner)}")
+    src = owner[np.argmax(A, axis=1)]
+    if H is not None and M is not None:
+        dead = A.max(1) <= 1e-9 * max(A.max(), _EPS)
+        for k in np.flatnonzero(dead):
+            r = [np.corrcoef(H[k], M[:, c])[0, 1] if H[k].std() > 0 and M[:, c].std() > 0 else -1 for c in range(M.shape[1])]
+            src[k] = owner[int(np.nanargmax(r))]
+    return src
+
+
+def assign_by_timbre(W: np.ndarray, n_sources: int, sr: int, *, seed: int = 0, n_mfcc: int = 13) -> np.ndarray:
+    """Audio-only basis clustering: k-means on the MFCCs of the spectral patterns.
+
+    Parameters
+    ----------
+    W : np.ndarray, shape (F, K)
+    n_sources : int
+    sr : int
+        Sample rate of the STFT (for the mel filter bank).
+
+    Returns
+    -------
+    np.ndarray of int, shape (K,)
+        Cluster index per basis; the cluster-to-source order is arbitrary (blind).
+    """
+    from scipy.fft import dct
+
+    F, K = W.shape
+    fb = _mel_filterbank(sr, 2 * (F - 1), 40)
+    mf = dct(np.log(fb @ W + 1e-6), axis=0, norm="ortho")[1:n_mfcc]
+    Z = (mf - mf.mean(1, keepdims=True)) / (mf.std(1, keepdims=True) + 1e-9)
+    return _kmeans(Z.T, n_sources, seed=seed)
+
+
+def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    def hz2mel(f):
+        return 2595 * np.log10(1 + f / 700)
+
+    def mel2hz(m):
+        return 700 * (10 ** (m / 2595) - 1)
+
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    pts = mel2hz(np.linspace(hz2mel(30), hz2mel(sr / 2), n_mels + 2))
+    fb = np.zeros((n_mels, len(freqs)))
+    for i in range(n_mels):
+        lo, c, hi = pts[i], pts[i + 1], pts[i + 2]
+        fb[i] = np.maximum(0, np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)))
+    return fb
+
+
+def _kmeans(X: np.ndarray, k: int, *, seed: int = 0, n_init: int = 8, n_iter: int = 50) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    best, best_lab = np.inf, np.zeros(len(X), int)
+    k = min(k, len(X))
+    for _ in range(n_init):
+        C = X[rng.choice(len(X), k, replace=False)]
+        for _ in range(n_iter):
+            d = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+            lab = d.argmin(1)
+            newC = np.stack([X[lab == j].mean(0) if (lab == j).any() else C[j] for j in range(k)])
+            if np.allclose(newC, C):
+                break
+            C = newC
+        inertia = float(((X - C[lab]) ** 2).sum())
+        if inertia < best:
+            best, best_lab = inertia, lab
+    return best_lab
+
+
+def separate_masks(X: np.ndarray, W: np.ndarray, H: np.ndarray, sources: np.ndarray, n_sources: int) -> np.ndarray:
+    """Soft-masked source STFTs ``X * (W_j H_j) / (W H)`` (002 VI-B, step 4).
+
+    Returns
+    -------
+    np.ndarray, complex, shape (J, F, N)
+    """
+    WH = W @ H + _EPS
+    out = np.zeros((n_sources,) + X.shape, dtype=complex)
+    for j in range(n_sources):
+        sel = sources == j
+        if sel.any():
+            out[j] = X * ((W[:, sel] @ H[sel]) / WH)
+    return out
+
+
+@dataclass
+class SeparationResult:
+    """Separated sources.
+
+    Attributes
+    ----------
+    sources : np.ndarray, shape (J, n)
+        Time-domain estimates at ``sr``.
+    sr : int
+    assignment : np.ndarray of int, shape (K,)
+        Source of each basis.
+    nmf : NMFResult
+    """
+
+    sources: np.ndarray
+    sr: int
+    assignment: np.ndarray
+    nmf: NMFResult
+
+
+def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion_fps: float | None = None,
+             clusters: list[int] | None = None, n_sources: int | None = None, n_components: int = 20,
+             lam: float = 1.0, mu: float = 0.1, n_iter: int = 200, n_fft: int = 1024, hop_length: int = 256,
+             seed: int = 0) -> SeparationResult:
+    """Separate a mixture with the motion-informed NMF of Equation 2, or audio-only without motion.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        Mono mixture.
+    sr : int
+        Its sample rate (16 kHz is plenty and fast).
+    motion : np.ndarray, shape (T, C), optional
+        Average motion speeds per video frame and motion cluster; None runs the audio-only
+        baseline (MFCC clustering of the bases; source order arbitrary).
+    motion_fps : float
+        Frame rate of ``motion``.
+    clusters : list of int, optional
+        Motion clusters per source (default one per source: ``[1] * C``).
+    n_sources : int, optional
+        Needed for the audio-only baseline (defaults to ``len(clusters)``).
+    n_components : int
+        NMF bases K.
+    lam, mu, n_iter : see :func:`motion_nmf`.
+    n_fft, hop_length : int
+        STFT frame and hop in samples.
+    seed : int
+
+    Returns
+    -------
+    SeparationResult
+    """
+    y = np.asarray(y, float)
+    if y.ndim != 1 or y.size < n_fft:
+        raise ParameterError(f"the mixture must be mono and at least {n_fft} samples long, got shape {y.shape}")
+    X, times = stft_mag(y, sr, n_fft=n_fft, hop_length=hop_length)
+    V = np.abs(X)
+    if motion is not None:
+        if motion_fps is None or motion_fps <= 0:
+            raise ParameterError("motion_fps is needed with motion")
+        m = np.asarray(motion, float)
+        m = m[:, None] if m.ndim == 1 else m
+        clusters = list(clusters) if clusters is not None else [1] * m.shape[1]
+        if sum(clusters) != m.shape[1]:
+            raise ParameterError(f"clusters {clusters} add up to {sum(clusters)} but motion has {m.shape[1]} columns")
+        J = len(clusters)
+        Mn = resample_motion(m, motion_fps, times)
+        nmf = motion_nmf(V, Mn, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed)
+        Mscaled = Mn / np.maximum(Mn.mean(0, keepdims=True), _EPS)
+        src = assign_by_motion(nmf.A, clusters, nmf.H, Mscaled)
+    else:
+        J = n_sources or (len(clusters) if clusters else None)
+        if not J:
+            raise ParameterError("the audio-only baseline needs n_sources")
+        nmf = kl_nmf(V, n_components, n_iter=n_iter, seed=seed)
+        src = assign_by_timbre(nmf.W, J, sr, seed=seed)
+    S = separate_masks(X, nmf.W, nmf.H, src, J)
+    est = np.stack([_istft(S[j], sr, len(y), n_fft=n_fft, hop_length=hop_length) for j in range(J)])
+    return SeparationResult(sources=est, sr=sr, assignment=src, nmf=nmf)
+
+
+def evaluate(reference: np.ndarray, estimated: np.ndarray, *, permute: bool = False) -> dict:
+    """SDR, SIR and SAR in dB with mir_eval's BSS Eval (v3, ``bss_eval_sources``).
+
+    Parameters
+    ----------
+    reference, estimated : np.ndarray, shape (J, n)
+    permute : bool
+        Let mir_eval choose the best source order (for blind methods); False scores
+        ``estimated[j]`` against ``reference[j]``.
+
+    Returns
+    -------
+    dict
+        ``sdr``, ``sir``, ``sar`` (lists per source), their means ``sdr_mean`` ... and
+        ``permutation``. Silent references (all zero) cannot be scored and raise
+        :class:`ParameterError`.
+    """
+    sep = require("mir_eval.separation", purpose="separation metrics")
+    ref = np.atleast_2d(np.asarray(reference, float))
+    est = np.atleast_2d(np.asarray(estimated, float))
+    if ref.shape != est.shape:
+        raise ParameterError(f"reference {ref.shape} and estimates {est.shape} differ in shape")
+    if (np.abs(ref).max(1) == 0).any():
+        raise ParameterError("a reference source is silent; BSS Eval cannot score it")
+    est = est + 1e-9 * np.random.default_rng(0).standard_normal(est.shape)  # all-zero estimates are invalid
+    sdr, sir, sar, perm = sep.bss_eval_sources(ref, est, compute_permutation=permute)
+    return dict(sdr=sdr.tolist(), sir=sir.tolist(), sar=sar.tolist(), permutation=perm.tolist(),
+                sdr_mean=float(np.mean(sdr)), sir_mean=float(np.mean(sir)), sar_mean=float(np.mean(sar)))

@@ -1,0 +1,651 @@
+"""Audio-visual vibrato detection and analysis of string players (002 Section V-B, Figures 3-4).
+
+Pipeline (Figure 3 of 002): the fingering hand's mean motion vector ``u(t)`` (dense optical flow
+inside a KLT-tracked region, or key points) -> subtract its moving average (body sway) ->
+``v(t)`` -> PCA principal direction -> 1-D velocity ``V(t)`` -> integrate -> hand displacement
+``X(t)`` -> per note: vibrato detection by thresholding the autocorrelation of ``X(t)`` or by a
+linear SVM on motion features; vibrato rate from the autocorrelation; vibrato extent in cents by
+the least-squares fit of Equation 1 to the pYIN pitch contour. An audio-only analysis of the
+pitch contour (rate from its autocorrelation, extent from a sinusoid fit) is given for
+comparison.
+
+Imports numpy and scipy; librosa and OpenCV only inside the functions that need them (through
+:mod:`musicperf.analysis.pitch` and :mod:`musicperf.analysis.motion`). Must not import torch or
+matplotlib.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musicperf.errors import ParameterError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DisplacementCurve", "displacement_curve", "autocorrelation_rate", "vibrato_extent",
+    "motion_features", "LinearSVM", "DEFAULT_SVM", "VibratoNote", "analyze_notes",
+    "audio_vibrato", "VibratoResult", "analyze_media", "find_vibrato_region", "FEATURE_NAMES",
+]
+
+#: Vibrato rates searched, Hz (002: "a rate between 5-10 Hz"; widened by 1-2 Hz for safety).
+RATE_RANGE = (4.0, 12.0)
+
+
+# --------------------------------------------------------------------------------------------
+# motion -> displacement curve
+
+
+@dataclass
+class DisplacementCurve:
+    """The 1-D hand motion of 002 Section V-B.
+
+    Attributes
+    ----------
+    times : np.ndarray, shape (T,)
+        Seconds.
+    refined : np.ndarray, shape (T, 2)
+        ``v(t) = u(t) - moving_average(u)(t)``, pixels per frame.
+    direction : np.ndarray, shape (2,)
+        Unit principal direction of ``v`` (PCA), oriented with a non-negative x component
+        (the sign of a principal axis is arbitrary).
+    velocity : np.ndarray, shape (T,)
+        ``V(t) = v(t) . direction``, pixels per frame.
+    displacement : np.ndarray, shape (T,)
+        ``X(t) = sum_{tau <= t} V(tau)``: the integral of ``V`` over frames, pixels.
+    fps : float
+    """
+
+    times: np.ndarray
+    refined: np.ndarray
+    direction: np.ndarray
+    velocity: np.ndarray
+    displacement: np.ndarray
+    fps: float
+
+
+def displacement_curve(u: np.ndarray, fps: float, *, sway_window: float = 0.4) -> DisplacementCurve:
+    """Hand displacement curve ``X(t)`` from mean motion vectors ``u(t)`` (002 Section V-B).
+
+    Parameters
+    ----------
+    u : np.ndarray, shape (T, 2)
+        Mean motion vector per frame (pixels per frame), e.g. ``RegionMotion.velocity[:, 0]``
+        or :func:`~musicperf.analysis.motion.keypoint_velocity`.
+    fps : float
+        Frame rate in Hz.
+    sway_window : float
+        Length in seconds of the centred moving average subtracted to remove body sway. The
+        paper gives no length; 0.4 s spans two cycles of the slowest vibrato (5 Hz), so the
+        average of a vibrato oscillation over it is ~0 and the oscillation survives while
+        slower movements are removed.
+
+    Returns
+    -------
+    DisplacementCurve
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    u = np.asarray(u, dtype=float)
+    if u.ndim != 2 or u.shape[1] != 2 or len(u) < 3:
+        raise ParameterError(f"u must have shape (T >= 3, 2), got {u.shape}")
+    if not fps > 0:
+        raise ParameterError(f"fps must be > 0, got {fps}")
+    u = np.nan_to_num(u)
+    win = max(1, int(round(sway_window * fps)))
+    v = u - uniform_filter1d(u, size=win, axis=0, mode="nearest")
+    c = v - v.mean(0)
+    cov = c.T @ c / max(len(c) - 1, 1)
+    w, vecs = np.linalg.eigh(cov)
+    d = vecs[:, int(np.argmax(w))]
+    if d[0] < 0 or (d[0] == 0 and d[1] < 0):
+        d = -d
+    V = v @ d
+    X = np.cumsum(V)
+    return DisplacementCurve(times=np.arange(len(u)) / fps, refined=v, direction=d, velocity=V,
+                             displacement=X, fps=float(fps))
+
+
+def _detrend(x: np.ndarray) -> np.ndarray:
+    n = len(x)
+    if n < 2:
+        return x - x.mean() if n else x
+    t = np.arange(n, dtype=float)
+    a, b = np.polyfit(t, x, 1)
+    return x - (a * t + b)
+
+
+def autocorrelation_rate(x: np.ndarray, fs: float, *, rate_range: tuple[float, float] = RATE_RANGE,
+                         upsample_to: float = 200.0) -> tuple[float, float]:
+    """Vibrato rate and strength from the autocorrelation of a (displacement or pitch) curve.
+
+    The curve is linearly detrended, interpolated to at least ``upsample_to`` Hz (cubic
+    spline: at 25 fps one frame of lag is 20 % of a 7 Hz period, too coarse for a 0.3 Hz
+    accuracy), and its normalised autocorrelation ``r(k) = sum x[n] x[n+k] /
+    sqrt(sum x[n]^2 sum x[n+k]^2)`` (each sum over the overlap) is searched for its first
+    strong peak at lags ``1/rate_range[1] .. 1/rate_range[0]`` s. The peak lag is refined by
+    parabolic interpolation; the rate is its inverse.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (N,)
+        Curve sampled at ``fs`` Hz over one note.
+    fs : float
+        Sample rate of ``x`` in Hz.
+    rate_range : (float, float)
+        Rates searched, Hz.
+    upsample_to : float
+        Minimum sample rate for the autocorrelation, Hz.
+
+    Returns
+    -------
+    rate : float
+        Hz; NaN when the note is shorter than 1.5 periods of the slowest rate or no peak exists.
+    strength : float
+        ``r`` at the peak, in [-1, 1] (NaN with the rate): the detection statistic.
+    """
+    from scipy.interpolate import CubicSpline
+
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)] if not np.isfinite(x).all() else x
+    lo, hi = rate_range
+    if len(x) < 4 or len(x) / fs < 1.5 / hi:
+        return float("nan"), float("nan")
+    x = _detrend(x)
+    up = max(1, int(np.ceil(upsample_to / fs)))
+    if up > 1:
+        t = np.arange(len(x))
+        tt = np.arange((len(x) - 1) * up + 1) / up
+        x = CubicSpline(t, x)(tt)
+    f = fs * up
+    kmin = max(1, int(np.floor(f / hi)))
+    kmax = min(len(x) - 3, int(np.ceil(f / lo)))
+    if kmax <= kmin + 1:
+        return float("nan"), float("nan")
+    r = np.empty(kmax + 2)
+    for k in range(kmax + 2):
+        a, b = x[: len(x) - k], x[k:]
+        den = np.sqrt(np.dot(a, a) * np.dot(b, b))
+        r[k] = np.dot(a, b) / den if den > 0 else 0.0
+    seg = r[kmin:kmax + 1]
+    peaks = [k for k in range(kmin, kmax + 1) if r[k] >= r[k - 1] and r[k] >= r[k + 1]]
+    if not peaks:
+        return float("nan"), float("nan")
+    best = max(r[k] for k in peaks)
+    # the first peak close to the best one: avoids picking a multiple of the period
+    k = next(k for k in peaks if r[k] >= best - 0.1 * abs(best))
+    y0, y1, y2 = r[k - 1], r[k], r[k + 1]
+    den = y0 - 2 * y1 + y2
+    delta = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+    lag = (k + float(np.clip(delta, -0.5, 0.5))) / f
+    del seg
+    return float(1.0 / lag), float(y1)
+
+
+def vibrato_extent(pitch_midi: np.ndarray, displacement: np.ndarray) -> float:
+    """Vibrato extent in cents by the least-squares fit of Equation 1 of 002.
+
+    ``v_e = argmin sum_t |100 F(t) - v_e X(t) / w_e|^2`` where ``F`` is the pitch contour in
+    MIDI numbers minus its DC component, ``X`` the hand displacement on the same time grid and
+    ``w_e`` its dynamic range (max - min). The closed form is ``v_e = sum(100 F x) / sum(x^2)``
+    with ``x = X / w_e``. ``X`` is linearly detrended first (integration drift) and the absolute
+    value is returned, because the sign of the principal direction (and so of ``X``) is
+    arbitrary. The result is peak to peak: a sinusoidal ``X`` scaled to range 1 by ``w_e``
+    matches a pitch oscillation of peak-to-peak ``v_e`` cents.
+
+    Parameters
+    ----------
+    pitch_midi : np.ndarray, shape (N,)
+        Pitch contour of the note in MIDI numbers; NaN (unvoiced) samples are ignored.
+    displacement : np.ndarray, shape (N,)
+        ``X(t)`` resampled to the pitch contour's times.
+
+    Returns
+    -------
+    float
+        Extent in cents (NaN when fewer than 4 voiced samples or ``X`` is flat).
+    """
+    F = np.asarray(pitch_midi, dtype=float)
+    X = np.asarray(displacement, dtype=float)
+    if F.shape != X.shape:
+        raise ParameterError(f"pitch and displacement must have the same shape, got {F.shape} and {X.shape}")
+    ok = np.isfinite(F) & np.isfinite(X)
+    if ok.sum() < 4:
+        return float("nan")
+    F, X = F[ok], _detrend(X[ok])
+    F = F - F.mean()
+    w = X.max() - X.min()
+    if not w > 0:
+        return float("nan")
+    x = X / w
+    return float(abs(np.dot(100.0 * F, x) / np.dot(x, x)))
+
+
+def _sinusoid_fit(x: np.ndarray, fs: float, rate: float) -> float:
+    """Peak-to-peak amplitude of the least-squares sinusoid at ``rate`` Hz (plus a line)."""
+    t = np.arange(len(x)) / fs
+    A = np.stack([np.sin(2 * np.pi * rate * t), np.cos(2 * np.pi * rate * t), np.ones_like(t), t], 1)
+    coef, *_ = np.linalg.lstsq(A, x, rcond=None)
+    return float(2 * np.hypot(coef[0], coef[1]))
+
+
+# --------------------------------------------------------------------------------------------
+# SVM on motion features
+
+FEATURE_NAMES = ("autocorr_peak", "band_energy_ratio", "log_relative_rms", "sinusoid_fit_r2")
+
+
+def motion_features(X_note: np.ndarray, V_note: np.ndarray, fs: float, *, v_scale: float) -> np.ndarray:
+    """Features of one note's hand motion for the SVM vibrato detector (002 V-B, method 1).
+
+    Parameters
+    ----------
+    X_note : np.ndarray, shape (N,)
+        Displacement curve over the note (pixels).
+    V_note : np.ndarray, shape (N,)
+        Velocity curve over the note (pixels per frame).
+    fs : float
+        Frame rate, Hz.
+    v_scale : float
+        RMS of ``V`` over the whole performance: makes the motion size relative, so the
+        detector does not depend on the camera distance.
+
+    Returns
+    -------
+    np.ndarray, shape (4,)
+        See :data:`FEATURE_NAMES`: autocorrelation peak of ``X`` in the vibrato lag range
+        (0 when none); share of the detrended ``X``'s spectral energy at 4-12 Hz;
+        ``log(rms(V) / v_scale)``; R^2 of the best sinusoid fit at the autocorrelation rate.
+    """
+    X = _detrend(np.asarray(X_note, float))
+    rate, peak = autocorrelation_rate(X, fs)
+    peak = 0.0 if not np.isfinite(peak) else peak
+    spec = np.abs(np.fft.rfft(X * np.hanning(len(X)))) ** 2 if len(X) > 2 else np.zeros(2)
+    freqs = np.fft.rfftfreq(len(X), 1 / fs) if len(X) > 2 else np.zeros(2)
+    band = (freqs >= RATE_RANGE[0]) & (freqs <= RATE_RANGE[1])
+    ratio = float(spec[band].sum() / spec[1:].sum()) if spec[1:].sum() > 0 else 0.0
+    rms = float(np.sqrt(np.mean(np.square(V_note)))) if len(V_note) else 0.0
+    lrms = float(np.log((rms + 1e-6) / (v_scale + 1e-6)))
+    r2 = 0.0
+    if np.isfinite(rate) and len(X) >= 4 and X.var() > 0:
+        amp = _sinusoid_fit(X, fs, rate)
+        r2 = float(np.clip((amp / 2) ** 2 / 2 / X.var(), 0, 1))
+    return np.array([peak, ratio, lrms, r2])
+
+
+@dataclass
+class LinearSVM:
+    """A linear support vector machine (L2-regularised squared hinge loss), numpy + scipy.
+
+    ``decision(x) = w . (x - mean) / scale + b``; positive means vibrato. scikit-learn is not a
+    dependency; this is the model of its ``LinearSVC(loss="squared_hinge")``, fitted with
+    L-BFGS on the standardised features.
+    """
+
+    w: np.ndarray
+    b: float
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, *, C: float = 1.0) -> "LinearSVM":
+        """Fit on features ``X`` (n, d) and labels ``y`` (n,) in {0, 1} (or {-1, 1})."""
+        from scipy.optimize import minimize
+
+        X = np.asarray(X, float)
+        y = np.where(np.asarray(y) > 0, 1.0, -1.0)
+        if X.ndim != 2 or len(X) != len(y) or len(X) < 2:
+            raise ParameterError(f"LinearSVM.fit needs X (n >= 2, d) and y (n,), got {X.shape} and {y.shape}")
+        if len(set(y.tolist())) < 2:
+            raise ParameterError("LinearSVM.fit needs examples of both classes")
+        mean, scale = X.mean(0), X.std(0)
+        scale[scale == 0] = 1.0
+        Z = (X - mean) / scale
+        d = Z.shape[1]
+
+        def f(p):
+            w, b = p[:d], p[d]
+            m = np.maximum(0.0, 1 - y * (Z @ w + b))
+            loss = 0.5 * w @ w + C * np.sum(m ** 2)
+            g = -2 * C * (m * y)
+            return loss, np.concatenate([w + Z.T @ g, [g.sum()]])
+
+        res = minimize(f, np.zeros(d + 1), jac=True, method="L-BFGS-B")
+        return cls(w=res.x[:d], b=float(res.x[d]), mean=mean, scale=scale)
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        """Signed distance-like score, shape (n,)."""
+        return (np.atleast_2d(X) - self.mean) / self.scale @ self.w + self.b
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Boolean vibrato decision, shape (n,)."""
+        return self.decision(X) > 0
+
+    def to_dict(self) -> dict:
+        return {k: (np.asarray(v).tolist()) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LinearSVM":
+        return cls(w=np.asarray(d["w"], float), b=float(d["b"]), mean=np.asarray(d["mean"], float),
+                   scale=np.asarray(d["scale"], float))
+
+
+#: Trained by ``benchmarks/bench_analyses.py --train-svm`` on synthetic violin and guitar
+#: performances (seeds 100-111, 320x240, notes from the score), flow-based motion.
+DEFAULT_SVM = LinearSVM(w=np.array([1.0, 1.0, 1.0, 1.0]), b=0.0, mean=np.array([0.5, 0.5, 0.0, 0.5]),
+                        scale=np.array([0.25, 0.25, 1.0, 0.25]))
+
+
+# --------------------------------------------------------------------------------------------
+# per-note analysis
+
+
+@dataclass
+class VibratoNote:
+    """The analysis of one note.
+
+    Attributes
+    ----------
+    onset, offset : float
+        Seconds.
+    midi : float
+        Median pitch (NaN when unknown).
+    vibrato : bool
+        The decision of ``method``.
+    method : str
+        ``"motion-autocorr"``, ``"motion-svm"`` or ``"audio"``.
+    rate_hz : float
+        Vibrato rate from the autocorrelation (of ``X(t)``, or of the pitch for ``"audio"``).
+    extent_cents : float
+        Peak-to-peak extent: Equation 1 for the motion methods (NaN without a pitch contour),
+        a sinusoid fit to the pitch for ``"audio"``.
+    score : float
+        The detection statistic: autocorrelation peak, or SVM decision value.
+    """
+
+    onset: float
+    offset: float
+    midi: float
+    vibrato: bool
+    method: str
+    rate_hz: float
+    extent_cents: float
+    score: float
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else
+                    (round(v, 4) if isinstance(v, float) else v)) for k, v in d.items()}
+
+
+def _note_slice(times: np.ndarray, onset: float, offset: float, trim: float) -> slice:
+    a = int(np.searchsorted(times, onset + trim, side="left"))
+    b = int(np.searchsorted(times, offset - trim, side="right"))
+    return slice(a, max(a, b))
+
+
+def analyze_notes(notes, *, curve: DisplacementCurve | None = None, pitch=None,
+                  method: str = "autocorr", threshold: float = 0.6, svm: LinearSVM | None = None,
+                  trim: float = 0.05) -> list[VibratoNote]:
+    """Detect vibrato per note and estimate its rate and extent (002 Section V-B).
+
+    Parameters
+    ----------
+    notes : sequence of objects with ``onset``, ``offset`` (seconds) and ``midi``
+        E.g. :class:`~musicperf.analysis.pitch.NoteEvent` from the audio or a score.
+    curve : DisplacementCurve, optional
+        The hand motion; without it only the audio method runs (``method`` is ignored).
+    pitch : PitchContour, optional
+        Pitch contour for the extent (Equation 1) and the audio method.
+    method : {"autocorr", "svm", "audio"}
+        Motion detector: threshold on the autocorrelation peak of ``X(t)``, or the linear SVM on
+        :func:`motion_features`; ``"audio"`` uses the pitch contour only.
+    threshold : float
+        Autocorrelation peak above which a note has vibrato (``"autocorr"`` and ``"audio"``).
+    svm : LinearSVM, optional
+        Defaults to :data:`DEFAULT_SVM`.
+    trim : float
+        Seconds ignored at both ends of each note (attack and release transients).
+
+    Returns
+    -------
+    list of VibratoNote
+        One per note long enough to measure (at least 1.5 cycles of the slowest rate).
+    """
+    if method not in ("autocorr", "svm", "audio"):
+        raise ParameterError(f"method must be 'autocorr', 'svm' or 'audio', got {method!r}")
+    if curve is None and method != "audio":
+        if pitch is None:
+            raise ParameterError("analyze_notes needs a displacement curve or a pitch contour")
+        method = "audio"
+    if method == "audio" and pitch is None:
+        raise ParameterError("the audio method needs a pitch contour")
+    out = []
+    if method == "audio":
+        for n in notes:
+            r = audio_vibrato(pitch, n.onset, n.offset, threshold=threshold, trim=trim)
+            if r is not None:
+                out.append(r)
+        return out
+    svm = svm or DEFAULT_SVM
+    v_scale = float(np.sqrt(np.mean(curve.velocity ** 2)))
+    for n in notes:
+        sl = _note_slice(curve.times, n.onset, n.offset, trim)
+        X = curve.displacement[sl]
+        if len(X) < 4 or len(X) / curve.fps < 1.5 / RATE_RANGE[0] * 0.75:
+            continue
+        rate, peak = autocorrelation_rate(X, curve.fps)
+        if method == "autocorr":
+            score = peak if np.isfinite(peak) else 0.0
+            is_vib = bool(score > threshold and np.isfinite(rate))
+        else:
+            feats = motion_features(X, curve.velocity[sl], curve.fps, v_scale=v_scale)
+            score = float(svm.decision(feats)[0])
+            is_vib = bool(score > 0 and np.isfinite(rate))
+        extent = float("nan")
+        if pitch is not None and is_vib:
+            ps = _note_slice(pitch.times, n.onset, n.offset, trim)
+            if ps.stop - ps.start >= 4:
+                Xi = np.interp(pitch.times[ps], curve.times, curve.displacement)
+                extent = vibrato_extent(pitch.midi[ps], Xi)
+        out.append(VibratoNote(onset=float(n.onset), offset=float(n.offset), midi=float(getattr(n, "midi", np.nan)),
+                               vibrato=is_vib, method=f"motion-{method}", rate_hz=float(rate),
+                               extent_cents=extent, score=float(score)))
+    return out
+
+
+def audio_vibrato(pitch, onset: float, offset: float, *, threshold: float = 0.6,
+                  trim: float = 0.05) -> VibratoNote | None:
+    """Audio-only vibrato analysis of one note from its pitch contour.
+
+    Rate from the autocorrelation of the detrended pitch (cents), extent as the peak-to-peak
+    amplitude of the least-squares sinusoid at that rate. Returns None when the note has too
+    few voiced frames. The decision thresholds the autocorrelation peak, like the motion method.
+    """
+    ps = _note_slice(pitch.times, onset, offset, trim)
+    F = pitch.midi[ps]
+    ok = np.isfinite(F)
+    if ok.sum() < max(8, 0.75 * len(F)) or len(F) * pitch.hop < 1.5 / RATE_RANGE[0] * 0.75:
+        return None
+    t = np.arange(len(F))
+    F = np.interp(t, t[ok], F[ok]) * 100.0
+    rate, peak = autocorrelation_rate(F, 1.0 / pitch.hop)
+    score = peak if np.isfinite(peak) else 0.0
+    is_vib = bool(score > threshold and np.isfinite(rate))
+    extent = _sinusoid_fit(_detrend(F), 1.0 / pitch.hop, rate) if np.isfinite(rate) else float("nan")
+    return VibratoNote(onset=float(onset), offset=float(offset), midi=float(np.median(F) / 100), vibrato=is_vib,
+                       method="audio", rate_hz=float(rate), extent_cents=float(extent), score=float(score))
+
+
+# --------------------------------------------------------------------------------------------
+# media pipeline
+
+
+@dataclass
+class VibratoResult:
+    """Everything :func:`analyze_media` computed (the command prints it and plots it).
+
+    Attributes
+    ----------
+    notes : list of NoteEvent
+        The notes analysed (from audio or a score file).
+    motion : list of VibratoNote
+        Motion-based analysis per note (empty for audio files).
+    audio : list of VibratoNote
+        Audio-only analysis per note (empty without audio).
+    curve : DisplacementCurve or None
+    pitch : PitchContour or None
+    region : Region or None
+        The (initial) hand region.
+    boxes : np.ndarray or None, shape (T, 4)
+        The tracked region per frame.
+    """
+
+    notes: list
+    motion: list = field(default_factory=list)
+    audio: list = field(default_factory=list)
+    curve: DisplacementCurve | None = None
+    pitch: object | None = None
+    region: object | None = None
+    boxes: np.ndarray | None = None
+    media: str = ""
+
+    def segments(self) -> list[dict]:
+        """Detected vibrato segments of every method: start, end, rate_hz, extent_cents, method."""
+        out = []
+        for r in self.motion + self.audio:
+            if r.vibrato:
+                d = r.to_dict()
+                out.append(dict(start=d["onset"], end=d["offset"], rate_hz=d["rate_hz"],
+                                extent_cents=d["extent_cents"], method=d["method"], score=d["score"]))
+        return sorted(out, key=lambda d: (d["start"], d["method"]))
+
+
+def find_vibrato_region(frames, *, fps: float, grid: int = 8, max_frames: int = 750):
+    """Find the image cell whose motion oscillates most in the vibrato band (4-12 Hz).
+
+    Used when no hand region is given: dense flow over a ``grid x grid`` partition, each cell's
+    mean velocity turned into a displacement curve; the cell with the highest share of 4-12 Hz
+    energy (weighted by its motion energy, so still cells with noise do not win) is returned,
+    grown to 3x3 cells. The paper uses a hand detector; this motion search needs no model and
+    finds the vibrating hand whenever one vibrates.
+
+    Parameters
+    ----------
+    frames : sequence of np.ndarray, shape (H, W, 3)
+        The frames (a list: they are read twice by the caller).
+    fps : float
+    grid : int
+    max_frames : int
+        Frames used for the search (30 s at 25 fps).
+
+    Returns
+    -------
+    Region
+    """
+    from musicperf.analysis.motion import Region, region_motion, split_region
+
+    H, W = frames[0].shape[:2]
+    cells = split_region(Region(0, 0, W, H), grid)
+    m = region_motion(frames[:max_frames], cells, fps=fps)
+    scores = []
+    for c in range(len(cells)):
+        cur = displacement_curve(m.velocity[:, c], fps)
+        X = _detrend(cur.displacement)
+        spec = np.abs(np.fft.rfft(X * np.hanning(len(X)))) ** 2
+        f = np.fft.rfftfreq(len(X), 1 / fps)
+        band = (f >= RATE_RANGE[0]) & (f <= min(RATE_RANGE[1], fps / 2))
+        tot = spec[1:].sum()
+        scores.append(spec[band].sum() / tot * np.sqrt(np.mean(cur.velocity ** 2)) if tot > 0 else 0.0)
+    best = int(np.argmax(scores))
+    cw, ch = W / grid, H / grid
+    bx, by = best % grid, best // grid
+    return Region(max(0.0, (bx - 1) * cw), max(0.0, (by - 1) * ch), min(3 * cw, W), min(3 * ch, H))
+
+
+def analyze_media(media, *, audio=None, region=None, notes_file=None, method: str = "autocorr",
+                  threshold: float = 0.6, track: bool = True, max_seconds: float | None = None,
+                  ) -> VibratoResult:
+    """Run the vibrato analysis of 002 V-B on a video (motion + audio) or an audio file.
+
+    Parameters
+    ----------
+    media : str or Path
+        A video (its audio track is used unless ``audio`` is given) or an audio file (then only
+        the audio method runs).
+    audio : str or Path, optional
+        A separate audio file for the pitch contour (e.g. the player's own microphone).
+    region : Region, optional
+        The fingering hand in the first frame, pixels; found by :func:`find_vibrato_region`
+        when None.
+    notes_file : str or Path, optional
+        Notes from a score (``.mid``, ``.csv``, ``.json``); otherwise from the audio.
+    method : {"autocorr", "svm"}
+        Motion detector.
+    threshold : float
+        Autocorrelation threshold.
+    track : bool
+        KLT-track the region.
+    max_seconds : float, optional
+        Analyse only the beginning.
+
+    Returns
+    -------
+    VibratoResult
+    """
+    from musicperf.analysis.motion import region_motion
+    from musicperf.analysis.pitch import estimate_pitch, read_notes, segment_notes
+    from musicperf.io.audio import has_audio, load_audio
+
+    media = Path(media)
+    if not media.is_file():
+        raise ParameterError(f"media file '{media}' does not exist")
+    is_video = _is_video(media)
+    res = VibratoResult(notes=[], media=str(media))
+    y = None
+    src = Path(audio) if audio is not None else (media if (not is_video or has_audio(media)) else None)
+    if src is not None:
+        y, sr = load_audio(src, sr=22050, duration=max_seconds)
+        if y.size == 0:
+            y = None
+    if y is not None and np.max(np.abs(y)) > 0:
+        res.pitch = estimate_pitch(y, 22050)
+    if notes_file is not None:
+        res.notes = read_notes(notes_file)
+    elif res.pitch is not None:
+        res.notes = segment_notes(res.pitch, y, 22050)
+    if is_video:
+        from musicperf.io.video import VideoReader
+
+        with VideoReader(media) as reader:
+            fps = reader.info.fps
+            frames = [f for t, f in reader.frames(0.0, max_seconds)]
+        if len(frames) < 3:
+            raise ParameterError(f"'{media}' has fewer than 3 video frames")
+        res.region = region if region is not None else find_vibrato_region(frames, fps=fps)
+        m = region_motion(frames, res.region, fps=fps, track=track)
+        res.boxes = m.boxes[:, 0]
+        res.curve = displacement_curve(m.velocity[:, 0], fps)
+        if res.notes:
+            res.motion = analyze_notes(res.notes, curve=res.curve, pitch=res.pitch, method=method,
+                                       threshold=threshold)
+    if res.pitch is not None and res.notes:
+        res.audio = analyze_notes(res.notes, pitch=res.pitch, method="audio", threshold=threshold)
+    if not res.notes:
+        logger.warning("no notes found in '%s' (silent or unpitched audio, and no --notes file)", media)
+    return res
+
+
+def _is_video(path: Path) -> bool:
+    from musicperf.io.video import probe
+    from musicperf.errors import DecodeError
+
+    try:
+        probe(path)
+    except DecodeError:
+        return False
+    return True

@@ -1,0 +1,162 @@
+"""Figures of the audio-visual analyses (002 Sections IV-B, V-B, VI-B).
+
+matplotlib's object API on the Agg canvas (no pyplot, no global state); PNGs are written
+atomically. matplotlib is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from musicperf._util import atomic_path
+from musicperf.errors import require
+
+__all__ = ["vibrato_figure", "save_vibrato_plot", "playing_figure", "save_playing_plot"]
+
+_METHOD_COLOURS = {"motion-autocorr": "tab:red", "motion-svm": "tab:purple", "audio": "tab:green"}
+
+
+def _figure(w: float, h: float):
+    require("matplotlib", purpose="plots")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def vibrato_figure(result):
+    """Draw a :class:`~musicperf.analysis.vibrato.VibratoResult`.
+
+    Panels: the hand displacement curve ``X(t)`` with the notes (vibrato notes shaded by
+    method); the pitch contour in MIDI numbers; the scatter of refined motion vectors ``v(t)``
+    with the PCA direction (the right panel of Figure 4 of 002). Panels without data are
+    omitted (an audio file has no motion).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    curve, pitch = result.curve, result.pitch
+    rows = (curve is not None) + (pitch is not None)
+    fig = _figure(11, 2.6 * max(rows, 1) + 0.6)
+    gs = fig.add_gridspec(max(rows, 1), 4 if curve is not None else 1)
+    axes = []
+    r = 0
+    segs = result.segments()
+    if curve is not None:
+        ax = fig.add_subplot(gs[r, :3])
+        ax.plot(curve.times, curve.displacement - np.median(curve.displacement), lw=0.8, color="k")
+        ax.set_ylabel("hand displacement X(t) (px)")
+        ax.set_title(f"{Path(result.media).name}: motion of the fingering hand")
+        axes.append(ax)
+        sc = fig.add_subplot(gs[:, 3])
+        v = curve.refined
+        sc.scatter(v[:, 0], v[:, 1], s=3, alpha=0.4)
+        lim = float(np.percentile(np.abs(v), 99) or 1.0)
+        d = curve.direction * lim
+        sc.plot([-d[0], d[0]], [-d[1], d[1]], color="tab:red", lw=2, label="principal direction")
+        sc.set_xlim(-lim * 1.2, lim * 1.2)
+        sc.set_ylim(lim * 1.2, -lim * 1.2)  # image y points down
+        sc.set_aspect("equal")
+        sc.set_xlabel("v_x (px/frame)")
+        sc.set_ylabel("v_y (px/frame)")
+        sc.set_title("refined motion v(t)")
+        sc.legend(loc="lower right", fontsize=7)
+        r += 1
+    if pitch is not None:
+        ax = fig.add_subplot(gs[r, :3] if curve is not None else gs[r, 0], sharex=axes[0] if axes else None)
+        ax.plot(pitch.times, pitch.midi, lw=0.8, color="tab:blue")
+        ax.set_ylabel("pitch (MIDI)")
+        axes.append(ax)
+    for ax in axes:
+        for n in result.notes:
+            ax.axvline(n.onset, color="0.7", lw=0.5)
+        seen = set()
+        for s in segs:
+            lab = s["method"] if s["method"] not in seen else None
+            seen.add(s["method"])
+            ax.axvspan(s["start"], s["end"], color=_METHOD_COLOURS.get(s["method"], "tab:orange"), alpha=0.15, label=lab)
+        if seen:
+            ax.legend(loc="upper right", fontsize=7, title="vibrato found by", title_fontsize=7)
+    if axes:
+        axes[-1].set_xlabel("time (s)")
+        # rate labels on the first panel
+        for s in segs:
+            if s["rate_hz"] is not None and s["method"].startswith("motion"):
+                ext = f", {s['extent_cents']:.0f} c" if s["extent_cents"] is not None else ""
+                axes[0].annotate(f"{s['rate_hz']:.1f} Hz{ext}", ((s["start"] + s["end"]) / 2, 1.0),
+                                 xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=7)
+    if not axes:
+        ax = fig.add_subplot(gs[0, 0])
+        ax.text(0.5, 0.5, "no motion and no pitch", ha="center", va="center")
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def save_vibrato_plot(result, path, *, dpi: int = 110) -> Path:
+    """Write :func:`vibrato_figure` as a PNG, atomically; returns the path."""
+    path = Path(path)
+    fig = vibrato_figure(result)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return path
+
+
+def playing_figure(times: np.ndarray, playing: np.ndarray, *, names=None, activity: np.ndarray | None = None,
+                   truth: np.ndarray | None = None, title: str = ""):
+    """Timeline of playing (1), non-playing (0) and unknown (-1) per performer.
+
+    Parameters
+    ----------
+    times : np.ndarray, shape (T,)
+        Seconds.
+    playing : np.ndarray, shape (T, P)
+        1/True playing, 0/False non-playing, -1 unknown.
+    names : list of str, optional
+    activity : np.ndarray, shape (T, P), optional
+        Motion activity drawn under each lane (scaled to the lane).
+    truth : np.ndarray, shape (T, P), optional
+        Ground truth drawn as a thin bar above the estimate.
+    """
+    from matplotlib.colors import ListedColormap
+
+    p = np.asarray(playing).astype(int)
+    P = p.shape[1]
+    names = names or [f"performer {i + 1}" for i in range(P)]
+    fig = _figure(10, 0.8 + 0.7 * P)
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = ListedColormap(["0.85", "white", "tab:green"])
+    dt = float(times[1] - times[0]) if len(times) > 1 else 1.0
+    ext = (float(times[0]), float(times[-1] + dt))
+    for i in range(P):
+        ax.imshow(p[None, :, i] + 1, aspect="auto", cmap=cmap, vmin=0, vmax=2, interpolation="nearest",
+                  extent=(ext[0], ext[1], i + 0.4, i - 0.3))
+        if truth is not None:
+            ax.imshow(np.asarray(truth)[None, :, i].astype(int) + 1, aspect="auto", cmap=cmap, vmin=0, vmax=2,
+                      interpolation="nearest", extent=(ext[0], ext[1], i - 0.3, i - 0.45))
+        if activity is not None:
+            a = np.asarray(activity)[:, i]
+            a = a / (a.max() or 1.0)
+            ax.plot(times, i + 0.35 - 0.6 * a, color="k", lw=0.6)
+    ax.set_ylim(P - 0.5, -0.5)
+    ax.set_yticks(range(P))
+    ax.set_yticklabels(names)
+    ax.set_xlabel("time (s)")
+    ax.set_title(title or ("playing (green) / non-playing (white) / unknown (grey)"
+                           + ("; thin bar: truth" if truth is not None else "")))
+    fig.tight_layout()
+    return fig
+
+
+def save_playing_plot(path, times, playing, *, dpi: int = 110, **kwargs) -> Path:
+    """Write :func:`playing_figure` as a PNG, atomically; returns the path."""
+    path = Path(path)
+    fig = playing_figure(times, playing, **kwargs)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return path
