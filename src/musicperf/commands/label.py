@@ -24,10 +24,17 @@ def register(subparsers) -> None:
                    help="predict only from this time on (the end of the human-annotated part)")
     p.add_argument("--overwrite", action="store_true", help="redo videos whose outputs exist")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    from musicperf.commands.extract import add_engine_options
+
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.engine is not None:
+        from musicperf.commands.extract import run_engine_label
+
+        return run_engine_label(args)
     from musicperf.api import label
 
     results = label(args.videos, args.model, args.output, after=args.after, overwrite=args.overwrite,

@@ -1,0 +1,229 @@
+"""Batch labelling on the local process pool and on Ray: identical outputs, failures reported,
+resumable after a kill, nothing half-written.
+
+Six tiny synthetic videos (4 s, 64 x 80, tests/_workflow_video.py), one of them corrupt, and a
+model trained once on an 8 s performance. A local Ray instance with 2 CPUs is started once for
+the module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _workflow_video import schedule, write_performance, write_video  # noqa: E402
+
+from musicperf.distributed.engine import run_batch  # noqa: E402
+from musicperf.distributed.label import LabelJob, label_batch  # noqa: E402
+from musicperf.distributed.manifest import FAILURES_NAME, LOCK_NAME, MANIFEST_NAME  # noqa: E402
+from musicperf.tasks.gestures import WorkflowConfig  # noqa: E402
+
+CFG = WorkflowConfig(size=(32, 40), grid=4, epochs=15, hidden=(32, 16), train_stride=4, folds=2)
+GOOD = [f"v{i}" for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from musicperf import api
+
+    root = tmp_path_factory.mktemp("corpus")
+    video, eaf, _ = write_performance(root / "train", "perf", 8.0, seed=1)
+    model = root / "model"
+    api.train([f"{video}={eaf}"], model, config=CFG)
+    vids = root / "videos"
+    vids.mkdir()
+    rng = np.random.default_rng(7)
+    for i, name in enumerate(GOOD):
+        write_video(vids / f"{name}.mp4", 4.0, schedule(4.0, np.random.default_rng(i)))
+    # The corrupt one: an mp4 header followed by garbage.
+    bad = vids / "v5_corrupt.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x20ftypisom" + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    return {"root": root, "model": model, "videos": vids, "bad": bad,
+            "good": [vids / f"{n}.mp4" for n in GOOD]}
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def serial(corpus):
+    """Reference outputs: the ordinary one-by-one label command on the five good videos."""
+    from musicperf import api
+
+    out = corpus["root"] / "serial"
+    api.label([str(v) for v in corpus["good"]], corpus["model"], out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_run(corpus):
+    out = corpus["root"] / "local"
+    seen = []
+    summary = label_batch([str(corpus["videos"])], corpus["model"], out, engine="local", workers=2, retries=1,
+                          on_progress=seen.append)
+    return out, summary, seen
+
+
+def _eaf_text(path: Path) -> str:
+    # The EAF header carries the writing time; everything else must be identical.
+    return re.sub(r'DATE="[^"]*"', 'DATE=""', path.read_text(encoding="utf-8"))
+
+
+def _json(path: Path) -> dict:
+    d = json.loads(path.read_text(encoding="utf-8"))
+    for k in ("seconds", "outputs"):
+        d.pop(k)
+    return d
+
+
+def _same_outputs(a: Path, b: Path) -> None:
+    for name in GOOD:
+        assert _eaf_text(a / f"{name}.eaf") == _eaf_text(b / f"{name}.eaf")
+        assert (a / f"{name}.probs.csv").read_bytes() == (b / f"{name}.probs.csv").read_bytes()
+        assert _json(a / f"{name}.labels.json") == _json(b / f"{name}.labels.json")
+
+
+def _no_leftovers(out: Path, *, failed: str = "v5_corrupt") -> None:
+    hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert hidden == [], f"temporary files or lock left behind: {hidden}"
+    assert not list(out.glob(f"{failed}.*")), "the failed video left outputs"
+
+
+def test_local_engine_labels_five_and_reports_the_corrupt_one(corpus, serial, local_run):
+    out, summary, seen = local_run
+    assert summary["counts"] == {"done": 5, "failed": 1, "pending": 0}
+    assert summary["processed"] == 6 and summary["skipped"] == 0
+    (fail,) = summary["failures"]
+    assert fail["video"].endswith("v5_corrupt.mp4") and fail["attempts"] == 2  # first try + 1 retry
+    assert "DecodeError" in fail["error"] or "corrupt" in fail["error"].lower()
+    report = json.loads((out / FAILURES_NAME).read_text())
+    assert report["n_failed"] == 1 and report["failures"][0]["error"] == fail["error"]
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["counts"] == {"pending": 0, "done": 5, "failed": 1}
+    _same_outputs(out, serial)
+    _no_leftovers(out)
+    # Progress after every outcome: done + failed + remaining is always the six videos.
+    assert seen[-1].done == 5 and seen[-1].failed == 1 and seen[-1].remaining == 0
+    assert all(p.done + p.failed + p.remaining == 6 for p in seen)
+    assert seen[-1].throughput > 0
+
+
+def test_ray_engine_gives_the_local_outputs(corpus, local_run, ray_session):
+    out = corpus["root"] / "ray"
+    summary = label_batch([str(corpus["videos"])], corpus["model"], out, engine="ray", workers=2, retries=0)
+    assert summary["counts"] == {"done": 5, "failed": 1, "pending": 0}
+    (fail,) = summary["failures"]
+    assert fail["video"].endswith("v5_corrupt.mp4") and fail["attempts"] == 1
+    assert "DecodeError" in fail["error"]
+    _same_outputs(out, local_run[0])
+    _no_leftovers(out)
+    workers = {r["worker"] for r in json.loads((out / MANIFEST_NAME).read_text())["items"].values() if r["worker"]}
+    assert len(workers) >= 1
+
+
+def test_rerun_skips_finished_videos_and_retries_the_failed(corpus, local_run):
+    out = local_run[0]
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir() if not p.name.startswith("musicperf-")}
+    summary = label_batch([str(corpus["videos"])], corpus["model"], out, engine="local", workers=1, retries=0)
+    assert summary["skipped"] == 5 and summary["processed"] == 1  # only the corrupt one is tried again
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir() if not p.name.startswith("musicperf-")}
+    assert after == before
+
+
+def test_killed_run_resumes_without_redoing_finished_videos(corpus, serial):
+    out = corpus["root"] / "killed"
+    cmd = [sys.executable, "-m", "musicperf", "label", *map(str, corpus["good"]), "-m", str(corpus["model"]),
+           "-o", str(out), "--engine", "local", "--workers", "1", "-q"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if list(out.glob("*.labels.json")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole run: driver and pool workers, no clean-up
+        proc.wait()
+    finished = sorted(p.name[: -len(".labels.json")] for p in out.glob("*.labels.json"))
+    assert 1 <= len(finished) < 5
+    stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns)
+              for s in finished for p in (out / f"{s}.eaf", out / f"{s}.probs.csv", out / f"{s}.labels.json")}
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-800:]
+    assert f"5 done ({len(finished)} already done before)" in rerun.stdout
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stamps} == stamps  # not redone
+    _same_outputs(out, serial)
+    _no_leftovers(out)
+
+
+def test_cli_reports_failure_with_exit_code(corpus, tmp_path, capsys):
+    from musicperf.cli import main
+
+    out = tmp_path / "out"
+    rc = main(["label", str(corpus["bad"]), str(corpus["good"][0]), "-m", str(corpus["model"]), "-o", str(out),
+               "--engine", "local", "--workers", "1", "--retries", "0", "-q"])
+    text = capsys.readouterr().out
+    assert rc == 1
+    assert "1 done" in text and "1 failed" in text and "v5_corrupt.mp4 after 1 attempt(s): DecodeError" in text
+    assert (out / FAILURES_NAME).is_file() and not (out / LOCK_NAME).exists()
+
+
+def test_worker_exception_is_retried_then_reported(tmp_path):
+    job = _Flaky(str(tmp_path))
+    summary = run_batch(job, ["a", "b"], tmp_path, engine="local", workers=1, retries=2, key="k")
+    assert summary["counts"] == {"done": 1, "failed": 1, "pending": 0}
+    assert summary["failures"][0]["attempts"] == 3
+    assert summary["failures"][0]["error"] == "RuntimeError: cannot handle b"
+
+
+def test_bad_engine_options(tmp_path, corpus):
+    from musicperf.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="engine must be"):
+        run_batch(_Flaky(str(tmp_path)), ["a"], tmp_path, engine="spark")
+    with pytest.raises(ParameterError, match="--retries"):
+        run_batch(_Flaky(str(tmp_path)), ["a"], tmp_path, retries=-1)
+    with pytest.raises(ParameterError, match="--address is for --engine ray"):
+        label_batch([str(corpus["good"][0])], corpus["model"], tmp_path / "x", engine="local", address="auto")
+
+
+class _Flaky:
+    """A job that writes ``<name>.txt`` for every video but 'b', which always raises."""
+
+    task = "flaky"
+
+    def __init__(self, out: str):
+        self.out = out
+
+    def setup(self) -> None:
+        pass
+
+    def outputs(self, video: str) -> dict:
+        return {"txt": str(Path(self.out) / f"{video}.txt")}
+
+    def run(self, video: str) -> dict:
+        if video == "b":
+            raise RuntimeError(f"cannot handle {video}\nsecond line dropped")
+        Path(self.outputs(video)["txt"]).write_text("ok")
+        return {"outputs": self.outputs(video)}
+
+    def finished(self, video: str):
+        p = Path(self.outputs(video)["txt"])
+        return {"outputs": self.outputs(video)} if p.is_file() else None
