@@ -230,6 +230,15 @@ def _mediapipe():
     except ImportError as exc:
         raise MissingDependencyError("mediapipe", "landmarks", purpose="landmark extraction") from exc
     try:
+        from google.protobuf import __version__ as pb_version
+    except ImportError:  # pragma: no cover - mediapipe depends on protobuf
+        pb_version = "0"
+    if int(pb_version.split(".")[0]) >= 7:
+        # protobuf 7 removed FieldDescriptor.label, which mediapipe 0.10.21's graph set-up uses;
+        # 4.25 (what mediapipe declares) works cleanly, 5-6 work with a printed warning.
+        raise MissingDependencyError("protobuf<7", "landmarks",
+                                     purpose=f"mediapipe 0.10.21 (protobuf {pb_version} is installed)")
+    try:
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.ERROR)
