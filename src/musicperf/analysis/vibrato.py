@@ -32,6 +32,10 @@ __all__ = [
     "audio_vibrato", "VibratoResult", "analyze_media", "find_vibrato_region", "FEATURE_NAMES",
 ]
 
+#: Smallest peak-to-peak extent (cents) the audio method calls vibrato: steady notes have pitch
+#: jitter of a few cents whose autocorrelation can still peak.
+MIN_EXTENT = 15.0
+
 #: Vibrato rates searched, Hz (002: "a rate between 5-10 Hz"; widened by 1-2 Hz for safety).
 RATE_RANGE = (4.0, 12.0)
 
@@ -186,14 +190,17 @@ def autocorrelation_rate(x: np.ndarray, fs: float, *, rate_range: tuple[float, f
     return float(1.0 / lag), float(y1)
 
 
-def vibrato_extent(pitch_midi: np.ndarray, displacement: np.ndarray) -> float:
+def vibrato_extent(pitch_midi: np.ndarray, displacement: np.ndarray, *, fs: float | None = None,
+                   rate: float | None = None) -> float:
     """Vibrato extent in cents by the least-squares fit of Equation 1 of 002.
 
     ``v_e = argmin sum_t |100 F(t) - v_e X(t) / w_e|^2`` where ``F`` is the pitch contour in
     MIDI numbers minus its DC component, ``X`` the hand displacement on the same time grid and
     ``w_e`` its dynamic range (max - min). The closed form is ``v_e = sum(100 F x) / sum(x^2)``
-    with ``x = X / w_e``. ``X`` is linearly detrended first (integration drift) and the absolute
-    value is returned, because the sign of the principal direction (and so of ``X``) is
+    with ``x = X / w_e``. Integration drift is removed from ``X`` first: with ``fs`` and ``rate``
+    known, by subtracting its moving average over one vibrato period (which leaves the
+    oscillation intact); otherwise by a linear detrend (which leaks a little of the oscillation
+    into the trend and widens ``w_e`` by a few per cent). The absolute value is returned, because the sign of the principal direction (and so of ``X``) is
     arbitrary. The result is peak to peak: a sinusoidal ``X`` scaled to range 1 by ``w_e``
     matches a pitch oscillation of peak-to-peak ``v_e`` cents.
 
@@ -203,6 +210,10 @@ def vibrato_extent(pitch_midi: np.ndarray, displacement: np.ndarray) -> float:
         Pitch contour of the note in MIDI numbers; NaN (unvoiced) samples are ignored.
     displacement : np.ndarray, shape (N,)
         ``X(t)`` resampled to the pitch contour's times.
+    fs : float, optional
+        Sample rate of both curves, Hz.
+    rate : float, optional
+        Vibrato rate, Hz.
 
     Returns
     -------
@@ -216,7 +227,14 @@ def vibrato_extent(pitch_midi: np.ndarray, displacement: np.ndarray) -> float:
     ok = np.isfinite(F) & np.isfinite(X)
     if ok.sum() < 4:
         return float("nan")
-    F, X = F[ok], _detrend(X[ok])
+    if fs and rate and np.isfinite(rate) and rate > 0:
+        from scipy.ndimage import uniform_filter1d
+
+        X = np.interp(np.arange(len(X)), np.flatnonzero(np.isfinite(X)), X[np.isfinite(X)])
+        X = X - uniform_filter1d(X, max(1, int(round(fs / rate))), mode="nearest")
+        F, X = F[ok], X[ok]
+    else:
+        F, X = F[ok], _detrend(X[ok])
     F = F - F.mean()
     w = X.max() - X.min()
     if not w > 0:
@@ -451,7 +469,7 @@ def analyze_notes(notes, *, curve: DisplacementCurve | None = None, pitch=None,
             ps = _note_slice(pitch.times, n.onset, n.offset, trim)
             if ps.stop - ps.start >= 4:
                 Xi = np.interp(pitch.times[ps], curve.times, curve.displacement)
-                extent = vibrato_extent(pitch.midi[ps], Xi)
+                extent = vibrato_extent(pitch.midi[ps], Xi, fs=1.0 / pitch.hop, rate=rate)
         out.append(VibratoNote(onset=float(n.onset), offset=float(n.offset), midi=float(getattr(n, "midi", np.nan)),
                                vibrato=is_vib, method=f"motion-{method}", rate_hz=float(rate),
                                extent_cents=extent, score=float(score)))
@@ -459,12 +477,13 @@ def analyze_notes(notes, *, curve: DisplacementCurve | None = None, pitch=None,
 
 
 def audio_vibrato(pitch, onset: float, offset: float, *, threshold: float = 0.6,
-                  trim: float = 0.05) -> VibratoNote | None:
+                  trim: float = 0.05, min_extent: float = MIN_EXTENT) -> VibratoNote | None:
     """Audio-only vibrato analysis of one note from its pitch contour.
 
     Rate from the autocorrelation of the detrended pitch (cents), extent as the peak-to-peak
     amplitude of the least-squares sinusoid at that rate. Returns None when the note has too
-    few voiced frames. The decision thresholds the autocorrelation peak, like the motion method.
+    few voiced frames. The decision thresholds the autocorrelation peak, like the motion method,
+    and also asks for ``min_extent`` cents peak to peak (steady notes have a few cents of jitter).
     """
     ps = _note_slice(pitch.times, onset, offset, trim)
     F = pitch.midi[ps]
@@ -477,6 +496,7 @@ def audio_vibrato(pitch, onset: float, offset: float, *, threshold: float = 0.6,
     score = peak if np.isfinite(peak) else 0.0
     is_vib = bool(score > threshold and np.isfinite(rate))
     extent = _sinusoid_fit(_detrend(F), 1.0 / pitch.hop, rate) if np.isfinite(rate) else float("nan")
+    is_vib = is_vib and extent >= min_extent
     return VibratoNote(onset=float(onset), offset=float(offset), midi=float(np.median(F) / 100), vibrato=is_vib,
                        method="audio", rate_hz=float(rate), extent_cents=float(extent), score=float(score))
 
@@ -529,8 +549,9 @@ def find_vibrato_region(frames, *, fps: float, grid: int = 8, max_frames: int = 
     """Find the image cell whose motion oscillates most in the vibrato band (4-12 Hz).
 
     Used when no hand region is given: dense flow over a ``grid x grid`` partition, each cell's
-    mean velocity turned into a displacement curve; the cell with the highest share of 4-12 Hz
-    energy (weighted by its motion energy, so still cells with noise do not win) is returned,
+    mean velocity (minus the median of all cells: camera shake) turned into a displacement
+    curve; the cell whose 1 s windows most often show a strong autocorrelation peak at a
+    vibrato period (summed excess of the peak over 0.6) is returned,
     grown to 3x3 cells. The paper uses a hand detector; this motion search needs no model and
     finds the vibrating hand whenever one vibrates.
 
@@ -552,15 +573,17 @@ def find_vibrato_region(frames, *, fps: float, grid: int = 8, max_frames: int = 
     H, W = frames[0].shape[:2]
     cells = split_region(Region(0, 0, W, H), grid)
     m = region_motion(frames[:max_frames], cells, fps=fps)
+    # camera shake moves every edge in the picture: remove the median cell motion first
+    vel = m.velocity - np.median(m.velocity, axis=1, keepdims=True)
     scores = []
+    win, hop = int(round(fps)), max(1, int(round(fps / 2)))
     for c in range(len(cells)):
-        cur = displacement_curve(m.velocity[:, c], fps)
-        X = _detrend(cur.displacement)
-        spec = np.abs(np.fft.rfft(X * np.hanning(len(X)))) ** 2
-        f = np.fft.rfftfreq(len(X), 1 / fps)
-        band = (f >= RATE_RANGE[0]) & (f <= min(RATE_RANGE[1], fps / 2))
-        tot = spec[1:].sum()
-        scores.append(spec[band].sum() / tot * np.sqrt(np.mean(cur.velocity ** 2)) if tot > 0 else 0.0)
+        X = displacement_curve(vel[:, c], fps).displacement
+        # pixel noise has much 4-12 Hz energy but no periodicity: count 1 s windows whose
+        # autocorrelation shows a clear vibrato-like period
+        st = [autocorrelation_rate(X[i:i + win], fps)[1] for i in range(0, max(1, len(X) - win + 1), hop)]
+        st = np.nan_to_num(np.asarray(st, float))
+        scores.append(float(np.sum(np.clip(st - 0.6, 0, None))))
     best = int(np.argmax(scores))
     cw, ch = W / grid, H / grid
     bx, by = best % grid, best // grid
