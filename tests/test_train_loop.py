@@ -153,3 +153,14 @@ def test_without_validation_keeps_last_epoch(cached):
     net = _conv4_net(cached)
     res = fit(net, tr, None, TrainConfig(epochs=2, batch_size=32, patience=3), progress=False)
     assert res.best_epoch == 2 and not res.stopped_early and np.isnan(res.history[-1]["val_f1"])
+
+
+def test_compute_conv4_channels_last_same_values(data):
+    xt = data[0][:3]
+    net = _net("conv5")
+    a = compute_conv4(net, xt, channels_last=True)
+    b = compute_conv4(net, xt, channels_last=False)
+    assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-3)
+    assert all(p.is_contiguous() for p in net.parameters())
+    with pytest.raises(ParameterError, match="clips must be"):
+        compute_conv4(net, xt[0])
