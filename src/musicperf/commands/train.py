@@ -32,6 +32,12 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the head")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL_DIR if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("distributed training (start with torchrun)")
+    g.add_argument("--distributed", action="store_true",
+                   help="train with DistributedDataParallel, one process per torchrun rank (gloo on CPU, nccl on GPU)")
+    g.add_argument("--features", default=None, metavar="DIR",
+                   help="with --distributed: read clip features written by 'musicperf extract' from DIR when they match")
+    g.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto", help="process-group backend")
     p.set_defaults(func=run)
 
 
@@ -56,10 +62,23 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from musicperf.api import train
+    if args.distributed:
+        from musicperf.distributed.ddp import train_distributed
 
-    meta = train(args.data, args.output, until=args.until, config=config_from_args(args), taxonomy=args.taxonomy,
-                 overwrite=args.overwrite, progress=not args.quiet)
+        meta = train_distributed(args.data, args.output, until=args.until, config=config_from_args(args),
+                                 taxonomy=args.taxonomy, overwrite=args.overwrite, progress=not args.quiet,
+                                 features_dir=args.features, backend=args.backend)
+        if meta["training"]["distributed"]["rank"] != 0:
+            return 0  # rank 0 reports
+    else:
+        if args.features:
+            from musicperf.errors import ParameterError
+
+            raise ParameterError("--features is for --distributed training")
+        from musicperf.api import train
+
+        meta = train(args.data, args.output, until=args.until, config=config_from_args(args), taxonomy=args.taxonomy,
+                     overwrite=args.overwrite, progress=not args.quiet)
     tr = meta["training"]
     print(f"trained on {tr['n_train']} clips of {len(tr['videos'])} video(s) in {tr['seconds_total']:.1f} s; "
           f"thresholds from {tr['folds']}-fold blocked cross-validation")
