@@ -3,12 +3,14 @@
 Three pieces, used by the labelling workflow (:mod:`musicperf.tasks.gestures`) and by the
 benchmarks:
 
-* :func:`decode_frames`: threaded PyAV decoding, then resizing with OpenCV *on the YUV planes*
-  (luma to ``(H, W)``, chroma to ``(H/2, W/2)``, both with area averaging) and one colour
-  conversion at the small size. Converting 112 x 112 pixels instead of 640 x 480 is what makes
-  this about 1.5 times faster than PyAV's ``reformat`` to RGB (see docs/performance.md); the
-  result differs from swscale's by about one grey level (chroma is averaged before, not after,
-  the conversion). Other pixel formats, odd sizes, or no OpenCV: PyAV's reformat is used.
+* :func:`decode_frames`: threaded PyAV decoding (frame and slice threads) and conversion to
+  resized RGB, either with PyAV's ``reformat`` (libswscale, area filter; the default) or with
+  OpenCV *on the YUV planes* (luma to ``(H, W)``, chroma to ``(H/2, W/2)``, then one colour
+  conversion at the small size; ``method="opencv"``). The OpenCV route was expected to be
+  faster (it converts 112 x 112 pixels instead of 640 x 480) but on the loaded 2-core machine
+  it measured 0.6-1.0 times the speed of ``reformat`` (a dozen small OpenCV calls per frame
+  cost more than one swscale pass), so ``"auto"`` uses ``reformat``; see docs/performance.md.
+  Its pixels differ from swscale's by 1-3 grey levels on average.
 * :func:`prefetch`: runs any iterator in a background thread with a bounded queue, so decoding
   the next clips overlaps with inference on the current ones (PyAV, OpenCV and torch release
   the GIL while they work). Memory stays flat: at most ``depth`` items wait in the queue.
@@ -16,7 +18,9 @@ benchmarks:
   (``fp32``, ``fp32`` + ``channels_last_3d``, ``bfloat16`` autocast + ``channels_last_3d``)
   chosen automatically on the first batch: every candidate is timed on a probe of that batch,
   and ``bf16`` is admitted only when its pooled features are within :data:`BF16_TOLERANCE`
-  (relative L2 error) of fp32's on the same clips. ``torch.compile`` (inductor, freezing) is
+  (relative L2 error) of fp32's on the same clips. ``bf16`` is a candidate only where oneDNN
+  has native bfloat16 kernels (AVX-512 BF16, AMX): emulated, it measured 6 times slower than
+  fp32 here (AVX2), and probing it would cost more than it could save. ``torch.compile`` (inductor, freezing) is
   an option, off by default because compiling takes minutes on a small CPU.
 
 Imports numpy and the standard library at module level; PyAV, OpenCV and torch inside the
@@ -68,10 +72,14 @@ def _cv2():
 def _resize(img: np.ndarray, w: int, h: int, cv2) -> np.ndarray:
     """Area-average ``img`` down to ``(h, w)`` quickly.
 
-    OpenCV's ``INTER_AREA`` is fast only for integer scale factors (about 40 times slower
-    otherwise), so the picture is first averaged by the integer factors ``floor(H0 / h)`` and
-    ``floor(W0 / w)`` (cropping the at most ``factor - 1`` last rows/columns that do not fill a
-    block), then brought to the exact size bilinearly from at most twice the target size.
+    OpenCV's ``INTER_AREA`` is fast only for integer scale factors (an order of magnitude
+    slower otherwise, its cost growing with the source size), so the picture is first averaged
+    by the integer factors ``floor(H0 / h)`` and ``floor(W0 / w)`` (cropping the at most
+    ``factor - 1`` last rows/columns that do not fill a block). The rest, a factor below 2, is
+    bilinear when it is below 1.25 (sampling nearly 1:1 cannot alias; the general area path
+    costs ten times more, mostly rebuilding its weight tables on every call) and area
+    otherwise (bilinear would alias there: small moving objects would flicker in and out
+    between sample rows).
     """
     h0, w0 = img.shape[:2]
     if (h0, w0) == (h, w):
@@ -80,8 +88,10 @@ def _resize(img: np.ndarray, w: int, h: int, cv2) -> np.ndarray:
     if kh > 1 or kw > 1:
         hi, wi = h0 // kh, w0 // kw
         img = cv2.resize(img[: hi * kh, : wi * kw], (wi, hi), interpolation=cv2.INTER_AREA)
-    if img.shape[:2] != (h, w):
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    hi, wi = img.shape[:2]
+    if (hi, wi) != (h, w):
+        near = hi <= 1.25 * h and wi <= 1.25 * w
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR if near else cv2.INTER_AREA)
     return img
 
 
@@ -132,8 +142,9 @@ def decode_frames(
     threads : int
         Decoder threads (0: ffmpeg chooses; frame and slice threading are both enabled).
     method : {"auto", "opencv", "pyav"}
-        ``"auto"`` resizes the YUV planes with OpenCV when the pixel format and size allow
-        (4:2:0, even height and width), else uses PyAV's reformat.
+        ``"auto"`` and ``"pyav"``: PyAV's reformat. ``"opencv"``: resize the YUV planes with
+        OpenCV when the pixel format and size allow (4:2:0, even height and width; otherwise
+        reformat).
 
     Yields
     ------
@@ -146,7 +157,7 @@ def decode_frames(
 
     if method not in ("auto", "opencv", "pyav"):
         raise ParameterError(f"method must be 'auto', 'opencv' or 'pyav', got {method!r}")
-    cv2 = _cv2() if method != "pyav" else None
+    cv2 = _cv2() if method == "opencv" else None
     if method == "opencv" and cv2 is None:
         raise ParameterError("method 'opencv' needs OpenCV (pip install opencv-python-headless)")
     import av
@@ -305,6 +316,9 @@ class BackboneRunner:
         Largest accepted relative error of bf16 features against fp32.
     probe : int
         Clips of the first batch used to choose the mode.
+    try_bf16 : bool, optional
+        Probe bf16 even without native support (True) or never (False); default: only where
+        :func:`bf16_supported`.
 
     Examples
     --------
@@ -315,7 +329,7 @@ class BackboneRunner:
     """
 
     def __init__(self, net, normalization=None, *, mode: str = "auto", compile: bool = False,
-                 tolerance: float = BF16_TOLERANCE, probe: int = 2):
+                 tolerance: float = BF16_TOLERANCE, probe: int = 1, try_bf16: bool | None = None):
         if mode != "auto" and mode not in MODES:
             raise ParameterError(f"mode must be 'auto' or one of {', '.join(MODES)}, got {mode!r}")
         if not tolerance > 0:
@@ -326,6 +340,7 @@ class BackboneRunner:
         self.compile = bool(compile)
         self.tolerance = float(tolerance)
         self.probe = max(1, int(probe))
+        self.try_bf16 = try_bf16
         self.choice: PrecisionChoice | None = None if mode == "auto" else PrecisionChoice(mode)
         self._fn = None
         self._fn_mode = None
@@ -375,7 +390,7 @@ class BackboneRunner:
         import torch
 
         return (repr(getattr(self.net, "config", type(self.net).__name__)), clips.shape[1:], torch.get_num_threads(),
-                self.compile, self.tolerance)
+                self.compile, self.tolerance, self.try_bf16)
 
     def choose(self, clips: np.ndarray) -> PrecisionChoice:
         """Measure the candidate modes on (the first :attr:`probe` of) ``clips`` and choose.
@@ -392,7 +407,8 @@ class BackboneRunner:
         native = bf16_supported()
         secs, errs = {}, {}
         ref = None
-        for mode in MODES:
+        try_bf16 = native if self.try_bf16 is None else self.try_bf16
+        for mode in MODES if try_bf16 else MODES[:2]:
             x = self.to_tensor(probe, channels_last=mode.endswith("cl3d"))
             try:
                 out = self._forward(x, mode)  # warm-up (and compile, if asked)

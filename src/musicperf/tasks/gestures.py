@@ -342,10 +342,13 @@ def iter_clips(
     start: float = 0.0,
     end: float | None = None,
     batch: int = 8,
+    decode: str = "auto",
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Stream clips of a video on a frame grid of ``fps`` frames per second, in batches.
 
-    Frames are decoded once, in order, with :class:`musicperf.io.video.VideoReader`. When the
+    Frames are decoded once, in order, with threads, by
+    :func:`musicperf.features.fastpath.decode_frames` (the timestamps of
+    :class:`musicperf.io.video.VideoReader`, resizing on the YUV planes). When the
     video's frame rate differs from ``fps`` (the model's) the frames are resampled: grid frame
     ``i`` (time ``i / fps``) is the last video frame shown at that time (sample-and-hold), so a
     clip always spans ``length / fps`` seconds as in training. At equal rates every video frame
@@ -365,6 +368,8 @@ def iter_clips(
         Only clips lying entirely inside ``[start, end)`` seconds (``end`` None: to the end).
     batch : int
         Clips per yielded batch.
+    decode : {"auto", "opencv", "pyav"}
+        How frames are converted to RGB (see :func:`~musicperf.features.fastpath.decode_frames`).
 
     Yields
     ------
@@ -372,7 +377,7 @@ def iter_clips(
         First frame index of each clip on the ``fps`` grid.
     clips : np.ndarray, shape (B, length, H, W, 3), uint8
     """
-    from musicperf.io.video import VideoReader
+    from musicperf.features.fastpath import decode_frames
 
     eps = 1e-6
     first = max(0, int(math.ceil(start * fps - eps)))
@@ -412,35 +417,34 @@ def iter_clips(
     seek = max(0.0, first / fps - 1.0)  # a little before the first clip: sample-and-hold needs it
     grid = int(math.floor(seek * fps + eps))  # next grid frame to fill
     state["window_start"] = grid
-    with VideoReader(video, size=size) as reader:
-        video_rate = float(reader.info.fps) if reader.info else fps
-        period = 1.0 / video_rate
-        for t, frame in reader.frames(start=seek):
-            # Grid frames shown before this video frame repeat the previous video frame.
-            while prev is not None and grid / fps < t - eps:
+    video_rate = video_fps(Path(video))[0] or fps
+    period = 1.0 / video_rate
+    for t, frame in decode_frames(video, size=size, start=seek, method=decode):
+        # Grid frames shown before this video frame repeat the previous video frame.
+        while prev is not None and grid / fps < t - eps:
+            push(prev)
+            grid += 1
+            if len(clips_buf) >= batch:
+                yield flush()
+            if done():
+                break
+        if done():
+            break
+        if prev is None:
+            # Grid frames before the first decoded frame (start offset) take that frame.
+            while grid / fps < t - eps:
+                push(frame)
+                grid += 1
+        prev = frame
+        last_t = t
+    else:
+        # After the last video frame: grid frames until its display ends.
+        if prev is not None:
+            while grid / fps < last_t + period - eps and not done():
                 push(prev)
                 grid += 1
                 if len(clips_buf) >= batch:
                     yield flush()
-                if done():
-                    break
-            if done():
-                break
-            if prev is None:
-                # Grid frames before the first decoded frame (start offset) take that frame.
-                while grid / fps < t - eps:
-                    push(frame)
-                    grid += 1
-            prev = frame
-            last_t = t
-        else:
-            # After the last video frame: grid frames until its display ends.
-            if prev is not None:
-                while grid / fps < last_t + period - eps and not done():
-                    push(prev)
-                    grid += 1
-                    if len(clips_buf) >= batch:
-                        yield flush()
     if clips_buf:
         yield flush()
 
@@ -456,14 +460,50 @@ class FeatureExtractor:
         A frozen :class:`~musicperf.models.ResNet3D` whose pooled features are appended.
     normalization : Normalization or None
         Input normalisation of the backbone.
+    roi : (float, float, float, float)
+        ``(top, bottom, left, right)`` in [0, 1]: the part of the picture the features describe.
+    backbone_mode : {"auto", "fp32", "fp32-cl3d", "bf16-cl3d"}
+        Numeric mode of the backbone (:class:`musicperf.features.fastpath.BackboneRunner`):
+        ``"auto"`` times the modes on the first batch and takes the fastest whose features are
+        within :data:`~musicperf.features.fastpath.BF16_TOLERANCE` of fp32's. The head was
+        trained on features of whichever mode the training machine chose; the modes agree to
+        that tolerance, far inside the spread the features are standardised by.
+    compile : bool
+        ``torch.compile`` the backbone (slow to start; pays off on hours of video).
     """
 
     def __init__(self, config: WorkflowConfig, backbone=None, normalization=None,
-                 roi: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0)):
+                 roi: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0), *,
+                 backbone_mode: str = "auto", compile: bool = False):
         self.config = config
         self.backbone = backbone
         self.normalization = normalization
         self.roi = tuple(float(v) for v in roi)
+        self.backbone_mode = backbone_mode
+        self.compile = bool(compile)
+        self._runner = None
+
+    @property
+    def runner(self):
+        """The :class:`~musicperf.features.fastpath.BackboneRunner` of the backbone (None without one)."""
+        if self.backbone is None:
+            return None
+        if self._runner is None:
+            from musicperf.features.fastpath import BackboneRunner
+
+            self._runner = BackboneRunner(self.backbone, self.normalization, mode=self.backbone_mode,
+                                          compile=self.compile)
+        return self._runner
+
+    def identity(self) -> dict:
+        """What the features depend on (JSON-able): keys the feature cache."""
+        d = {"version": FEATURE_VERSION, "grid": self.config.grid, "size": list(self.config.size),
+             "roi": list(self.roi), "decode_size": list(self.decode_size), "clip_length": self.config.clip_length,
+             "backbone": None}
+        if self.backbone is not None:
+            d["backbone"] = {"config": self.backbone.config.to_dict(), "weights": _weights_hash(self.backbone),
+                             "normalization": None if self.normalization is None else self.normalization.to_dict()}
+        return d
 
     @property
     def decode_size(self) -> tuple[int, int]:
@@ -492,14 +532,25 @@ class FeatureExtractor:
         clips = self.crop(clips)
         feats = [grid_features(clips, grid=self.config.grid)]
         if self.backbone is not None:
-            import torch
-
-            with torch.inference_mode():
-                x = torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 4, 1, 2, 3).float() / 255.0
-                if self.normalization is not None:
-                    x = self.normalization.apply(x)
-                feats.append(self.backbone.forward_features(x).numpy().astype(np.float32))
+            feats.append(self.runner(clips))
         return np.concatenate(feats, axis=1)
+
+
+def _weights_hash(net) -> str:
+    """16 hex digits identifying a network's weights and buffers (cached per object)."""
+    cached = getattr(net, "_musicperf_weights_hash", None)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    for k, v in sorted(net.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    digest = h.hexdigest()[:16]
+    try:
+        net._musicperf_weights_hash = digest
+    except AttributeError:  # pragma: no cover - modules accept attributes
+        pass
+    return digest
 
 
 def estimate_roi(videos: Sequence[Path], *, until: float | None, size: tuple[int, int] = (96, 128),
@@ -625,8 +676,11 @@ def collect_samples(
         log.warning("'%s' runs at %.3f fps, the model at %.3f fps: frames are resampled", item.video, vfps, fps)
     starts, feats = [], []
     total = max(0, (int(end * fps) - cfg.clip_length) // stride + 1)
-    batches = iter_clips(item.video, fps=fps, size=extractor.decode_size, length=cfg.clip_length, stride=stride,
-                         end=end)
+    from musicperf.features.fastpath import prefetch
+
+    # Decoding runs in a background thread, overlapping the feature computation.
+    batches = prefetch(iter_clips(item.video, fps=fps, size=extractor.decode_size, length=cfg.clip_length,
+                                  stride=stride, end=end), depth=2)
     bar = _progress(None, total=total, desc=f"features {item.video.name}", enabled=progress)
     for s, clips in batches:
         s = s[s + cfg.clip_length <= n_frames]
@@ -1201,6 +1255,8 @@ def predict_video(
     *,
     after: float | None = None,
     progress: bool = False,
+    feature_cache: str | Path | bool | None = None,
+    batch: int = 8,
 ) -> tuple[np.ndarray, int, dict]:
     """Per-frame class probabilities of a video, streamed clip by clip.
 
@@ -1216,6 +1272,14 @@ def predict_video(
     after : float, optional
         Only label from this time (seconds) on; earlier frames are not computed.
     progress : bool
+    feature_cache : str, Path or bool, optional
+        Folder of the clip-feature cache (True: :func:`musicperf.features.cache.default_cache_dir`).
+        The clip features of a video are stored keyed by the video and by everything they
+        depend on (:meth:`FeatureExtractor.identity`, frame grid, clip starts), not by the head:
+        relabelling with a retrained head on the same features reads them instead of decoding
+        the video again. None or False: no cache.
+    batch : int
+        Clips per model call.
 
     Returns
     -------
@@ -1247,30 +1311,73 @@ def predict_video(
     if resampled:
         log.warning("'%s' runs at %.3f fps but the model was trained at %.3f fps: frames are resampled to %.3f fps",
                     video, vfps, fps, fps)
-    all_starts, all_scores = [], []
+    if batch < 1:
+        raise ParameterError(f"batch must be a positive number of clips, got {batch}")
+
+    def compute():
+        starts, feats = clip_features(model.extractor, Path(video), fps=fps, first=first, n_frames=n_frames,
+                                      stride=stride, batch=batch, progress=progress)
+        return {"starts": starts, "features": feats}, {"video": str(video)}
+
+    if feature_cache in (None, False):
+        arrays, hit = compute()[0], False
+    else:
+        from musicperf.features.cache import cached
+
+        params = {"extractor": model.extractor.identity(), "fps": fps, "first": first, "n_frames": n_frames,
+                  "stride": stride}
+        arrays, _, hit = cached(Path(video), extractor="clipfeatures", version=str(FEATURE_VERSION), params=params,
+                                compute=compute, cache_dir=None if feature_cache is True else feature_cache)
+    all_starts, feats = arrays["starts"].astype(np.int64), arrays["features"].astype(np.float32)
+    if not len(all_starts):
+        raise ParameterError(f"no frame of '{video}' could be labelled (is the video shorter than announced?)")
+    scores = predict_head(model.head, (feats - model.mean) / model.std)
+    probs, covered = spread_to_frames(all_starts, scores, length=length, first=first, n=n_frames - first)
+    last = np.flatnonzero(covered)[-1]
+    probs[last + 1 :] = probs[last]  # tail shorter than a clip: hold the last clip's output
+    info = {"video_fps": vfps, "fps": fps, "resampled": resampled, "duration": duration, "n_frames": n_frames,
+            "feature_cache_hit": hit}
+    runner = model.extractor.runner
+    if runner is not None and runner.choice is not None:
+        info["backbone_mode"] = runner.choice.to_dict()
+    return probs, first, info
+
+
+def clip_features(extractor: FeatureExtractor, video: Path, *, fps: float, first: int, n_frames: int, stride: int,
+                  batch: int = 8, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the clips of ``video`` starting every ``stride`` grid frames from ``first``.
+
+    Decoding (:func:`iter_clips`) runs in a background thread two batches ahead, so it overlaps
+    with the feature computation; memory holds at most three batches of clips.
+
+    Returns
+    -------
+    starts : np.ndarray, shape (N,), int64
+        Clip starts on the ``fps`` grid (clips ending after ``n_frames`` are left out).
+    features : np.ndarray, shape (N, F), float32
+    """
+    from musicperf.features.fastpath import prefetch
+
+    length = extractor.config.clip_length
+    all_starts, all_feats = [], []
     total = max(0, (n_frames - first - length) // stride + 1)
-    bar = _progress(None, total=total, desc=f"labelling {Path(video).name}", enabled=progress)
-    for starts, clips in iter_clips(Path(video), fps=fps, size=model.extractor.decode_size, length=length,
-                                    stride=stride,
-                                    start=first / fps):
+    bar = _progress(None, total=total, desc=f"labelling {video.name}", enabled=progress)
+    batches = prefetch(iter_clips(video, fps=fps, size=extractor.decode_size, length=length, stride=stride,
+                                  start=first / fps, batch=batch), depth=2)
+    for starts, clips in batches:
         keep = starts + length <= n_frames
         starts, clips = starts[keep], clips[keep]
         if not len(starts):
             continue
         all_starts.append(starts)
-        all_scores.append(model.predict_clips(clips))
+        all_feats.append(extractor(clips))
         if progress:
             bar.update(len(starts))
     if progress:
         bar.close()
     if not all_starts:
-        raise ParameterError(f"no frame of '{video}' could be labelled (is the video shorter than announced?)")
-    probs, covered = spread_to_frames(np.concatenate(all_starts), np.concatenate(all_scores), length=length,
-                                      first=first, n=n_frames - first)
-    last = np.flatnonzero(covered)[-1]
-    probs[last + 1 :] = probs[last]  # tail shorter than a clip: hold the last clip's output
-    info = {"video_fps": vfps, "fps": fps, "resampled": resampled, "duration": duration, "n_frames": n_frames}
-    return probs, first, info
+        return np.zeros(0, np.int64), np.zeros((0, extractor.n_features), np.float32)
+    return np.concatenate(all_starts), np.concatenate(all_feats).astype(np.float32)
 
 
 def spread_to_frames(starts: np.ndarray, scores: np.ndarray, *, length: int, first: int, n: int
@@ -1337,6 +1444,7 @@ def label_videos(
     after: float | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    feature_cache: str | Path | bool | None = None,
 ) -> list[dict]:
     """Label videos with a trained model; one ``.eaf``, CSV and JSON per video in ``out_dir``.
 
@@ -1356,6 +1464,8 @@ def label_videos(
         Redo videos whose outputs exist. Without it, videos already labelled by the same model
         (a complete JSON summary is there) are skipped, and other existing outputs are refused.
     progress : bool
+    feature_cache : str, Path or bool, optional
+        Clip-feature cache folder (see :func:`predict_video`); True for the default folder.
 
     Returns
     -------
@@ -1395,12 +1505,12 @@ def label_videos(
                     f"output {existing[0]} already exists and is not a finished labelling of '{it.video}' by this "
                     "model; pass --overwrite to replace it"
                 )
-        results.append(label_video(model, it, out_dir, after=after, progress=progress))
+        results.append(label_video(model, it, out_dir, after=after, progress=progress, feature_cache=feature_cache))
     return results
 
 
 def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float | None = None,
-                progress: bool = False) -> dict:
+                progress: bool = False, feature_cache: str | Path | bool | None = None) -> dict:
     """Label one video and write its ``.eaf``, CSV and JSON (the JSON last: it marks completion)."""
     from musicperf.io.elan import write_eaf
     from musicperf.labels import intervals_from_frames
@@ -1409,7 +1519,7 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
     cfg = model.extractor.config
     paths = output_paths(Path(out_dir), item.video)
     human = read_annotations(item.annotations) if item.annotations is not None else None
-    probs, first, info = predict_video(model, item.video, after=after, progress=progress)
+    probs, first, info = predict_video(model, item.video, after=after, progress=progress, feature_cache=feature_cache)
     fps = model.fps
     start_time = first / fps
     ivs = intervals_from_frames(
@@ -1457,6 +1567,8 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
         "resampled": info["resampled"],
         "duration": info["duration"],
         "n_frames": info["n_frames"],
+        "feature_cache_hit": info["feature_cache_hit"],
+        "backbone_mode": info.get("backbone_mode"),
         "labelled_from": start_time if after is None else max(after, start_time),
         "human_tiers_kept": kept,
         "auto_tiers_replaced": replaced,

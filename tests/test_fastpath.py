@@ -1,0 +1,188 @@
+"""The fast labelling path: decoding, background prefetch, backbone precision choice, feature cache."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from musicperf.errors import ParameterError  # noqa: E402
+from musicperf.features import fastpath  # noqa: E402
+
+
+def _write_noise_video(path: Path, n: int = 20, size=(48, 64), fps: int = 10, seed: int = 0) -> Path:
+    import av
+
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=fps)
+        s.height, s.width = size
+        s.pix_fmt = "yuv420p"
+        s.options = {"crf": "0", "preset": "ultrafast"}
+        base = rng.integers(0, 256, (size[0] // 4, size[1] // 4, 3), dtype=np.uint8)
+        for i in range(n):
+            img = np.kron(np.roll(base, i, axis=1), np.ones((4, 4, 1), np.uint8))
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def test_decode_frames_matches_the_video_reader(tmp_path):
+    from musicperf.io.video import VideoReader
+
+    video = _write_noise_video(tmp_path / "noise.mp4")
+    fast = list(fastpath.decode_frames(video, size=(24, 32)))
+    with VideoReader(video, size=(24, 32)) as r:
+        ref = list(r.frames())
+    assert [t for t, _ in fast] == [t for t, _ in ref]
+    np.testing.assert_array_equal(np.stack([f for _, f in fast]), np.stack([f for _, f in ref]))
+    # The OpenCV route (resizing the YUV planes) agrees to a few grey levels on average; random
+    # colour blocks are its worst case (chroma is averaged before the conversion, not after).
+    cv = np.stack([f for _, f in fastpath.decode_frames(video, size=(24, 32), method="opencv")]).astype(float)
+    assert cv.shape == (20, 24, 32, 3)
+    assert np.abs(cv - np.stack([f for _, f in ref])).mean() < 12
+    # A window of time.
+    part = [t for t, _ in fastpath.decode_frames(video, size=(24, 32), start=0.5, end=1.0)]
+    assert part and min(part) >= 0.5 - 1e-9 and max(part) < 1.0
+    with pytest.raises(ParameterError, match="method"):
+        next(fastpath.decode_frames(video, size=None, method="gpu"))
+
+
+def test_prefetch_keeps_order_overlaps_and_reraises():
+    assert list(fastpath.prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def slow():
+        for i in range(4):
+            time.sleep(0.05)
+            yield i
+
+    # Producer and consumer each take 0.05 s per item: overlapped, 4 items take ~0.25 s, not 0.4 s.
+    t0 = time.perf_counter()
+    for _ in fastpath.prefetch(slow(), depth=2):
+        time.sleep(0.05)
+    assert time.perf_counter() - t0 < 0.38
+
+    def broken():
+        yield 1
+        raise ValueError("bad frame 2")
+
+    it = fastpath.prefetch(broken())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="bad frame 2"):
+        next(it)
+    with pytest.raises(ParameterError, match="depth"):
+        list(fastpath.prefetch([1], depth=0))
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_stops():
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    before = threading.active_count()
+    for x in fastpath.prefetch(endless(), depth=2):
+        if x == 3:
+            break
+    time.sleep(0.3)
+    assert threading.active_count() == before
+    assert len(produced) <= 3 + 2 + 2  # consumed + queued + in hand
+
+
+@pytest.fixture(scope="module")
+def tiny_net():
+    import torch
+
+    from musicperf.models import build_backbone, get_normalization
+
+    torch.manual_seed(0)
+    net = build_backbone("resnet10", width_factor=0.125, n_classes=0).eval()
+    return net, get_normalization("hara2018")
+
+
+def test_backbone_runner_chooses_a_mode_within_tolerance(tiny_net, rng):
+    import torch
+
+    net, norm = tiny_net
+    clips = rng.integers(0, 256, (3, 4, 16, 16, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        x = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 255.0
+        ref = net.forward_features(norm.apply(x)).numpy()
+    runner = fastpath.BackboneRunner(net, norm, probe=1, try_bf16=True)
+    out = runner(clips)
+    choice = runner.choice
+    assert choice.mode in fastpath.MODES
+    assert set(choice.seconds_per_clip) == set(fastpath.MODES)
+    assert choice.rel_error["fp32"] == 0.0
+    assert choice.rel_error[choice.mode] <= fastpath.BF16_TOLERANCE
+    assert out.shape == (3, net.feature_dim) and out.dtype == np.float32
+    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) <= fastpath.BF16_TOLERANCE
+    # bf16 is measurably less exact than fp32: a tolerance below its error refuses it.
+    assert choice.rel_error["bf16-cl3d"] > 1e-4
+    strict = fastpath.BackboneRunner(net, norm, tolerance=1e-4, try_bf16=True)
+    strict(clips[:2])
+    assert strict.choice.mode != "bf16-cl3d"
+    # Without native bf16 kernels, bf16 is not even probed (emulated, it is several times slower).
+    default = fastpath.BackboneRunner(net, norm)
+    default(clips[:1])
+    assert ("bf16-cl3d" in default.choice.seconds_per_clip) == fastpath.bf16_supported()
+    # A fixed mode skips the probe.
+    fixed = fastpath.BackboneRunner(net, norm, mode="fp32")
+    np.testing.assert_allclose(fixed(clips), ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ParameterError, match="mode"):
+        fastpath.BackboneRunner(net, norm, mode="fp8")
+    with pytest.raises(ParameterError, match="shape"):
+        fixed(clips[0])
+
+
+def test_relabelling_with_a_new_head_reuses_cached_features(tmp_path):
+    from _workflow_video import write_performance
+
+    from musicperf.tasks import gestures
+    from musicperf.tasks.gestures import WorkflowConfig
+
+    video, eaf, _ = write_performance(tmp_path / "v", "perf", 6.0, seed=1)
+    cfg = WorkflowConfig(size=(32, 40), grid=4, epochs=3, hidden=(16,), folds=2, roi="full")
+    gestures.train_model([f"{video}={eaf}"], tmp_path / "m1", until=4.0, config=cfg)
+    gestures.train_model([f"{video}={eaf}"], tmp_path / "m2", until=4.0,
+                         config=WorkflowConfig(**{**cfg.to_dict(), "epochs": 5, "seed": 1}))
+    m1 = gestures.load_workflow_model(tmp_path / "m1")
+    m2 = gestures.load_workflow_model(tmp_path / "m2")
+    assert m1.model_id != m2.model_id
+    cache = tmp_path / "cache"
+    p1, first, info = gestures.predict_video(m1, video, feature_cache=cache)
+    assert not info["feature_cache_hit"] and len(list(cache.iterdir())) == 1
+    p_nocache, _, _ = gestures.predict_video(m1, video)
+    np.testing.assert_allclose(p1, p_nocache, atol=1e-6)
+    # Another head on the same features: read from the cache, no decoding.
+    calls = []
+    real = gestures.iter_clips
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    gestures.iter_clips = counting
+    try:
+        p2, _, info2 = gestures.predict_video(m2, video, feature_cache=cache)
+    finally:
+        gestures.iter_clips = real
+    assert info2["feature_cache_hit"] and not calls
+    assert p2.shape == p1.shape
+    # Other features (another grid) are another entry.
+    m3_cfg = WorkflowConfig(**{**cfg.to_dict(), "grid": 3})
+    gestures.train_model([f"{video}={eaf}"], tmp_path / "m3", until=4.0, config=m3_cfg)
+    _, _, info3 = gestures.predict_video(gestures.load_workflow_model(tmp_path / "m3"), video, feature_cache=cache)
+    assert not info3["feature_cache_hit"] and len(list(cache.iterdir())) == 2
