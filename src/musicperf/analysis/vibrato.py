@@ -148,7 +148,7 @@ def autocorrelation_rate(x: np.ndarray, fs: float, *, rate_range: tuple[float, f
     Returns
     -------
     rate : float
-        Hz; NaN when the note is shorter than 1.5 periods of the slowest rate or no peak exists.
+        Hz; NaN when no peak exists at a lag of at most half the note (two periods must fit).
     strength : float
         ``r`` at the peak, in [-1, 1] (NaN with the rate): the detection statistic.
     """
@@ -167,7 +167,8 @@ def autocorrelation_rate(x: np.ndarray, fs: float, *, rate_range: tuple[float, f
         x = CubicSpline(t, x)(tt)
     f = fs * up
     kmin = max(1, int(np.floor(f / hi)))
-    kmax = min(len(x) - 3, int(np.ceil(f / lo)))
+    # at least two periods inside the note: longer lags rest on less than half of the samples
+    kmax = min(len(x) // 2, int(np.ceil(f / lo)))
     if kmax <= kmin + 1:
         return float("nan"), float("nan")
     r = np.empty(kmax + 2)
