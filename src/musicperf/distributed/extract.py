@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,7 +256,7 @@ def read_features_meta(path: str | Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
             return json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise DecodeError(f"'{path}' is not a readable musicperf features file ({exc})") from None
 
 
@@ -265,7 +266,7 @@ def load_features(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files if k != "meta"}
             meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise DecodeError(f"'{path}' is not a readable musicperf features file ({exc})") from None
     return arrays, meta
 
