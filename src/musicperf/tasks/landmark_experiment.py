@@ -221,6 +221,7 @@ def _prepare_video(folder: Path, *, seconds: float, seed: int, length: int, back
            "y_any": sample_labels(labels[:T], starts, length=length, how="any"),
            "y_ts": sample_labels(labels[:T], starts, length=length, how="ts"),
            "detection": lm.detection_rates()}
+    out["grid"] = _grid_features(folder / "performance.mp4", starts, length=length, cache=folder / f"grid8_{length}.npy")
     if backbone != "none":
         out["cnn"] = _cnn_features(folder / "performance.mp4", starts, length=length, backbone=backbone, size=cnn_size,
                                    cache=folder / f"cnn_{backbone}_{cnn_size}_{length}.npy")
@@ -229,33 +230,48 @@ def _prepare_video(folder: Path, *, seconds: float, seed: int, length: int, back
 
 def _cnn_features(video: Path, starts: np.ndarray, *, length: int, backbone: str, size: int, cache: Path) -> np.ndarray:
     """Pooled features of a frozen 3D ResNet for the clips at ``starts`` (``(N, 512)``), cached as .npy."""
-    if cache.is_file():
-        arr = np.load(cache)
-        if len(arr) == len(starts):
-            return arr
     import torch
 
-    from musicperf._util import atomic_path
-    from musicperf.io.video import VideoReader
     from musicperf.models import build_backbone, get_normalization
 
     torch.manual_seed(0)
     net = build_backbone(backbone, n_classes=0).eval()
     norm = get_normalization("hara2018")
+
+    def fn(clips):
+        x = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 255.0
+        with torch.inference_mode():
+            return net.forward_features(norm.apply(x)).numpy()
+
+    return _clip_features(video, starts, length=length, size=(size, size), fn=fn, cache=cache)
+
+
+def _grid_features(video: Path, starts: np.ndarray, *, length: int, cache: Path) -> np.ndarray:
+    """The workflow's default clip features (motion/appearance grid, 8 x 8 at 96 x 128) at ``starts``."""
+    from musicperf.tasks.clipfeatures import grid_features
+
+    return _clip_features(video, starts, length=length, size=(96, 128), fn=lambda c: grid_features(c, grid=8), cache=cache)
+
+
+def _clip_features(video: Path, starts: np.ndarray, *, length: int, size, fn, cache: Path) -> np.ndarray:
+    if cache.is_file():
+        arr = np.load(cache)
+        if len(arr) == len(starts):
+            return arr
+    from musicperf._util import atomic_path
+    from musicperf.io.video import VideoReader
+
     want = {int(s) for s in starts}
     feats = {}
     batch, ids = [], []
 
     def flush():
-        x = torch.from_numpy(np.stack(batch)).permute(0, 4, 1, 2, 3).float() / 255.0
-        with torch.inference_mode():
-            f = net.forward_features(norm.apply(x)).numpy()
-        for i, v in zip(ids, f):
+        for i, v in zip(ids, fn(np.stack(batch))):
             feats[i] = v
         batch.clear()
         ids.clear()
 
-    with VideoReader(video, size=(size, size)) as reader:
+    with VideoReader(video, size=size) as reader:
         for clip in reader.clips(length, length):
             if clip.start_frame in want:
                 batch.append(clip.frames)
@@ -293,7 +309,7 @@ def run_comparison(
     epochs: int = 60,
     patience: int = 15,
     val_fraction: float = 0.2,
-    models: tuple[str, ...] = ("landmarks", "cnn", "fusion"),
+    models: tuple[str, ...] = ("landmarks", "cnn", "grid", "fusion", "constant"),
     progress: bool = False,
 ) -> dict:
     """Leave-one-video-out macro F1 of the landmark, 3D-CNN and fused models on synthetic videos.
@@ -317,7 +333,9 @@ def run_comparison(
         Training; the validation set is a random ``val_fraction`` of the training videos'
         samples (``leave_one_video_out``), used for early stopping and per-class thresholds.
     models : tuple of str
-        Any of ``"landmarks"``, ``"cnn"``, ``"fusion"``, ``"constant"``.
+        Any of ``"landmarks"``, ``"cnn"``, ``"grid"`` (the workflow's default motion/appearance
+        grid features with the same head), ``"fusion"`` (landmarks + CNN), ``"constant"``
+        (the training prevalence of each class as its score).
 
     Returns
     -------
@@ -332,7 +350,7 @@ def run_comparison(
 
     if n_videos < 2:
         raise ParameterError(f"leave-one-video-out needs at least 2 videos, got {n_videos}")
-    unknown = set(models) - {"landmarks", "cnn", "fusion", "constant"}
+    unknown = set(models) - {"landmarks", "cnn", "grid", "fusion", "constant"}
     if unknown:
         raise ParameterError(f"unknown model(s) {', '.join(sorted(unknown))}")
     if backbone == "none":
@@ -351,6 +369,7 @@ def run_comparison(
     y_any = np.concatenate([p["y_any"] for p in per])
     y_ts = np.concatenate([p["y_ts"] for p in per])
     cnn = np.concatenate([p["cnn"] for p in per]) if "cnn" in per[0] else None
+    grid = np.concatenate([p["grid"] for p in per])
     classes = list(LABEL_NAMES)
     folds = []
     for split in leave_one_video_out(vid, val_fraction=val_fraction, seed=seed):
@@ -368,9 +387,12 @@ def run_comparison(
             # The CNN head is the papers' single-model MLP on pooled 3D-CNN features; it is fed
             # as a window of one frame so the same training call serves every model.
             inputs["cnn"] = ("cnn", cx[:, None, :], {})
-            if "fusion" in models:
+            if "fusion" in models and "landmarks" in inputs:
                 fx = np.concatenate([lx, np.repeat(cx[:, None, :], length, axis=1)], axis=2)
                 inputs["fusion"] = ("fusion", fx, {"n_temporal": lx.shape[2]})
+        if "grid" in models:
+            gx = np.nan_to_num(np.concatenate(_standardise(grid[tr], grid))[len(tr):])
+            inputs["grid"] = ("cnn", gx[:, None, :], {})
         for name in models:
             t1 = time.perf_counter()
             if name == "constant":
@@ -455,8 +477,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backbone", default="resnet10", help="3D ResNet for the CNN side, or 'none'")
     p.add_argument("--cnn-size", type=int, default=112)
     p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--models", default="landmarks,cnn,fusion,constant")
+    p.add_argument("--models", default="landmarks,cnn,grid,fusion,constant")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: the models are tiny)")
     args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     _logging.basicConfig(level=_logging.INFO, format="%(message)s")
     _logging.getLogger("musicperf.train").setLevel(_logging.WARNING)
     res = run_comparison(args.work_dir, n_videos=args.videos, seconds=args.seconds, seed=args.seed,
