@@ -231,6 +231,7 @@ def test_default_segments_drop_partial_tail():
         (np.zeros(SEG_LEN, np.float32), {"contrast": "max"}, "contrast"),
         (np.zeros(SEG_LEN, np.float32), {"delta_width": 8}, "delta_width"),
         (np.zeros(SEG_LEN, np.float32), {"segment_starts": [-1.0]}, ">= 0"),
+        (np.zeros(SEG_LEN, np.float32), {"segment_starts": [np.inf]}, "finite"),
     ],
 )
 def test_bad_input_raises_parameter_error(y, kwargs, match):
@@ -272,6 +273,14 @@ def test_mel_patches_match_librosa(rich_signal):
     for patch, t0 in zip(out, starts):
         j = int(round(t0 * SR / hop))
         np.testing.assert_allclose(patch, ref[:, j : j + patch.shape[1]], atol=2e-3)
+
+
+def test_mel_patches_may_start_before_zero():
+    y = tone(seconds=1.0)
+    out = mel_patches(y, SR, [-0.32, 0.0], duration=SEG, n_mels=32, hop_length=504)
+    # 0.32 s = 14 hops of silence, then the same columns as the patch starting at 0 s
+    np.testing.assert_allclose(out[0, :, :12], -100.0)
+    np.testing.assert_allclose(out[0, :, 14:], out[1, :, : 28 - 14], atol=1e-4)
 
 
 def test_mel_patches_errors():

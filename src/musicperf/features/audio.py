@@ -77,7 +77,8 @@ def _check_signal(y: np.ndarray, sr: int, what: str = "y") -> np.ndarray:
 
 
 def _segment_start_samples(
-    y: np.ndarray, sr: int, starts: Sequence[float] | np.ndarray | None, seg_len: int
+    y: np.ndarray, sr: int, starts: Sequence[float] | np.ndarray | None, seg_len: int,
+    *, allow_negative: bool = False,
 ) -> np.ndarray:
     """Start sample of each segment; non-overlapping segments over the whole signal if None."""
     if starts is None:
@@ -91,8 +92,10 @@ def _segment_start_samples(
     starts = np.asarray(starts, dtype=np.float64)
     if starts.ndim != 1:
         raise ParameterError(f"segment start times must be a 1-D array in seconds, got shape {starts.shape}")
-    if not np.all(np.isfinite(starts)) or np.any(starts < 0):
-        raise ParameterError("segment start times must be finite and >= 0 s")
+    if not np.all(np.isfinite(starts)):
+        raise ParameterError("segment start times must be finite numbers of seconds")
+    if not allow_negative and np.any(starts < 0):
+        raise ParameterError("segment start times must be >= 0 s")
     duration = len(y) / sr
     if len(starts) and starts.max() > duration + max(seg_len / sr, 1.0):
         log.warning(
@@ -348,7 +351,8 @@ def mel_patches(
     in decibels"). Patch ``i`` covers ``[sample_times[i], sample_times[i] + duration)``: its
     ``n_frames = ceil(duration * sr / hop_length)`` columns are windows centred at
     ``sample_times[i] + j * hop_length / sr``, with real neighbouring audio as context and zeros
-    outside the recording (so a patch that runs past the end is padded with silence).
+    outside the recording (so a patch that runs past the end, or starts before 0 s, e.g. a
+    window centred on the first clip, is padded with silence).
 
     The dB scale is absolute (``10 log10(power)``, reference 1.0, floor ``amin``, no
     ``top_db`` clipping), not relative to each patch's maximum: loudness differences between
@@ -362,7 +366,7 @@ def mel_patches(
     sr : int
         Sample rate in Hz.
     sample_times : array-like of float, shape (n,)
-        Start time of each video sample in seconds.
+        Start time of each patch in seconds (may be negative: silence before the recording).
     duration : float
         Patch length in seconds (e.g. 16 / fps).
     n_mels, n_fft, hop_length : int
@@ -395,7 +399,7 @@ def mel_patches(
         raise ParameterError(f"need fmin < fmax <= sr / 2 = {sr / 2} Hz; got fmin={fmin}, fmax={fmax}")
     if amin <= 0:
         raise ParameterError(f"amin must be > 0, got {amin}")
-    starts = _segment_start_samples(y, sr, sample_times, 0)
+    starts = _segment_start_samples(y, sr, sample_times, int(round(duration * sr)), allow_negative=True)
     n_frames = int(np.ceil(duration * sr / hop_length - 1e-9))
     librosa = _librosa()
     out = np.empty((len(starts), n_mels, n_frames), dtype=np.float32)
