@@ -1,0 +1,245 @@
+"""The benchmark suite behind ``make bench``: musicperf's fast path against the papers' pipeline
+and the field's tools, on the same machine in the same run; prints one table and writes
+``bench-results.json`` at the repository root.
+
+Every measurement runs in its own process (so peak memory is its own, ``ru_maxrss``), the
+two sides of a comparison back to back (same machine load); with ``--repeats N`` each pair is
+run N times, interleaved, and medians are reported.
+
+    .venv/bin/python benchmarks/run_all.py            # pianist.avi in full (long: ~15-30 min)
+    .venv/bin/python benchmarks/run_all.py --quick    # excerpts, a few minutes
+
+Measured:
+
+* 3D-ResNet-34 labelling of ``pianist.avi`` (musicperf fast path, non-overlapping clips) vs the
+  3D-ResNets-PyTorch reference data path (``bench_reference.py``): time, real-time factor,
+  speed-up, both peak memories;
+* landmark labelling (MediaPipe Holistic on every 2nd frame + interpolation) and its error
+  against every frame; the fused model (3D-CNN + landmarks);
+* motion features and dense optical flow vs the Musical Gestures Toolbox (``bench_mgt.py``);
+* peak memory labelling 1 minute vs 10 minutes of synthetic video;
+* decoding speed per conversion method; training time of the Table 7 grid of 001.
+
+Comparisons whose tools are missing (``ffmpeg``, ``.venv/mgt``; see ``benchmarks/setup.sh``)
+are skipped with the reason in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+MGT_PY = ROOT / ".venv" / "mgt" / "bin" / "python"
+DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "video" / "pianist.avi"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def child(args: list[str], *, python: str | Path = PY, timeout: float = 3600) -> dict:
+    """Run one measurement process; its last stdout line is JSON."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(python), *args], capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=str(ROOT))
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"{' '.join(args[:2])} failed: {' | '.join(tail)}")
+    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.startswith("{")]
+    out = json.loads(lines[-1])
+    out["_wall_s"] = time.perf_counter() - t0
+    return out
+
+
+def median_of(runs: list[dict], key: str):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            info["memory_gb"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    info["load_average_start"] = list(os.getloadavg())
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except ImportError:
+        pass
+    return info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    ap.add_argument("--quick", action="store_true", help="excerpts and fewer epochs: minutes, not half an hour")
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved repeats of each comparison (medians)")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="subset: decode cnn landmarks motion memory grid")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench-results.json")
+    args = ap.parse_args()
+    if not args.video.is_file():
+        sys.exit(f"video {args.video} not found (the shared test data: ../shared/data/video/pianist.avi)")
+    want = set(args.only or ["decode", "cnn", "landmarks", "motion", "memory", "grid"])
+    quick = args.quick
+    res: dict = {"machine": machine(), "video": str(args.video), "quick": quick, "repeats": args.repeats}
+    rows: list[tuple[str, str, str, str, str]] = []  # what, musicperf, reference, ratio, target
+    bl = str(HERE / "bench_labelling.py")
+    v = str(args.video)
+    excerpt = None
+    t_start = time.perf_counter()
+    tmpdir = tempfile.TemporaryDirectory(prefix="musicperf-bench-")
+    if quick and shutil.which("ffmpeg"):
+        # Every comparison on the first 20 s (packets copied, not re-encoded), both sides alike.
+        cut = Path(tmpdir.name) / f"{args.video.stem}-20s{args.video.suffix}"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", v, "-t", "20", "-c", "copy", str(cut)],
+                       check=True)
+        v = str(cut)
+        res["video_excerpt_s"] = 20.0
+    elif quick:
+        excerpt = 20.0
+
+    if "decode" in want:
+        log("decoding speed")
+        d = child([bl, "decode", v, "--seconds", "10" if quick else "30", "--repeats", "3"])
+        res["decode"] = d
+        rows.append(("decode to 112x112 RGB, frames/s", f"{d['pyav_fps']:.0f} (PyAV reformat)",
+                     f"{d['opencv_fps']:.0f} (OpenCV on YUV planes)", f"{d['opencv_fps'] / d['pyav_fps']:.2f}", "-"))
+
+    if "cnn" in want:
+        ours_runs, ref_runs = [], []
+        have_ffmpeg = shutil.which("ffmpeg") is not None
+        for r in range(args.repeats):
+            log(f"3D-ResNet-34 labelling, musicperf ({r + 1}/{args.repeats})")
+            ours_runs.append(child([bl, "cnn", v, "--stride", "16"]))
+            if have_ffmpeg:
+                log(f"3D-ResNet-34, 3D-ResNets-PyTorch reference data path ({r + 1}/{args.repeats})")
+                ref_runs.append(child([str(HERE / "bench_reference.py"), v]))
+        ours = {k: median_of(ours_runs, k) for k in ("seconds", "rtf", "peak_rss_mb", "video_s")}
+        ours["backbone_mode"] = ours_runs[-1].get("backbone_mode")
+        ours["runs"] = ours_runs
+        res["cnn"] = ours
+        rows.append(("3D-ResNet-34 labelling, x real time", f"{ours['rtf']:.3f}", "-", "-", "<= 0.06"))
+        if ref_runs:
+            ref = {k: median_of(ref_runs, k) for k in ("total_s", "jpeg_s", "load_s", "forward_s", "peak_rss_mb", "s_per_clip")}
+            ref["runs"] = ref_runs
+            res["reference"] = ref
+            res["cnn"]["speedup_vs_reference"] = ref["total_s"] / ours["seconds"]
+            rows.append(("3D-ResNet-34 video -> labels, s", f"{ours['seconds']:.1f}",
+                         f"{ref['total_s']:.1f} (JPEG {ref['jpeg_s']:.1f} + load {ref['load_s']:.1f} + forward {ref['forward_s']:.1f})",
+                         f"{ref['total_s'] / ours['seconds']:.2f}x", ">= 5x"))
+            rows.append(("3D-ResNet-34 peak memory, MB", f"{ours['peak_rss_mb']:.0f}", f"{ref['peak_rss_mb']:.0f}",
+                         f"{ref['peak_rss_mb'] / ours['peak_rss_mb']:.1f}x less", "< 1536"))
+        else:
+            rows.append(("3D-ResNets-PyTorch reference", "-", "skipped: no ffmpeg program (benchmarks/setup.sh)", "-", ""))
+
+    if "landmarks" in want:
+        log("landmark labelling (MediaPipe, every 2nd frame + interpolation)")
+        try:
+            lm = child([bl, "landmarks", v, "--every", "2", "--compare-seconds", "5" if quick else "10",
+                        *(["--seconds", str(excerpt)] if excerpt else [])])
+            res["landmarks"] = lm
+            err = lm.get("pose_mean_px_error")
+            rows.append(("landmark labelling (Holistic 1/2 frames), x real time", f"{lm['rtf']:.3f}",
+                         f"interpolation error pose {err:.1f} px, hands "
+                         f"{lm.get('left_hand_mean_px_error') or float('nan'):.1f}/{lm.get('right_hand_mean_px_error') or float('nan'):.1f} px"
+                         if err is not None else "-", "-", "<= 0.6"))
+            if "cnn" in res:
+                fused = res["cnn"]["rtf"] + lm["rtf"]
+                res["fused"] = {"rtf": fused, "how": "3D-CNN labelling + landmark extraction, run one after the other"}
+                rows.append(("fused model (3D-CNN + landmarks), x real time", f"{fused:.3f}", "-", "-", "-"))
+        except RuntimeError as exc:
+            res["landmarks"] = {"error": str(exc)}
+            rows.append(("landmark labelling", "failed", str(exc)[:80], "-", ""))
+
+    if "motion" in want:
+        log("motion features and dense flow, musicperf")
+        ours = child([bl, "motion", v, "--flow", "dis-fast", "dis-ultrafast", *(["--seconds", str(excerpt)] if excerpt else [])])
+        res["motion"] = ours
+        if MGT_PY.exists():
+            log("motion and dense flow, Musical Gestures Toolbox (slow)")
+            try:
+                mgt = child([str(HERE / "bench_mgt.py"), v, *(["--seconds", str(excerpt)] if excerpt else [])],
+                            python=MGT_PY)
+                res["mgt"] = mgt
+                rows.append(("motion (QoM, CoM, motiongrams), s", f"{ours['motion_s']:.1f}", f"{mgt['motion_s']:.1f} (MGT motion())",
+                             f"{mgt['motion_s'] / ours['motion_s']:.1f}x", ">= 5x"))
+                rows.append(("dense optical flow, s", f"{ours['flow_dis-fast_s']:.1f} (DIS fast, 320x240)",
+                             f"{mgt['flow_dense_s']:.1f} (MGT flow.dense(), Farneback 640x480)",
+                             f"{mgt['flow_dense_s'] / ours['flow_dis-fast_s']:.1f}x", ">= 5x"))
+            except RuntimeError as exc:
+                res["mgt"] = {"error": str(exc)}
+                rows.append(("Musical Gestures Toolbox", "-", f"failed: {str(exc)[:80]}", "-", ""))
+        else:
+            rows.append(("Musical Gestures Toolbox", f"motion {ours['motion_s']:.1f} s", "skipped: .venv/mgt missing (benchmarks/setup.sh)", "-", ""))
+
+    if "memory" in want:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from _workflow_video import schedule, write_video
+
+        import numpy as np
+
+        mem = {}
+        with tempfile.TemporaryDirectory(prefix="musicperf-bench-") as tmp:
+            for minutes in (1, 10):
+                d = 60.0 * minutes
+                log(f"writing a {minutes}-minute synthetic video")
+                path = write_video(Path(tmp) / f"v{minutes}.mp4", d, schedule(d, np.random.default_rng(0)))
+                log(f"labelling {minutes} minute(s) of video")
+                mem[minutes] = child([bl, "cnn", str(path), "--depth", "10", "--width-factor", "0.125", "--stride", "16"])
+        res["memory"] = {"1min": mem[1], "10min": mem[10],
+                         "growth": mem[10]["peak_rss_mb"] / mem[1]["peak_rss_mb"] - 1}
+        rows.append(("peak memory labelling 1 min vs 10 min, MB", f"{mem[1]['peak_rss_mb']:.0f} vs {mem[10]['peak_rss_mb']:.0f}",
+                     "-", f"{100 * res['memory']['growth']:+.1f} %", "within 10 %"))
+
+    if "grid" in want:
+        log("Table 7 training grid")
+        g = child([bl, "grid", "--epochs", "5" if quick else "20"])
+        res["grid"] = g
+        rows.append((f"Table 7 grid (16 heads, {g['epochs']} epochs), s", f"{g['total_s']:.1f}", "-", "-", "-"))
+
+    tmpdir.cleanup()
+    res["machine"]["load_average_end"] = list(os.getloadavg())
+    res["seconds"] = time.perf_counter() - t_start
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(res, f, indent=2)
+
+    m = res["machine"]
+    print(f"\nmusicperf benchmarks on {m.get('cpu', '?')} ({m['cpus']} CPUs, {m.get('memory_gb', '?')} GB, "
+          f"torch {m.get('torch', '?')} {m.get('cpu_capability', '')}, {m.get('torch_threads', '?')} threads); "
+          f"load average {m['load_average_start'][0]:.1f} -> {m['load_average_end'][0]:.1f}; "
+          f"video {Path(args.video).name}{' (20 s excerpts)' if quick else ''}\n")
+    widths = [max(len(r[i]) for r in rows + [("what", "musicperf", "reference", "ratio", "target")]) for i in range(5)]
+    head = ("what", "musicperf", "reference", "ratio", "target")
+    for r in [head, tuple("-" * w for w in widths), *rows]:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print(f"\nwritten {args.out} ({res['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
