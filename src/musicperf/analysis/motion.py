@@ -129,7 +129,8 @@ class RegionMotion:
         Mean optical-flow vector ``[u_x, u_y]`` of the pixels inside each region, pixels per
         frame (row 0 is 0: no previous frame). ``u(t)`` of 002 Section V-B.
     speed : np.ndarray, shape (T, C)
-        Mean flow magnitude inside each region, pixels per frame: the "average motion speed"
+        Mean flow magnitude inside each region (above the noise floor with ``compensate``),
+        pixels per frame: the "average motion speed"
         of a motion cluster (the columns of ``M`` in Equation 2 of 002).
     boxes : np.ndarray, shape (T, C, 4)
         ``(x0, y0, x1, y1)`` integer box used in each frame (moves when tracking).
@@ -158,8 +159,8 @@ def _gray(frame: np.ndarray) -> np.ndarray:
 
 
 def region_motion(frames: Iterable[np.ndarray], regions: Sequence[Region] | Region, *, fps: float,
-                  track: bool = False, pyr_scale: float = 0.5, levels: int = 2, winsize: int = 9,
-                  max_frames: int | None = None) -> RegionMotion:
+                  track: bool = False, compensate: bool = False, pyr_scale: float = 0.5, levels: int = 2,
+                  winsize: int = 9, max_frames: int | None = None) -> RegionMotion:
     """Dense optical flow (Farneback) averaged inside regions, optionally KLT-tracked.
 
     Parameters
@@ -173,6 +174,13 @@ def region_motion(frames: Iterable[np.ndarray], regions: Sequence[Region] | Regi
     track : bool
         Move each box with the median displacement of Shi-Tomasi corners inside it, followed by
         pyramidal Lucas-Kanade (the KLT tracker of 002 V-B) from frame to frame.
+    compensate : bool
+        Subtract the median flow vector of the area covering all regions from every pixel's
+        flow first: camera shake and pans move the whole picture, players do not. Use it with
+        large regions (a whole player, half the picture) where the background dominates.
+        Speeds are then measured above a noise floor, the 75th percentile of the flow magnitude
+        over that area (pixel noise gives every pixel a small random flow; in a large region
+        its mean would hide the few pixels of a moving bow).
     pyr_scale, levels, winsize : Farneback parameters
         Small windows keep the flow of thin moving parts (fingers, bow) sharp.
     max_frames : int, optional
@@ -210,11 +218,15 @@ def region_motion(frames: Iterable[np.ndarray], regions: Sequence[Region] | Regi
         uy1 = min(max(b[3] for b in bxs) + 8, H)
         flow = cv2.calcOpticalFlowFarneback(prev[uy0:uy1, ux0:ux1], g[uy0:uy1, ux0:ux1], None,
                                             pyr_scale, levels, winsize, 3, 5, 1.1, 0)
+        floor = 0.0
+        if compensate:
+            flow = flow - np.median(flow.reshape(-1, 2), axis=0)
+            floor = float(np.percentile(np.hypot(flow[..., 0], flow[..., 1]), 75))
         v_i, s_i = [], []
         for x0, y0, x1, y1 in bxs:
             f = flow[y0 - uy0:y1 - uy0, x0 - ux0:x1 - ux0].reshape(-1, 2)
             v_i.append(f.mean(0))
-            s_i.append(float(np.hypot(f[:, 0], f[:, 1]).mean()))
+            s_i.append(float(np.maximum(np.hypot(f[:, 0], f[:, 1]) - floor, 0.0).mean()))
         vel.append(np.array(v_i))
         spd.append(np.array(s_i))
         boxes.append(bxs)

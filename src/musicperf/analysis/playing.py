@@ -73,7 +73,9 @@ def playing_from_motion(speed: np.ndarray, fps: float, *, audio_rms: np.ndarray 
         instantaneous speed dips while the player is still playing).
     threshold : float
         Fraction of the performer's 95th-percentile activity above which they play. A per-player
-        relative threshold: the distance to the camera changes the motion's size.
+        relative threshold: the distance to the camera changes the motion's size. When the
+        95th percentile exceeds four times the 5th (the performer rests at times), the threshold
+        is raised to the geometric mean of the two, at most half the 95th percentile.
     min_duration : float
         Playing or non-playing runs shorter than this (seconds) are absorbed by their neighbours.
 
@@ -90,8 +92,14 @@ def playing_from_motion(speed: np.ndarray, fps: float, *, audio_rms: np.ndarray 
         raise ParameterError(f"speed must have shape (T, P), got {s.shape}")
     w = max(1, int(round(window * fps)))
     act = uniform_filter1d(maximum_filter1d(s, w, axis=0, mode="nearest"), w, axis=0, mode="nearest")
-    ref = np.percentile(act, 95, axis=0)
-    play = act > threshold * np.maximum(ref, 1e-9)
+    hi = np.maximum(np.percentile(act, 95, axis=0), 1e-9)
+    lo = np.maximum(np.percentile(act, 5, axis=0), 1e-12)
+    # A performer who rests shows two levels (idle noise, playing); then the threshold is their
+    # geometric mean (an Otsu-like split in log activity). Without a clear low level (always
+    # playing) a share of the high level decides.
+    thr = np.where(hi > 4 * lo, np.maximum(np.sqrt(lo * hi), threshold * hi), threshold * hi)
+    thr = np.minimum(thr, 0.5 * hi)
+    play = act > thr
     if audio_rms is not None:
         a = np.asarray(audio_rms, float)
         if len(a) != len(s):
@@ -183,14 +191,21 @@ class Observation:
 
 
 def detect_faces(frame: np.ndarray, *, min_size: int = 12) -> np.ndarray:
-    """Frontal faces (OpenCV Haar cascade ``alt2``), boxes ``(n, 4)`` as ``x0, y0, x1, y1``."""
+    """Frontal faces (OpenCV Haar cascade ``alt2``), boxes ``(n, 4)`` as ``x0, y0, x1, y1``.
+
+    Frames under 480 pixels high are enlarged twice first: the cascade's 20-pixel detection
+    window misses faces of about that size.
+    """
     cv2 = require("cv2", purpose="face detection")
     g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    up = 2 if g.shape[0] < 480 else 1
+    if up > 1:
+        g = cv2.resize(g, (g.shape[1] * up, g.shape[0] * up), interpolation=cv2.INTER_LINEAR)
     cc = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
-    boxes = cc.detectMultiScale(g, 1.1, 3, minSize=(min_size, min_size))
+    boxes = cc.detectMultiScale(g, 1.1, 3, minSize=(min_size * up, min_size * up))
     if len(boxes) == 0:
         return np.zeros((0, 4), int)
-    b = np.asarray(boxes, int)
+    b = np.asarray(boxes, int) // up
     return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], 1)
 
 

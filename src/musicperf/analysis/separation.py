@@ -130,10 +130,11 @@ def motion_nmf(V: np.ndarray, M: np.ndarray | None, n_components: int, *, lam: f
         H <- H * (W^T (V / WH) + 2 lam' A M^T) / (W^T 1 + 2 lam' A A^T H)
         A <- A * (2 lam' H M) / (2 lam' H H^T A + mu')
 
-    Scales: ``V`` is divided by its mean and each column of ``M`` by its mean, and the weights
-    are given per element, ``lam' = lam * F / C`` and ``mu' = mu * F * N / (K C) / 100``... so
-    that ``lam`` and ``mu`` do not depend on the spectrogram size (002 leaves them "to be
-    tuned"; the defaults were tuned on synthetic duets by ``benchmarks/bench_analyses.py``).
+    Scales (002 leaves lambda and mu "to be tuned"): ``V`` is divided by its mean and each
+    column of ``M`` by its mean, and the weights used are ``lam' = lam * F / C`` and
+    ``mu' = mu * F * N / (100 K C)``, so that ``lam`` and ``mu`` weigh the motion terms per
+    element against the KL term whatever the spectrogram size. The defaults (1, 0.1) were
+    chosen on synthetic duets (``benchmarks/bench_analyses.py``).
 
     Parameters
     ----------
@@ -416,6 +417,12 @@ def evaluate(reference: np.ndarray, estimated: np.ndarray, *, permute: bool = Fa
     if (np.abs(ref).max(1) == 0).any():
         raise ParameterError("a reference source is silent; BSS Eval cannot score it")
     est = est + 1e-9 * np.random.default_rng(0).standard_normal(est.shape)  # all-zero estimates are invalid
-    sdr, sir, sar, perm = sep.bss_eval_sources(ref, est, compute_permutation=permute)
+    import warnings
+
+    with warnings.catch_warnings():
+        # mir_eval 0.8 deprecates bss_eval_sources (BSS Eval v3) but it is the version the
+        # separation literature, 002's figures included, reports
+        warnings.simplefilter("ignore", FutureWarning)
+        sdr, sir, sar, perm = sep.bss_eval_sources(ref, est, compute_permutation=permute)
     return dict(sdr=sdr.tolist(), sir=sir.tolist(), sar=sar.tolist(), permutation=perm.tolist(),
                 sdr_mean=float(np.mean(sdr)), sir_mean=float(np.mean(sir)), sar_mean=float(np.mean(sar)))

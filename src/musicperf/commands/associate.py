@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     src.add_argument("--tracks", nargs="+", metavar="AUDIO", help="one audio file per track")
     src.add_argument("--parts", nargs="+", metavar="NOTES", help="one score part per track (.mid, .csv, .json)")
     p.add_argument("--regions", nargs="+", metavar="X,Y,W,H",
-                   help="each player's bowing/strumming region, or 'halves'/'thirds' (default halves)")
+                   help="each player's bowing/strumming region, or 'halves'/'thirds' (default: the upper body "
+                        "below each face found in the first second, else halves)")
     p.add_argument("--max-lag", type=int, default=2, help="frames of audio-video offset tolerated (default 2)")
     p.add_argument("--json", action="store_true", help="print the assignment and correlation matrix as JSON")
     p.set_defaults(func=run)
@@ -48,8 +49,19 @@ def run(args: argparse.Namespace) -> int:
     with VideoReader(args.video) as reader:
         fps = reader.info.fps
         W, H = reader.info.width, reader.info.height
-        regions = _regions(args.regions or ["halves"], W, H)
-        m = region_motion((f for _t, f in reader), regions, fps=fps)
+        frames = [f for _t, f in reader]
+    if args.regions:
+        regions = _regions(args.regions, W, H)
+    else:
+        from musicperf.analysis import playing as PL
+        from musicperf.commands.playing import _face_regions
+        from musicperf.errors import ParameterError
+
+        try:
+            regions = _face_regions(PL, frames, fps, W, H)
+        except ParameterError:
+            regions = _regions(["halves"], W, H)
+    m = region_motion(frames, regions, fps=fps, compensate=True)
     T = len(m.speed)
     motion = AS.motion_onset_strength(m.velocity)
     if args.tracks:

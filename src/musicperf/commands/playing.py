@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             regions = _regions(args.regions, W, H)
         else:
             regions = _face_regions(PL, frames, fps, W, H)
-        m = region_motion(frames, regions, fps=fps)
+        m = region_motion(frames, regions, fps=fps, compensate=True)
         rms = None
         if has_audio and not args.no_audio:
             from musicperf.io.audio import load_audio

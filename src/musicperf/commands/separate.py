@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 W, H = reader.info.width, reader.info.height
                 regions = _regions(args.regions, W, H)
                 cells = [c for r in regions for c in split_region(r, args.grid)]
-                m = region_motion((f for _t, f in reader), cells, fps=fps)
+                m = region_motion((f for _t, f in reader), cells, fps=fps, compensate=True)
             motion = m.speed
             clusters = [args.grid ** 2] * len(regions)
     elif not args.sources:

@@ -1,0 +1,175 @@
+"""Playing/non-playing detection (002 IV-B) and player-to-track association (002 V-A) on
+synthetic signals and a synthetic duet in which one player rests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from musicperf.analysis import association as AS
+from musicperf.analysis import playing as PL
+from musicperf.errors import AnnotationError, ParameterError
+
+
+def test_playing_from_motion_on_synthetic_speeds(rng):
+    fps = 25.0
+    T = 250
+    t = np.arange(T) / fps
+    truth = np.ones((T, 2), bool)
+    truth[(t >= 3) & (t < 6), 1] = False
+    # bowing: speed oscillates with bow changes (dips to ~0) while playing, idle noise otherwise
+    bow = np.abs(np.sin(2 * np.pi * 1.5 * t))[:, None] * 2.0
+    speed = np.where(truth, bow, 0.0) + rng.uniform(0, 0.15, (T, 2))
+    pred = PL.playing_from_motion(speed, fps)
+    assert PL.accuracy(pred, truth) > 0.95
+    # silence in the audio means nobody plays
+    rms = np.ones(T)
+    rms[200:] = 0.0
+    pred = PL.playing_from_motion(speed, fps, audio_rms=rms)
+    assert not pred[215:].any()
+    with pytest.raises(ParameterError, match="frames"):
+        PL.playing_from_motion(speed, fps, audio_rms=rms[:10])
+
+
+def test_intervals_and_masks_round_trip():
+    fps = 10.0
+    m = PL.mask_from_intervals([(0.5, 1.0), (2.0, 2.5)], fps, 30)
+    assert PL.intervals_from_mask(m, fps) == [(0.5, 1.0), (2.0, 2.5)]
+
+
+def test_association_on_onset_trains(rng):
+    fps, T = 25.0, 300
+    onsets = [np.sort(rng.choice(T, 25, replace=False)), np.sort(rng.choice(T, 25, replace=False))]
+    vel = np.zeros((T, 2, 2))
+    for p, on in enumerate(onsets):
+        sign = 1.0
+        for i in range(T):  # a bow reverses at every onset
+            if i in set(on.tolist()):
+                sign = -sign
+            vel[i, p] = [sign * 2.0, 0.3]
+    vel += rng.normal(0, 0.1, vel.shape)
+    tracks = np.stack([AS.onsets_to_envelope(on / fps + 0.001, fps, T) for on in onsets], 1)
+    motion = AS.motion_onset_strength(vel)
+    assert AS.associate(motion, tracks).track_of_player == [0, 1]
+    assert AS.associate(motion, tracks[:, ::-1]).track_of_player == [1, 0]
+    # a one-frame audio-video offset is tolerated
+    shifted = np.roll(tracks, 1, axis=0)
+    assert AS.associate(motion, shifted).track_of_player == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def duet():
+    from musicperf.synth import load_truth, render
+
+    r = render(seconds=4.5, seed=1, instrument=["violin", "guitar"], performers=2, size=(320, 240),
+               schedule=[{}, {"Freeze": [(1.5, 3.5)]}])
+    return r, load_truth(r.truth), list(r.frames())
+
+
+def test_playing_and_association_on_synthetic_duet(duet):
+    from musicperf.analysis.motion import keypoint_region, region_motion
+
+    r, truth, frames = duet
+    regions = [keypoint_region(p["keypoints"]["right_hand"]["full"], margin=0.2) for p in truth["performers"]]
+    m = region_motion(frames, regions, fps=r.fps, compensate=True)
+    T = len(frames)
+    ref = np.stack([PL.mask_from_intervals(p["play"], r.fps, T) for p in truth["performers"]], 1)
+    pred = PL.playing_from_motion(m.speed, r.fps, audio_rms=PL.frame_rms(r.audio, r.sr, r.fps, T))
+    assert PL.accuracy(pred, ref) > 0.75
+    # the resting player (Freeze 1.5-3.5 s) is found not playing for most of the rest
+    rest = slice(int(1.7 * r.fps), int(3.3 * r.fps))
+    assert np.mean(~pred[rest, 1]) > 0.8
+    tracks = np.stack([AS.audio_onset_strength(s, r.sr, r.fps, T) for s in r.stems], 1)
+    motion = AS.motion_onset_strength(m.velocity)
+    assert AS.associate(motion, tracks).track_of_player == [0, 1]
+    assert AS.associate(motion, tracks[:, ::-1]).track_of_player == [1, 0]
+
+
+def test_ensemble_clustering_pipeline_with_simulated_annotator(duet):
+    r, truth, frames = duet
+    T = len(frames)
+    ref = np.stack([PL.mask_from_intervals(p["play"], r.fps, T) for p in truth["performers"]], 1)
+
+    def faces(frame, i=[0]):  # noqa: B006 - faces from the truth's face key points (the detector is tested below)
+        k = i[0]
+        i[0] += int(round(0.5 * r.fps))
+        out = []
+        for p in truth["performers"]:
+            pts = p["keypoints"]["face"]["full"][min(k, T - 1)]
+            pts = pts[np.isfinite(pts).all(1)]
+            (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+            out.append([x0, y0, x1, y1])
+        return np.array(out, int)
+
+    obs = PL.ensemble_observations(frames, fps=r.fps, step=0.5, faces=faces)
+    n = PL.cluster_musicians(obs, None)
+    assert n == 2
+    xs = [np.mean([o.face[0] for o in obs if o.musician == m]) for m in range(2)]
+    assert xs[0] < xs[1]  # numbered left to right
+    PL.sub_cluster(obs, 3)
+    labels = PL.simulate_annotator(obs, lambda o: ref[int(round(o.time * r.fps)), o.musician])
+    assert set(labels.values()) <= {"playing", "non-playing", "reject"}
+    tl = PL.ensemble_timeline(obs, labels, T, r.fps, n)
+    known = tl >= 0
+    assert known.mean() > 0.5
+    assert np.mean((tl == ref)[known]) > 0.8
+    tmpl = PL.cluster_labels_template(obs)
+    assert all(v["label"] == "?" for v in tmpl.values())
+
+
+def test_detect_faces_on_synthetic_frame():
+    from musicperf.synth import render
+
+    r = render(seconds=1, seed=3, instrument="violin", performers=2, size=(320, 240))
+    boxes = PL.detect_faces(r.frame(10))
+    assert len(boxes) == 2
+    for b, p in zip(sorted(boxes.tolist()), r.truth["performers"]):
+        nose = np.array(p["keypoints"]["face"]["pixels"][10])[p["keypoints"]["face"]["index"].index(1)]
+        assert b[0] <= nose[0] <= b[2] and b[1] <= nose[1] <= b[3]
+
+
+def test_read_cluster_labels(tmp_path):
+    f = tmp_path / "l.json"
+    f.write_text(json.dumps({"musician1/sub1": "playing", "musician1/sub2": {"label": "non-playing"}}))
+    assert PL.read_cluster_labels(f) == {"musician1/sub1": "playing", "musician1/sub2": "non-playing"}
+    f.write_text(json.dumps({"musician1/sub1": "?"}))
+    with pytest.raises(AnnotationError, match="playing, non-playing or reject"):
+        PL.read_cluster_labels(f)
+
+
+@pytest.fixture(scope="module")
+def duet_files(tmp_path_factory):
+    from musicperf.synth import synthesize
+
+    out = tmp_path_factory.mktemp("duet")
+    return synthesize(out, seconds=4, seed=3, performers=2, instrument=["violin", "violin"], size=(320, 240),
+                      schedule=[{"Freeze": [(1.5, 3.5)]}, {}])
+
+
+def test_playing_and_associate_commands(duet_files, capsys, tmp_path):
+    from musicperf.cli import main
+
+    res = duet_files
+    # default regions: the upper bodies below the faces found
+    assert main(["playing", str(res.video), "--json", "--plot", str(tmp_path / "p.png")]) == 0
+    out = json.loads(capsys.readouterr().out.split("wrote")[0])
+    p1 = out["performers"]["performer1"]
+    assert p1["playing_share"] < 0.8  # performer 1 freezes for half of the video
+    assert out["performers"]["performer2"]["playing_share"] > 0.8
+    assert (tmp_path / "p.png").stat().st_size > 5000
+    stems = [str(res.out_dir / s) for s in res.truth["audio"]["stems"]]
+    assert main(["associate", str(res.video), "--tracks", stems[1], stems[0], "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["track_of_player"] == [1, 0]
+    ens = ["--ensemble", "--max-seconds", "2", "--step", "0.4"]
+    assert main(["playing", str(res.video), *ens, "--write-labels", str(tmp_path / "l.json")]) == 0
+    tmpl = json.loads((tmp_path / "l.json").read_text())
+    assert tmpl and (tmp_path / "l.png").exists()
+    # label every sub-cluster "playing" and apply
+    (tmp_path / "l.json").write_text(json.dumps({k: "playing" for k in tmpl}))
+    capsys.readouterr()
+    assert main(["playing", str(res.video), *ens, "--labels", str(tmp_path / "l.json"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "ensemble" and len(out["performers"]) >= 1
