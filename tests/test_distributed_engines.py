@@ -28,7 +28,7 @@ from musicperf.distributed.label import LabelJob, label_batch  # noqa: E402
 from musicperf.distributed.manifest import FAILURES_NAME, LOCK_NAME, MANIFEST_NAME  # noqa: E402
 from musicperf.tasks.gestures import WorkflowConfig  # noqa: E402
 
-CFG = WorkflowConfig(size=(32, 40), grid=4, epochs=15, hidden=(32, 16), train_stride=4, folds=2)
+CFG = WorkflowConfig(size=(32, 40), grid=4, epochs=10, hidden=(32, 16), train_stride=4, folds=2, roi="full")
 GOOD = [f"v{i}" for i in range(5)]
 
 
@@ -37,7 +37,7 @@ def corpus(tmp_path_factory):
     from musicperf import api
 
     root = tmp_path_factory.mktemp("corpus")
-    video, eaf, _ = write_performance(root / "train", "perf", 8.0, seed=1)
+    video, eaf, _ = write_performance(root / "train", "perf", 6.0, seed=1)
     model = root / "model"
     api.train([f"{video}={eaf}"], model, config=CFG)
     vids = root / "videos"
@@ -136,19 +136,10 @@ def test_ray_engine_gives_the_local_outputs(corpus, local_run, ray_session):
     assert len(workers) >= 1
 
 
-def test_rerun_skips_finished_videos_and_retries_the_failed(corpus, local_run):
-    out = local_run[0]
-    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir() if not p.name.startswith("musicperf-")}
-    summary = label_batch([str(corpus["videos"])], corpus["model"], out, engine="local", workers=1, retries=0)
-    assert summary["skipped"] == 5 and summary["processed"] == 1  # only the corrupt one is tried again
-    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir() if not p.name.startswith("musicperf-")}
-    assert after == before
-
-
 def test_killed_run_resumes_without_redoing_finished_videos(corpus, serial):
     out = corpus["root"] / "killed"
-    cmd = [sys.executable, "-m", "musicperf", "label", *map(str, corpus["good"]), "-m", str(corpus["model"]),
-           "-o", str(out), "--engine", "local", "--workers", "1", "-q"]
+    cmd = [sys.executable, "-m", "musicperf", "label", *map(str, corpus["good"]), str(corpus["bad"]),
+           "-m", str(corpus["model"]), "-o", str(out), "--engine", "local", "--workers", "1", "--retries", "0", "-q"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
     deadline = time.monotonic() + 120
@@ -166,23 +157,13 @@ def test_killed_run_resumes_without_redoing_finished_videos(corpus, serial):
     stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns)
               for s in finished for p in (out / f"{s}.eaf", out / f"{s}.probs.csv", out / f"{s}.labels.json")}
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-800:]
-    assert f"5 done ({len(finished)} already done before)" in rerun.stdout
+    assert rerun.returncode == 1, rerun.stderr[-800:]  # 1: some video failed
+    assert f"5 done ({len(finished)} already done before), 1 failed, 0 remaining" in rerun.stdout
+    assert "failed: " + str(corpus["bad"]) + " after 1 attempt(s): DecodeError" in rerun.stdout
+    assert (out / FAILURES_NAME).is_file()
     assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stamps} == stamps  # not redone
     _same_outputs(out, serial)
     _no_leftovers(out)
-
-
-def test_cli_reports_failure_with_exit_code(corpus, tmp_path, capsys):
-    from musicperf.cli import main
-
-    out = tmp_path / "out"
-    rc = main(["label", str(corpus["bad"]), str(corpus["good"][0]), "-m", str(corpus["model"]), "-o", str(out),
-               "--engine", "local", "--workers", "1", "--retries", "0", "-q"])
-    text = capsys.readouterr().out
-    assert rc == 1
-    assert "1 done" in text and "1 failed" in text and "v5_corrupt.mp4 after 1 attempt(s): DecodeError" in text
-    assert (out / FAILURES_NAME).is_file() and not (out / LOCK_NAME).exists()
 
 
 def test_worker_exception_is_retried_then_reported(tmp_path):
@@ -227,3 +208,16 @@ class _Flaky:
     def finished(self, video: str):
         p = Path(self.outputs(video)["txt"])
         return {"outputs": self.outputs(video)} if p.is_file() else None
+
+
+def test_a_worker_that_cannot_set_up_fails_every_video_with_its_reason(tmp_path):
+    summary = run_batch(_BrokenSetup(str(tmp_path)), ["a", "b"], tmp_path, engine="local", workers=1, retries=1)
+    assert summary["counts"] == {"done": 0, "failed": 2, "pending": 0}
+    assert {f["error"] for f in summary["failures"]} == {"worker set-up failed: ModelError: weights unreadable"}
+
+
+class _BrokenSetup(_Flaky):
+    def setup(self) -> None:
+        from musicperf.errors import ModelError
+
+        raise ModelError("weights unreadable")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from musicperf.errors import MusicperfError, ParameterError, require
+from musicperf.errors import ParameterError, require
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +74,8 @@ def _attempt(job: Job, video: str) -> Outcome:
     t0 = time.perf_counter()
     try:
         result = job.run(video)
-    except MusicperfError as exc:
-        return Outcome(video, False, error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0,
-                       worker=_worker_name())
     except Exception as exc:  # noqa: BLE001 - any failure of one video must not stop the others
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        return Outcome(video, False, error=f"{type(exc).__name__}: {msg}", seconds=time.perf_counter() - t0,
-                       worker=_worker_name())
+        return Outcome(video, False, error=_one_line(exc), seconds=time.perf_counter() - t0, worker=_worker_name())
     return Outcome(video, True, result=result, seconds=time.perf_counter() - t0, worker=_worker_name())
 
 
@@ -106,16 +101,26 @@ class Engine(Protocol):
 
 # --------------------------------------------------------------------------- local
 _JOB: Job | None = None
+_SETUP_ERROR: str | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else repr(exc)}"
 
 
 def _init_local_worker(job: Job) -> None:
-    global _JOB
+    global _JOB, _SETUP_ERROR
     _JOB = job
-    job.setup()
+    try:
+        job.setup()
+    except Exception as exc:  # noqa: BLE001 - reported with every video instead of breaking the pool
+        _SETUP_ERROR = _one_line(exc)
 
 
 def _run_local(video: str) -> Outcome:
-    assert _JOB is not None, "worker initializer did not run"
+    if _SETUP_ERROR is not None or _JOB is None:
+        return Outcome(video, False, error=f"worker set-up failed: {_SETUP_ERROR}", worker=_worker_name())
     return _attempt(_JOB, video)
 
 
@@ -198,9 +203,15 @@ class _RayWorker:
 
     def __init__(self, job: Job):
         self.job = job
-        job.setup()
+        self.setup_error = None
+        try:
+            job.setup()
+        except Exception as exc:  # noqa: BLE001 - reported with every video instead of killing the actor
+            self.setup_error = _one_line(exc)
 
     def run(self, video: str) -> Outcome:
+        if self.setup_error is not None:
+            return Outcome(video, False, error=f"worker set-up failed: {self.setup_error}", worker=_worker_name())
         return _attempt(self.job, video)
 
     def ping(self) -> str:

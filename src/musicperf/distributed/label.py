@@ -208,8 +208,21 @@ def label_batch(
 
 
 def _model_id(model_dir: str | Path) -> str:
-    """The model's id, read cheaply from its metadata (the full load happens in the workers,
-    but a broken model is reported here, once, rather than once per video)."""
-    from musicperf.tasks.gestures import load_workflow_model
+    """The model's id, read cheaply from its metadata without loading torch in the driver (the
+    full load happens once per worker; a model that fails there fails every video with that
+    error in the failures report)."""
+    from musicperf.errors import ModelError
+    from musicperf.tasks.gestures import META_FILE, MODEL_FILE
 
-    return load_workflow_model(model_dir).model_id
+    model_dir = Path(model_dir)
+    meta = model_dir / META_FILE
+    if not meta.is_file():
+        raise ModelError(f"'{model_dir}' is not a musicperf labelling model: {META_FILE} is missing "
+                         "(train one with 'musicperf train')")
+    try:
+        model_id = json.loads(meta.read_text(encoding="utf-8"))["model_id"]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"'{meta}' is unreadable or has no model_id ({exc})") from None
+    if not (model_dir / MODEL_FILE).is_file():
+        raise ModelError(f"model '{model_dir}' is incomplete: {MODEL_FILE} is missing")
+    return str(model_id)
