@@ -186,3 +186,17 @@ def test_relabelling_with_a_new_head_reuses_cached_features(tmp_path):
     gestures.train_model([f"{video}={eaf}"], tmp_path / "m3", until=4.0, config=m3_cfg)
     _, _, info3 = gestures.predict_video(gestures.load_workflow_model(tmp_path / "m3"), video, feature_cache=cache)
     assert not info3["feature_cache_hit"] and len(list(cache.iterdir())) == 2
+
+
+def test_interpolate_samples_is_linear_between_samples_and_never_invents_missing_points():
+    v = np.array([[0.0, 0.0], [2.0, np.nan], [4.0, 4.0]], dtype=np.float32)
+    out = fastpath.interpolate_samples(v, np.array([0, 2, 4]), 6)
+    np.testing.assert_allclose(out[:, 0], [0, 1, 2, 3, 4, 4])  # last sample held to the end
+    assert np.isnan(out[1:4, 1]).all() and out[0, 1] == 0 and out[4, 1] == 4
+    assert out.dtype == np.float32
+    # Landmark-shaped arrays (T, J, 3) interpolate per point.
+    pts = np.stack([np.full((5, 3), k, np.float32) for k in (0.0, 3.0)])
+    mid = fastpath.interpolate_samples(pts, np.array([0, 3]), 4)
+    np.testing.assert_allclose(mid[:, 0, 0], [0, 1, 2, 3])
+    with pytest.raises(ParameterError, match="one value per sampled frame"):
+        fastpath.interpolate_samples(v, np.array([0, 1]), 4)
