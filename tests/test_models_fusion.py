@@ -292,3 +292,39 @@ def test_any_mel_cnn_of_003_plugs_in_as_audio_encoder():
     assert out.shape == (2, 3)
     out.sum().backward()
     assert model.config()["encoders"]["audio"]["type"] == "choi"
+
+
+def test_freeze_is_learned_from_the_sound_of_synthetic_performances(one_thread):
+    """End to end on the synthetic performer's audio: a Freeze is silent, so the [audio] model
+    learns it from timbral features of two performances and finds it in a third."""
+    synth = pytest.importorskip("musicperf.synth")
+    from musicperf.features.audio import timbral_features
+    from musicperf.labels.samples import sample_labels, sample_starts
+    from musicperf.synth.truth import LABEL_NAMES, frame_labels
+
+    def performance(seed):
+        r = synth.render(seconds=20, seed=seed, gestures=["Freeze", "Nodding"], ensure_all=True, gesture_rate=3)
+        starts = sample_starts(r.n_frames, length=16, stride=16)
+        # at the performer's own 48 kHz (resampling is load_performance_audio's job, tested elsewhere)
+        x = timbral_features(r.audio, r.sr, segment_starts=starts / r.fps, segment_duration=16 / r.fps)
+        labels = frame_labels(r.truth)[:, [LABEL_NAMES.index("Freeze")]]
+        return torch.from_numpy(x), torch.from_numpy(sample_labels(labels, starts, length=16))
+
+    (xa, ya), (xb, yb), (xt, yt) = performance(1), performance(2), performance(3)
+    x, y = torch.cat([xa, xb]), torch.cat([ya, yb])
+    assert 5 <= y.sum() <= len(y) - 5 and yt.sum() >= 3
+    torch.manual_seed(0)
+    encoder = AudioMLP(hidden=(64, 32, 32), out_features=16, dropout=0.1).fit_normalization(x)
+    model = build_fusion_model(modalities=["audio"], n_classes=1, audio_encoder=encoder, audio_dim=16,
+                               hidden=(32, 16, 16), dropout=0.1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(100):
+        opt.zero_grad()
+        torch.nn.functional.binary_cross_entropy_with_logits(model(audio=x), y).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        pred = torch.sigmoid(model(audio=xt)) > 0.5
+    truth = yt > 0
+    f1 = 2 * (pred & truth).sum().item() / max(pred.sum().item() + truth.sum().item(), 1)
+    assert f1 > 0.75, f1  # 0.90 measured
