@@ -605,7 +605,7 @@ def analyze_media(media, *, audio=None, region=None, notes_file=None, method: st
         A separate audio file for the pitch contour (e.g. the player's own microphone).
     region : Region, optional
         The fingering hand in the first frame, pixels; found by :func:`find_vibrato_region`
-        when None.
+        in the first 10 s when None.
     notes_file : str or Path, optional
         Notes from a score (``.mid``, ``.csv``, ``.json``); otherwise from the audio.
     method : {"autocorr", "svm"}
@@ -643,15 +643,24 @@ def analyze_media(media, *, audio=None, region=None, notes_file=None, method: st
     elif res.pitch is not None:
         res.notes = segment_notes(res.pitch, y, 22050)
     if is_video:
+        import itertools
+
         from musicperf.io.video import VideoReader
 
+        # streamed: a long video never sits in memory (only the first 10 s for the region search)
         with VideoReader(media) as reader:
             fps = reader.info.fps
-            frames = [f for t, f in reader.frames(0.0, max_seconds)]
-        if len(frames) < 3:
+            if region is None:
+                head = list(itertools.islice((f for _t, f in reader.frames(0.0, max_seconds)), int(10 * fps)))
+                if len(head) < 3:
+                    raise ParameterError(f"'{media}' has fewer than 3 video frames")
+                region = find_vibrato_region(head, fps=fps)
+                del head
+            res.region = region
+            m = region_motion((f for _t, f in reader.frames(0.0, max_seconds)), region, fps=fps, track=track,
+                              winsize=5)
+        if len(m.velocity) < 3:
             raise ParameterError(f"'{media}' has fewer than 3 video frames")
-        res.region = region if region is not None else find_vibrato_region(frames, fps=fps)
-        m = region_motion(frames, res.region, fps=fps, track=track)
         res.boxes = m.boxes[:, 0]
         res.curve = displacement_curve(m.velocity[:, 0], fps)
         if res.notes:

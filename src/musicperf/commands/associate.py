@@ -49,19 +49,20 @@ def run(args: argparse.Namespace) -> int:
     with VideoReader(args.video) as reader:
         fps = reader.info.fps
         W, H = reader.info.width, reader.info.height
-        frames = [f for _t, f in reader]
-    if args.regions:
-        regions = _regions(args.regions, W, H)
-    else:
-        from musicperf.analysis import playing as PL
-        from musicperf.commands.playing import _face_regions
-        from musicperf.errors import ParameterError
+        if args.regions:
+            regions = _regions(args.regions, W, H)
+        else:
+            from musicperf.analysis import playing as PL
+            from musicperf.commands.playing import _face_regions
+            from musicperf.errors import ParameterError
 
-        try:
-            regions = _face_regions(PL, frames, fps, W, H)
-        except ParameterError:
-            regions = _regions(["halves"], W, H)
-    m = region_motion(frames, regions, fps=fps, compensate=True)
+            head = [f for _t, f in reader.frames(0.0, 1.0)]
+            try:
+                regions = _face_regions(PL, head, fps, W, H)
+            except ParameterError:
+                regions = _regions(["halves"], W, H)
+            del head
+        m = region_motion((f for _t, f in reader), regions, fps=fps, compensate=True)
     T = len(m.speed)
     motion = AS.motion_onset_strength(m.velocity)
     if args.tracks:

@@ -55,15 +55,35 @@ def run(args: argparse.Namespace) -> int:
     from musicperf.errors import ParameterError
     from musicperf.io.video import VideoReader
 
+    activity = None
+    # frames are streamed: long videos never sit in memory whole
     with VideoReader(args.video) as reader:
         fps = reader.info.fps
         W, H = reader.info.width, reader.info.height
-        frames = [f for _t, f in reader.frames(0.0, args.max_seconds)]
         has_audio = reader.info.has_audio
-    T = len(frames)
+        if args.ensemble:
+            stride = max(1, int(round(args.step * fps)))
+            keep, T = {}, 0
+            for i, (_t, f) in enumerate(reader.frames(0.0, args.max_seconds)):
+                if i % stride in (0, 1) or stride == 1:
+                    keep[i] = f  # key frames and the frame after each (for its motion)
+                T = i + 1
+            frames = _Sparse(keep, T)
+        else:
+            from musicperf.analysis.motion import region_motion
+            from musicperf.commands.separate import _regions
+
+            if args.regions:
+                regions = _regions(args.regions, W, H)
+            else:
+                head = [f for _t, f in reader.frames(0.0, min(1.0, args.max_seconds or 1.0))]
+                regions = _face_regions(PL, head, fps, W, H)
+                del head
+            m = region_motion((f for _t, f in reader.frames(0.0, args.max_seconds)), regions, fps=fps,
+                              compensate=True)
+            T = len(m.speed)
     if T < 3:
         raise ParameterError(f"'{args.video}' has fewer than 3 frames")
-    activity = None
     if args.ensemble:
         obs = PL.ensemble_observations(frames, fps=fps, step=args.step)
         n = PL.cluster_musicians(obs, args.musicians)
@@ -78,15 +98,6 @@ def run(args: argparse.Namespace) -> int:
         timeline = PL.ensemble_timeline(obs, labels, T, fps, n)
         names = [f"musician{i + 1}" for i in range(n)]
     else:
-        from musicperf.analysis.motion import region_motion
-
-        from musicperf.commands.separate import _regions
-
-        if args.regions:
-            regions = _regions(args.regions, W, H)
-        else:
-            regions = _face_regions(PL, frames, fps, W, H)
-        m = region_motion(frames, regions, fps=fps, compensate=True)
         rms = None
         if has_audio and not args.no_audio:
             from musicperf.io.audio import load_audio
@@ -115,6 +126,19 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"wrote {args.plot}")
     return 0
+
+
+class _Sparse:
+    """The key frames (and the frame after each) of a video, indexable like the full list."""
+
+    def __init__(self, frames: dict, n: int):
+        self._frames, self._n = frames, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int):
+        return self._frames[i]
 
 
 def _face_regions(PL, frames, fps, W, H):
