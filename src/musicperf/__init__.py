@@ -8,7 +8,9 @@ from musicperf.errors import (  # noqa: F401
     AnnotationError,
     DecodeError,
     MissingDependencyError,
+    ModelError,
     MusicperfError,
+    NoAudioError,
     ParameterError,
 )
 

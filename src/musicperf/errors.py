@@ -19,6 +19,10 @@ class DecodeError(MusicperfError):
     """A media file (video or audio) is missing, unreadable, corrupt or lacks a stream."""
 
 
+class NoAudioError(DecodeError):
+    """A media file has no audio stream where audio was asked for."""
+
+
 class AnnotationError(MusicperfError):
     """An annotation file (EAF, TextGrid, tab-delimited export, mapping) is malformed or
     inconsistent with the media it describes."""

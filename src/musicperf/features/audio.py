@@ -33,7 +33,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from musicperf.errors import DecodeError, ParameterError, require
+from musicperf.errors import DecodeError, NoAudioError, ParameterError, require
 
 log = logging.getLogger(__name__)
 
@@ -492,10 +492,10 @@ def load_performance_audio(
     source = Path(audio) if audio is not None else Path(media)
     if not has_audio(source):
         if audio is None:
-            raise DecodeError(
+            raise NoAudioError(
                 f"'{source}' has no audio stream; train with modalities: [video] or give --audio FILE"
             )
-        raise DecodeError(f"audio recording '{source}' has no audio stream")
+        raise NoAudioError(f"audio recording '{source}' has no audio stream")
     y, got_sr = load_audio(source, sr=sr, mono=True, offset=offset, duration=duration)
     y = np.ascontiguousarray(y, dtype=np.float32)
     if duration is not None and len(y) < int(round(duration * got_sr)):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicperf.errors import DecodeError, ParameterError, require
+from musicperf.errors import DecodeError, NoAudioError, ParameterError, require
 from musicperf.io.video import _ffmpeg_reason, open_container
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def load_audio(path, *, sr: int = 48000, mono: bool = True, offset: float = 0.0,
     container = open_container(path)
     try:
         if not container.streams.audio:
-            raise DecodeError(f"'{path}': has no audio stream")
+            raise NoAudioError(f"'{path}': has no audio stream")
         stream = container.streams.audio[0]
         channels = int(stream.codec_context.channels) or 1
         # Where the audio's first sample sits on the video timeline.

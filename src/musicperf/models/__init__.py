@@ -7,6 +7,8 @@ Public API
 build_backbone, load_video_backbone, set_trainable, ResNet3D
 SingleModelHead, PerClassHead, GestureNet, scores_from_logits
 save_model, load_model, Normalization, NORMALIZATIONS
+AudioMLP, MelCNN, audio_encoder_from_config (audio branch of 001 Figure 4a)
+EarlyFusion, LateFusion, build_fusion_model, fusion_from_config, parse_modalities, MODALITIES
 """
 
 from musicperf.models.checkpoints import (  # noqa: F401
@@ -27,4 +29,13 @@ from musicperf.models.resnet3d import (  # noqa: F401
     ResNetConfig,
     build_backbone,
     set_trainable,
+)
+from musicperf.models.audio import AudioMLP, MelCNN, audio_encoder_from_config  # noqa: F401
+from musicperf.models.fusion import (  # noqa: F401
+    MODALITIES,
+    EarlyFusion,
+    LateFusion,
+    build_fusion_model,
+    fusion_from_config,
+    parse_modalities,
 )
