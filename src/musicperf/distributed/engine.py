@@ -268,7 +268,14 @@ class RayEngine:
             try:
                 ray.init(**kwargs)
             except ConnectionError as exc:
-                raise ParameterError(f"cannot reach a Ray cluster at '{self.address}': {exc}") from None
+                if self.address != "auto":
+                    raise ParameterError(f"cannot reach a Ray cluster at '{self.address}': {exc}") from None
+                # 'auto' on a machine that is not part of a cluster: run on this machine alone.
+                log.warning("no running Ray cluster found for --address auto; starting a local Ray instance")
+                kwargs.pop("address")
+                if self.workers:
+                    kwargs["num_cpus"] = max(1, int(self.workers * self.num_cpus + 0.999))
+                ray.init(**kwargs)
             self._started_here = True
         if self.workers is None:
             cpus = ray.cluster_resources().get("CPU", 1.0)
