@@ -12,14 +12,11 @@ Imports the standard library at module level; the model (torch) is loaded in the
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from musicperf.errors import DecodeError, ParameterError
-
-log = logging.getLogger(__name__)
 
 
 def _output_paths(out_dir: Path, video: Path) -> dict[str, Path]:
