@@ -221,3 +221,20 @@ class _BrokenSetup(_Flaky):
         from musicperf.errors import ModelError
 
         raise ModelError("weights unreadable")
+
+
+def test_a_worker_that_dies_loses_only_an_attempt(tmp_path):
+    # 'crash' kills its worker process outright (as a segfault in a decoder would); the pool is
+    # rebuilt, 'crash' is reported after its retries and the other videos are done.
+    summary = run_batch(_Crashing(str(tmp_path)), ["a", "crash", "c", "d"], tmp_path, engine="local", workers=2,
+                        retries=2, key="k")
+    assert summary["counts"] == {"done": 3, "failed": 1, "pending": 0}
+    (fail,) = summary["failures"]  # the videos running beside it were not charged
+    assert fail["video"].endswith("crash") and fail["attempts"] == 3 and fail["error"].startswith("WorkerDied")
+
+
+class _Crashing(_Flaky):
+    def run(self, video: str) -> dict:
+        if video == "crash":
+            os._exit(3)
+        return super().run(video)

@@ -145,7 +145,9 @@ class LocalEngine:
         self.workers = int(workers or os.cpu_count() or 1)
         self.threads = int(threads)
         self._pool = None
-        self._futures: dict = {}
+        self._futures: dict = {}  # Future -> video, at most `workers` of them
+        self._queue: list[str] = []
+        self._suspects: list[str] = []
 
     def _start(self) -> None:
         import multiprocessing
@@ -167,34 +169,52 @@ class LocalEngine:
             self._pool = None
 
     def submit(self, video: str) -> None:
-        self._futures[self._pool.submit(_run_local, video)] = video
+        self._queue.append(video)
 
     def in_flight(self) -> int:
-        return len(self._futures)
+        return len(self._futures) + len(self._queue) + len(self._suspects)
+
+    def _fill(self) -> None:
+        # At most `workers` videos are handed to the pool at a time, so a worker that dies takes
+        # at most the videos running beside it, never the whole queue. After such a death the
+        # videos that were running are suspects: each is rerun alone, and only one that kills
+        # its worker while alone is charged with the attempt.
+        if self._suspects:
+            if not self._futures:
+                video = self._suspects.pop(0)
+                self._futures[self._pool.submit(_run_local, video)] = video
+            return
+        while self._queue and len(self._futures) < self.workers:
+            video = self._queue.pop(0)
+            self._futures[self._pool.submit(_run_local, video)] = video
 
     def results(self) -> Iterator[Outcome]:
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        while self._futures:
+        while self._queue or self._suspects or self._futures:
+            self._fill()
             done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
-            broken = False
+            outcomes, broken = [], False
             for fut in done:
-                video = self._futures.pop(fut)
                 try:
-                    yield fut.result()
+                    outcomes.append(fut.result())
+                    self._futures.pop(fut)
                 except BrokenProcessPool:
                     broken = True
-                    yield Outcome(video, False, error="WorkerDied: a worker process died while handling this video "
-                                  "(crash or out of memory)")
             if broken:
-                # Every other video in flight is lost with the pool: report them and start afresh.
-                lost = list(self._futures.values())
+                lost = list(self._futures.values())  # every video the dead pool held
                 self._futures.clear()
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._start()
-                for video in lost:
-                    yield Outcome(video, False, error="WorkerDied: the worker pool broke while this video was queued")
+                if len(lost) == 1:
+                    outcomes.append(Outcome(lost[0], False, error="WorkerDied: the worker process died while "
+                                            "handling this video (crash or out of memory)"))
+                else:
+                    log.warning("a worker process died running one of %d videos; rerunning them one at a time",
+                                len(lost))
+                    self._suspects.extend(lost)
+            yield from outcomes
 
 
 # --------------------------------------------------------------------------- ray
