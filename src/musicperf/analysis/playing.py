@@ -72,10 +72,10 @@ def playing_from_motion(speed: np.ndarray, fps: float, *, audio_rms: np.ndarray 
         strokes into a continuous activity (bows change direction and strums are brief, so the
         instantaneous speed dips while the player is still playing).
     threshold : float
-        Fraction of the performer's 95th-percentile activity above which they play. A per-player
-        relative threshold: the distance to the camera changes the motion's size. When the
-        95th percentile exceeds four times the 5th (the performer rests at times), the threshold
-        is raised to the geometric mean of the two, at most half the 95th percentile.
+        With one performer: the fraction of their 95th-percentile activity above which they
+        play (relative, as the camera distance scales motion). With several: three times the
+        lowest 5th-percentile activity of all performers (the level of idle motion), kept
+        between ``threshold / 3`` and 0.5 times the performer's 95th percentile.
     min_duration : float
         Playing or non-playing runs shorter than this (seconds) are absorbed by their neighbours.
 
@@ -93,12 +93,11 @@ def playing_from_motion(speed: np.ndarray, fps: float, *, audio_rms: np.ndarray 
     w = max(1, int(round(window * fps)))
     act = uniform_filter1d(maximum_filter1d(s, w, axis=0, mode="nearest"), w, axis=0, mode="nearest")
     hi = np.maximum(np.percentile(act, 95, axis=0), 1e-9)
-    lo = np.maximum(np.percentile(act, 5, axis=0), 1e-12)
-    # A performer who rests shows two levels (idle noise, playing); then the threshold is their
-    # geometric mean (an Otsu-like split in log activity). Without a clear low level (always
-    # playing) a share of the high level decides.
-    thr = np.where(hi > 4 * lo, np.maximum(np.sqrt(lo * hi), threshold * hi), threshold * hi)
-    thr = np.minimum(thr, 0.5 * hi)
+    # The stillest performer's quiet moments give the level of "no playing motion" (noise,
+    # breathing, idle sway); playing is well above it. A player's own low percentile cannot
+    # serve: a player who never rests has a high one.
+    floor = float(np.min(np.percentile(act, 5, axis=0)))
+    thr = np.clip(3.0 * floor, threshold * hi / 3.0, 0.5 * hi) if s.shape[1] > 1 else threshold * hi
     play = act > thr
     if audio_rms is not None:
         a = np.asarray(audio_rms, float)
