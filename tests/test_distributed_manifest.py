@@ -131,3 +131,18 @@ def test_damaged_features_file_is_not_readable(tmp_path):
     p.write_bytes(p.read_bytes()[:50])
     with pytest.raises(DecodeError, match="not a readable"):
         check_features(p)
+
+
+def test_extract_real_files_reports_the_unusable_ones(shared_data, tmp_path):
+    """Real files: a damaged mp4 that still decodes in part is done; two clips shorter than one
+    16-frame sample are reported with the reason, and leave no output."""
+    from musicperf.distributed.extract import check_features, extract_batch, features_path
+
+    vids = [shared_data / "video" / n for n in ("decord_corrupted.mp4", "decord_video_90.mov", "decord_unordered.mov")]
+    summary = extract_batch([str(v) for v in vids], tmp_path, workers=1, retries=0)
+    assert summary["counts"] == {"done": 1, "failed": 2, "pending": 0}
+    check_features(features_path(tmp_path, vids[0]))
+    assert sorted(Path(f["video"]).name for f in summary["failures"]) == ["decord_unordered.mov", "decord_video_90.mov"]
+    assert all("no complete 16-frame clip" in f["error"] for f in summary["failures"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "decord_corrupted.features.npz", "musicperf-failures.json", "musicperf-manifest.json"]
