@@ -238,3 +238,17 @@ class _Crashing(_Flaky):
         if video == "crash":
             os._exit(3)
         return super().run(video)
+
+
+def test_labels_of_another_model_are_not_replaced_without_overwrite(tmp_path, corpus, local_run):
+    from musicperf.errors import ParameterError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    src = local_run[0] / "v0.labels.json"
+    summary = json.loads(src.read_text())
+    summary["model_id"] = "another-model"
+    (out / "v0.labels.json").write_text(json.dumps(summary))
+    with pytest.raises(ParameterError, match="another model.*--overwrite"):
+        label_batch([str(corpus["good"][0])], corpus["model"], out, engine="local", workers=1)
+    assert json.loads((out / "v0.labels.json").read_text())["model_id"] == "another-model"
