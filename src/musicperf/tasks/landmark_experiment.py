@@ -222,6 +222,14 @@ def _prepare_video(folder: Path, *, seconds: float, seed: int, length: int, back
            "y_ts": sample_labels(labels[:T], starts, length=length, how="ts"),
            "detection": lm.detection_rates()}
     out["grid"] = _grid_features(folder / "performance.mp4", starts, length=length, cache=folder / f"grid8_{length}.npy")
+    out["audio"] = _audio_features(folder / "performance.mp4", starts, fps=lm.fps, length=length,
+                                   cache=folder / f"timbral_{length}.npy")
+    from musicperf.features.flow import flow_features
+
+    fl = flow_features(folder / "performance.mp4", size=(120, 160), cache_dir=folder / "flow_cache").values
+    if len(fl) < T:  # the decoder may deliver a frame less than the truth has
+        fl = np.concatenate([fl, np.repeat(fl[-1:], T - len(fl), axis=0)])
+    out["flow"] = fl[:T]
     if backbone != "none":
         out["cnn"] = _cnn_features(folder / "performance.mp4", starts, length=length, backbone=backbone, size=cnn_size,
                                    cache=folder / f"cnn_{backbone}_{cnn_size}_{length}.npy")
@@ -290,6 +298,25 @@ def _clip_features(video: Path, starts: np.ndarray, *, length: int, size, fn, ca
     return arr
 
 
+def _audio_features(video: Path, starts: np.ndarray, *, fps: float, length: int, cache: Path) -> np.ndarray:
+    """Timbral texture features of 001 (Section 4.4) per sample, summarised as mean and standard
+    deviation over the 28 windows: ``(N, 216)``, cached as .npy."""
+    if cache.is_file():
+        arr = np.load(cache)
+        if len(arr) == len(starts):
+            return arr
+    from musicperf._util import atomic_path
+    from musicperf.features.audio import load_performance_audio, timbral_features
+
+    pa = load_performance_audio(video)
+    f = timbral_features(pa.y, pa.sr, segment_starts=np.asarray(starts) / fps, segment_duration=length / fps)
+    arr = np.concatenate([f.mean(axis=1), f.std(axis=1)], axis=1).astype(np.float32)
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+    return arr
+
+
 def _standardise(train: np.ndarray, *others: np.ndarray):
     mean = train.reshape(-1, train.shape[-1]).mean(axis=0)
     std = train.reshape(-1, train.shape[-1]).std(axis=0)
@@ -309,7 +336,7 @@ def run_comparison(
     epochs: int = 60,
     patience: int = 15,
     val_fraction: float = 0.2,
-    models: tuple[str, ...] = ("landmarks", "cnn", "grid", "fusion", "constant"),
+    models: tuple[str, ...] = ("landmarks", "cnn", "grid", "flow", "fusion", "fusion_audio", "constant"),
     progress: bool = False,
 ) -> dict:
     """Leave-one-video-out macro F1 of the landmark, 3D-CNN and fused models on synthetic videos.
@@ -334,8 +361,10 @@ def run_comparison(
         samples (``leave_one_video_out``), used for early stopping and per-class thresholds.
     models : tuple of str
         Any of ``"landmarks"``, ``"cnn"``, ``"grid"`` (the workflow's default motion/appearance
-        grid features with the same head), ``"fusion"`` (landmarks + CNN), ``"constant"``
-        (the training prevalence of each class as its score).
+        grid features with the same head), ``"flow"`` (the TCN on Farneback flow features at
+        160 x 120), ``"fusion"`` (landmarks + CNN), ``"fusion_audio"`` (landmarks + the timbral
+        features of 001, mean and deviation over each sample's 28 windows), ``"constant"`` (the
+        training prevalence of each class as its score).
 
     Returns
     -------
@@ -350,7 +379,7 @@ def run_comparison(
 
     if n_videos < 2:
         raise ParameterError(f"leave-one-video-out needs at least 2 videos, got {n_videos}")
-    unknown = set(models) - {"landmarks", "cnn", "grid", "fusion", "constant"}
+    unknown = set(models) - {"landmarks", "cnn", "grid", "flow", "fusion", "fusion_audio", "constant"}
     if unknown:
         raise ParameterError(f"unknown model(s) {', '.join(sorted(unknown))}")
     if backbone == "none":
@@ -370,13 +399,15 @@ def run_comparison(
     y_ts = np.concatenate([p["y_ts"] for p in per])
     cnn = np.concatenate([p["cnn"] for p in per]) if "cnn" in per[0] else None
     grid = np.concatenate([p["grid"] for p in per])
+    audio = np.concatenate([p["audio"] for p in per])
+    fw = np.concatenate([windows(p["flow"], p["starts"], length=length) for p in per])
     classes = list(LABEL_NAMES)
     folds = []
     for split in leave_one_video_out(vid, val_fraction=val_fraction, seed=seed):
         tr, va, te = split.train, split.val, split.test
         fold = {"test_video": int(vid[te[0]]), "split": split.name, "sizes": list(split.sizes), "models": {}}
         inputs = {}
-        if "landmarks" in models or "fusion" in models:
+        if "landmarks" in models or "fusion" in models or "fusion_audio" in models:
             from musicperf.features.landmark_features import feature_matrix
 
             _, mean, std = feature_matrix(lw[tr].reshape(-1, lw.shape[-1]))
@@ -390,6 +421,15 @@ def run_comparison(
             if "fusion" in models and "landmarks" in inputs:
                 fx = np.concatenate([lx, np.repeat(cx[:, None, :], length, axis=1)], axis=2)
                 inputs["fusion"] = ("fusion", fx, {"n_temporal": lx.shape[2]})
+        if "fusion_audio" in models:
+            ax = np.nan_to_num(np.concatenate(_standardise(audio[tr], audio))[len(tr):])
+            fx = np.concatenate([lx, np.repeat(ax[:, None, :], length, axis=1)], axis=2)
+            inputs["fusion_audio"] = ("fusion", fx, {"n_temporal": lx.shape[2]})
+        if "flow" in models:
+            from musicperf.features.landmark_features import feature_matrix
+
+            _, fmean, fstd = feature_matrix(fw[tr].reshape(-1, fw.shape[-1]))
+            inputs["flow"] = ("tcn", feature_matrix(fw.reshape(-1, fw.shape[-1]), fmean, fstd)[0].reshape(fw.shape), {})
         if "grid" in models:
             gx = np.nan_to_num(np.concatenate(_standardise(grid[tr], grid))[len(tr):])
             inputs["grid"] = ("cnn", gx[:, None, :], {})
@@ -477,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backbone", default="resnet10", help="3D ResNet for the CNN side, or 'none'")
     p.add_argument("--cnn-size", type=int, default=112)
     p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--models", default="landmarks,cnn,grid,fusion,constant")
+    p.add_argument("--models", default="landmarks,cnn,grid,flow,fusion,fusion_audio,constant")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: the models are tiny)")
     args = p.parse_args(argv)
     import torch
