@@ -171,3 +171,21 @@ def test_hand_only_view_falls_back_to_the_hand_detector(pianist):
     assert all(r[3] is None and r[4] is None for r in found["never"])
     hits = [r for r in found["fallback"] if r[3] is not None]
     assert len(hits) >= 3 and all(r[5][0] == SOURCE_HANDS for r in hits)
+
+
+def test_overlay_video_has_the_landmark_frames(pianist, tmp_path):
+    from musicperf.io.video import VideoReader, probe
+    from musicperf.report.overlay import overlay_video
+
+    video, lm, _ = pianist
+    out = overlay_video(video, lm, tmp_path / "o.mp4", max_frames=5)
+    info = probe(out, count_frames=True)
+    assert info.n_frames == 5 and (info.width, info.height) == (640, 480)
+    with VideoReader(out) as reader:
+        drawn = next(iter(reader))[1].astype(int)
+    with VideoReader(video) as reader:
+        plain = next(iter(reader))[1].astype(int)
+    changed = np.abs(drawn - plain).max(axis=-1) > 60
+    # The skeleton is drawn where the pianist is (x 0.45-0.75 of the width), nowhere else.
+    assert changed[:, 290:480].sum() > 300
+    assert changed[:, :200].sum() < 20

@@ -72,3 +72,15 @@ def test_tiny_training_on_synthetic_truth_beats_constant_predictor():
     print(f"tiny training: F1 {f1:.3f} vs constant {const:.3f}, all-positive {ones:.3f}")
     assert f1 > max(const, ones) + 0.15, (f1, const, ones)
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+
+
+def test_windows_cut_and_check_bounds():
+    from musicperf.tasks.landmark_experiment import LandmarkFeatures, windows
+
+    x = np.arange(40, dtype=float).reshape(20, 2)
+    w = windows(x, np.array([0, 4]), length=16)
+    assert w.shape == (2, 16, 2) and w[1, 0, 0] == 8 and w.dtype == np.float32
+    with pytest.raises(ParameterError, match="do not fit"):
+        windows(x, np.array([5]), length=16)
+    d = LandmarkFeatures().to_dict()
+    assert d["name"] == "landmarks" and len(d["features"]) == 32 and "mediapipe" in d["version"]
