@@ -255,7 +255,7 @@ def write_labelled_videos(path: str | Path, items: Sequence[LabelledVideo]) -> P
     for it in items:
         p = Path(it.path)
         try:
-            p = p.resolve().relative_to(path.parent.resolve())
+            p = p.absolute().relative_to(path.parent.absolute())
         except ValueError:
             pass
         lines.append(f"{p},{it.label}")

@@ -220,13 +220,11 @@ def audio_patches(path: str | Path, config: InstrumentConfig, *, duration: float
     stream, one silent patch (-100 dB) is returned with ``False`` and a warning is logged.
     """
     from musicperf.features.audio import load_performance_audio, mel_patches
+    from musicperf.io.audio import has_audio
 
-    try:
-        audio = load_performance_audio(path, sr=config.sr)
-        y, has = audio.y, True
-    except DecodeError as exc:
-        if "no audio stream" not in str(exc):
-            raise
+    if has_audio(path):
+        y, has = load_performance_audio(path, sr=config.sr).y, True
+    else:
         log.warning("'%s' has no sound; the audio branch sees silence", path)
         y, has = np.zeros(int(config.audio_seconds * config.sr), dtype=np.float32), False
     seconds = len(y) / config.sr if duration is None else duration
@@ -378,7 +376,9 @@ def _frame_normalization(backbone: str) -> tuple[tuple[float, ...], tuple[float,
 
 def frames_to_tensor(frames: torch.Tensor, mean, std) -> torch.Tensor:
     """uint8 frames ``(B, H, W, 3)`` -> normalised float ``(B, 3, H, W)``: ``(x / 255 - mean) / std``."""
-    x = frames.permute(0, 3, 1, 2).float() / 255.0
+    # contiguous: the permuted view is channels-last, and torch 2.13's CPU convolution backward
+    # crashes (segmentation fault) on channels-last inputs of tiny networks with one thread
+    x = frames.permute(0, 3, 1, 2).contiguous().float() / 255.0
     m = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - m) / s

@@ -314,19 +314,18 @@ def skill_inputs(path: str | Path, config: SkillConfig, *, max_seconds: float | 
     if not clips:
         raise DecodeError(f"'{path}' is shorter than one clip of {config.clip_length} frames")
     times = np.asarray(times)
-    try:
-        audio = load_performance_audio(path, sr=config.sr)
-        y = audio.y
-    except DecodeError as exc:
-        if "no audio stream" not in str(exc):
-            raise
+    from musicperf.io.audio import has_audio
+
+    if has_audio(path):
+        y = load_performance_audio(path, sr=config.sr).y
+    else:
         log.warning("'%s' has no sound; the audio branch sees silence", path)
         y = np.zeros(config.sr, dtype=np.float32)
     span = config.clip_length / fps
     window = span if config.audio_seconds is None else float(config.audio_seconds)
     # centred on the clip; mel_patches pads with silence before 0 and after the end
     starts = times + (span - window) / 2.0
-    mel = mel_patches(y, config.sr, np.maximum(starts, 0.0), duration=window, n_mels=config.n_mels,
+    mel = mel_patches(y, config.sr, starts, duration=window, n_mels=config.n_mels,
                       n_fft=config.n_fft, hop_length=config.hop_length)
     return SkillInputs(np.stack(clips), mel, times, box, source)
 
@@ -405,7 +404,7 @@ def skill_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _clips_to_tensor(clips: torch.Tensor) -> torch.Tensor:
     """uint8 ``(B, T, H, W, 3)`` -> float ``(B, 3, T, H, W)`` in [0, 1]."""
-    return clips.permute(0, 4, 1, 2, 3).float() / 255.0
+    return clips.permute(0, 4, 1, 2, 3).contiguous().float() / 255.0
 
 
 def _prepare(xs):

@@ -1,0 +1,171 @@
+"""Instrument recognition (003) end to end on tiny synthetic videos: dataset files, frame sampling,
+mel patches, the three training stages, Hit@k/F1 evaluation, model files and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from musicperf.cli import main
+from musicperf.errors import AnnotationError, ModelError, ParameterError
+from musicperf.tasks._classify import LabelledVideo, read_labelled_videos, write_labelled_videos
+from musicperf.tasks.instrument import (
+    InstrumentConfig,
+    InstrumentModel,
+    LateFusion,
+    evaluate_instrument,
+    load_inputs,
+    modality_dropout,
+    sample_frames,
+    synth_instrument_dataset,
+    train_instrument,
+)
+from musicperf.train.loop import TrainConfig
+
+INSTRUMENTS = ("guitar", "drums", "flute")
+PER_CLASS = 5          # 3 for training, 2 for testing
+CFG = InstrumentConfig(k_frames=4, frame_backbone="resnet18", frame_size=(72, 96), audio_network="choi", n_mels=32,
+                       audio_seconds=0.5, embed_dim=24, fusion_hidden=32, width_factor=0.125, audio_width_factor=0.125,
+                       augment="flip+color")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("instrument")
+    csv = synth_instrument_dataset(root, instruments=INSTRUMENTS, per_class=PER_CLASS, seconds=1.5, size=(96, 72), seed=3)
+    items = read_labelled_videos(csv)
+    inputs = load_inputs(items, CFG, cache_dir=root / "cache")
+    test = [i for i in range(len(items)) if i % PER_CLASS >= 3]
+    train = [i for i in range(len(items)) if i not in test]
+    return root, items, inputs, train, test
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    root, items, inputs, train, test = data
+    model = train_instrument([items[i] for i in train], CFG,
+                             TrainConfig(epochs=15, batch_size=12, weight_decay=1e-4, patience=None, seed=0),
+                             val_fraction=0.0, fusion_epochs=80, inputs=[inputs[i] for i in train])
+    model.save(root / "model")
+    return model
+
+
+def test_dataset_csv_and_inputs(data):
+    root, items, inputs, _, _ = data
+    assert [it.label for it in items] == [c for c in INSTRUMENTS for _ in range(PER_CLASS)]
+    v = inputs[0]
+    assert v.frames.shape == (4, 72, 96, 3) and v.frames.dtype == np.uint8
+    # frames at the centres of 4 equal spans of 1.5 s (25 fps: within one frame)
+    np.testing.assert_allclose(v.frame_times, (np.arange(4) + 0.5) * 1.5 / 4, atol=0.041)
+    assert v.mel.shape == (3, 32, 22) and v.has_audio
+    assert len(list((root / "cache").glob("*.npz"))) == len(items)
+
+
+def test_sample_frames_matches_sequential_decode(data):
+    from musicperf.io.video import VideoReader
+
+    path = data[1][0].path
+    frames, times = sample_frames(path, 3, size=(72, 96))
+    with VideoReader(path, size=(72, 96)) as r:
+        seq = list(r.frames())
+    for f, t in zip(frames, times):
+        j = min(range(len(seq)), key=lambda i: abs(seq[i][0] - t))
+        np.testing.assert_array_equal(f, seq[j][1])
+
+
+def test_folder_dataset_and_errors(tmp_path, data):
+    src = data[1][0].path
+    for cls in ("a", "b"):
+        (tmp_path / "ds" / cls).mkdir(parents=True)
+        (tmp_path / "ds" / cls / "x.mp4").symlink_to(src)
+    got = read_labelled_videos(tmp_path / "ds")
+    assert [(p.path.parent.name, p.label) for p in got] == [("a", "a"), ("b", "b")]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,label\nmissing.mp4,guitar\n")
+    with pytest.raises(AnnotationError, match="does not exist"):
+        read_labelled_videos(bad)
+    bad.write_text("only-one-column\n")
+    with pytest.raises(AnnotationError, match="path,label"):
+        read_labelled_videos(bad)
+    out = write_labelled_videos(tmp_path / "ds" / "labels.csv", [LabelledVideo(tmp_path / "ds" / "a" / "x.mp4", "a")])
+    assert out.read_text().splitlines()[1] == "a/x.mp4,a"
+
+
+def test_late_fusion_shape_and_modality_dropout():
+    torch.manual_seed(0)
+    fus = LateFusion(5, 8, 3, hidden=16)
+    assert fus(torch.randn(4, 5, 8)).shape == (4, 3)
+    with pytest.raises(ParameterError, match=r"\(B, 5, 8\)"):
+        fus(torch.randn(4, 6, 8))
+    x = torch.ones(4000, 5, 8)
+    d = modality_dropout(x, 0.3)
+    frames_gone = (d[:, :4].sum((1, 2)) == 0).float().mean()
+    audio_gone = (d[:, 4].sum(1) == 0).float().mean()
+    assert abs(frames_gone - 0.3) < 0.03 and abs(audio_gone - 0.3) < 0.03
+    assert not ((d[:, :4].sum((1, 2)) == 0) & (d[:, 4].sum(1) == 0)).any()   # never both
+
+
+def test_training_beats_chance_on_held_out_videos(data, trained):
+    _, items, inputs, _, test = data
+    rep = evaluate_instrument(trained, [items[i] for i in test], inputs=[inputs[i] for i in test])
+    assert rep["chance"] == pytest.approx(1 / 3)
+    # 6 held-out videos, 3 classes: chance is 2 right; 5 or more happens by luck 1.8 % of the time.
+    # The frame network alone, from 3 training videos per class, is not reliably better than
+    # chance (0.33-0.67 over seeds; docs/tasks.md has the larger benchmark), so only the fused
+    # and audio predictions are held to that bar; the frame network must fit its training set.
+    assert rep["fusion"]["accuracy"] >= 5 / 6, rep
+    assert rep["audio"]["accuracy"] >= 5 / 6, rep
+    assert rep["fusion"]["hit@3"] == 1.0
+    assert trained.meta["training"]["frame"]["history"][-1]["train_loss"] < 0.5
+    assert set(rep["fusion"]["per_class"]) == {"drums", "flute", "guitar"}
+
+
+def test_model_file_round_trip(data, trained):
+    root, items, inputs, _, test = data
+    loaded = InstrumentModel.load(root / "model")
+    a = trained.predict_inputs(inputs[test[0]])
+    b = loaded.predict_inputs(inputs[test[0]])
+    for k in ("video", "audio", "fusion"):
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
+    doc = json.loads((root / "model" / "model.json").read_text())
+    assert doc["classes"] == ["drums", "flute", "guitar"] and doc["config"]["k_frames"] == 4
+    with pytest.raises(ModelError, match="not a 'musicperf-skill'"):
+        from musicperf.tasks._classify import load_task_model
+
+        load_task_model(root / "model", "musicperf-skill")
+
+
+def test_cli_predict_and_evaluate(data, trained, capsys):
+    root, items, _, _, test = data
+    csv = write_labelled_videos(root / "test.csv", [items[i] for i in test])
+    assert main(["instrument", "evaluate", str(csv), "-m", str(root / "model"), "--cache", str(root / "cache"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n_videos"] == 6 and rep["fusion"]["accuracy"] >= 5 / 6
+    assert main(["instrument", "predict", str(items[test[0]].path), "-m", str(root / "model")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(str(items[test[0]].path)) and "fusion:" in out
+    assert main(["instrument", "predict", str(items[0].path), "-m", str(root / "nothing")]) == 2
+    assert "model.json is missing" in capsys.readouterr().err
+
+
+def test_cli_train_tiny(tmp_path, data, capsys):
+    root, items, _, train, _ = data
+    csv = write_labelled_videos(root / "train_small.csv", [items[i] for i in train[:2] + train[3:5]])
+    rc = main(["instrument", "train", str(csv), "-o", str(tmp_path / "m"), "--frames", "4", "--frame-backbone", "resnet18",
+               "--frame-size", "72x96", "--n-mels", "32", "--audio-seconds", "0.5", "--embed-dim", "8",
+               "--width-factor", "0.0625", "--audio-width-factor", "0.0625", "--epochs", "1", "--fusion-epochs", "1",
+               "--val-fraction", "0", "--cache", str(root / "cache")])
+    assert rc == 0
+    assert "wrote" in capsys.readouterr().out
+    assert InstrumentModel.load(tmp_path / "m").classes == ["drums", "guitar"]
