@@ -121,8 +121,8 @@ def test_backbone_runner_chooses_a_mode_within_tolerance(tiny_net, rng):
         x = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 255.0
         ref = net.forward_features(norm.apply(x)).numpy()
     runner = fastpath.BackboneRunner(net, norm, probe=1, try_bf16=True)
+    choice = runner.choose(clips)
     out = runner(clips)
-    choice = runner.choice
     assert choice.mode in fastpath.MODES
     assert set(choice.seconds_per_clip) == set(fastpath.MODES)
     assert choice.rel_error["fp32"] == 0.0
@@ -132,11 +132,11 @@ def test_backbone_runner_chooses_a_mode_within_tolerance(tiny_net, rng):
     # bf16 is measurably less exact than fp32: a tolerance below its error refuses it.
     assert choice.rel_error["bf16-cl3d"] > 1e-4
     strict = fastpath.BackboneRunner(net, norm, tolerance=1e-4, try_bf16=True)
-    strict(clips[:2])
+    strict.choose(clips[:2])
     assert strict.choice.mode != "bf16-cl3d"
     # Without native bf16 kernels, bf16 is not even probed (emulated, it is several times slower).
     default = fastpath.BackboneRunner(net, norm)
-    default(clips[:1])
+    default.choose(clips[:1])
     assert ("bf16-cl3d" in default.choice.seconds_per_clip) == fastpath.bf16_supported()
     # A fixed mode skips the probe.
     fixed = fastpath.BackboneRunner(net, norm, mode="fp32")
@@ -200,3 +200,28 @@ def test_interpolate_samples_is_linear_between_samples_and_never_invents_missing
     np.testing.assert_allclose(mid[:, 0, 0], [0, 1, 2, 3])
     with pytest.raises(ParameterError, match="one value per sampled frame"):
         fastpath.interpolate_samples(v, np.array([0, 1]), 4)
+
+
+def test_backbone_runner_chooses_online_on_real_batches(tiny_net, rng):
+    import torch
+
+    net, norm = tiny_net
+    batches = [rng.integers(0, 256, (2, 4, 16, 16, 3), dtype=np.uint8) for _ in range(8)]
+    fastpath._CHOSEN.clear()
+    runner = fastpath.BackboneRunner(net, norm, try_bf16=True)
+    outs = []
+    for k, b in enumerate(batches):
+        outs.append(runner(b))
+        if k < 5:  # 3 modes x (warm-up, timed) batches
+            assert runner.choice is None
+    assert runner.choice is not None and set(runner.choice.seconds_per_clip) == set(fastpath.MODES)
+    assert 0 < runner.choice.rel_error["bf16-cl3d"] <= 0.1
+    with torch.inference_mode():
+        for b, o in zip(batches, outs):  # every batch's output is a real result
+            x = torch.from_numpy(b).permute(0, 4, 1, 2, 3).float() / 255.0
+            ref = net.to(memory_format=torch.contiguous_format).forward_features(norm.apply(x)).numpy()
+            assert np.linalg.norm(o - ref) / np.linalg.norm(ref) <= 0.1
+    # The choice is remembered for the same model and input shape.
+    again = fastpath.BackboneRunner(net, norm, try_bf16=True)
+    again(batches[0])
+    assert again.choice is runner.choice

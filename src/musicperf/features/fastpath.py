@@ -16,9 +16,9 @@ benchmarks:
   the GIL while they work). Memory stays flat: at most ``depth`` items wait in the queue.
 * :class:`BackboneRunner`: a frozen 3D-CNN applied to uint8 clips, with its numeric mode
   (``fp32``, ``fp32`` + ``channels_last_3d``, ``bfloat16`` autocast + ``channels_last_3d``)
-  chosen automatically on the first batch: every candidate is timed on a probe of that batch,
-  and ``bf16`` is admitted only when its pooled features are within :data:`BF16_TOLERANCE`
-  (relative L2 error) of fp32's on the same clips. ``bf16`` is a candidate only where oneDNN
+  chosen automatically on the first real batches (each candidate runs two of them, warm-up and
+  timed; their outputs are used), and ``bf16`` is admitted only when its pooled features are
+  within :data:`BF16_TOLERANCE` (relative L2 error) of fp32's on the same clip. ``bf16`` is a candidate only where oneDNN
   has native bfloat16 kernels (AVX-512 BF16, AMX): emulated, it measured 6 times slower than
   fp32 here (AVX2), and probing it would cost more than it could save. ``torch.compile`` (inductor, freezing) is
   an option, off by default because compiling takes minutes on a small CPU.
@@ -308,7 +308,12 @@ class BackboneRunner:
     normalization : musicperf.models.Normalization or None
         Applied to clips scaled to [0, 1].
     mode : {"auto", "fp32", "fp32-cl3d", "bf16-cl3d"}
-        ``"auto"`` chooses on the first batch (see the module docstring).
+        ``"auto"`` chooses online: the first batches run in each candidate mode in turn (two
+        batches each: warm-up, then timed; their outputs are the results), then the fastest
+        mode whose features passed the numerical check is kept. bf16 is checked on one clip of
+        its timed batch against fp32 (relative L2 error <= ``tolerance``); channels_last_3d
+        alone is a memory-layout change with the same fp32 arithmetic (measured differences
+        below 1e-6, see tests/test_fastpath.py). :meth:`choose` does the same on a probe.
     compile : bool
         Wrap ``forward_features`` in ``torch.compile`` (inductor with freezing); falls back to
         eager mode with a warning if compiling fails.
@@ -341,6 +346,7 @@ class BackboneRunner:
         self.tolerance = float(tolerance)
         self.probe = max(1, int(probe))
         self.try_bf16 = try_bf16
+        self._trials: list[str] | None = None
         self.choice: PrecisionChoice | None = None if mode == "auto" else PrecisionChoice(mode)
         self._fn = None
         self._fn_mode = None
@@ -436,10 +442,51 @@ class BackboneRunner:
         if clips.ndim != 5 or clips.shape[-1] != 3:
             raise ParameterError(f"clips must have shape (B, T, H, W, 3), got {clips.shape}")
         if self.choice is None:
-            self.choose(clips)
+            key = self._key(clips)
+            if key in _CHOSEN:
+                self.choice = _CHOSEN[key]
+            else:
+                return self._trial_batch(clips, key)
         mode = self.choice.mode
         x = self.to_tensor(clips, channels_last=mode.endswith("cl3d"))
         return self._forward(x, mode).numpy().astype(np.float32, copy=False)
+
+    def _trial_batch(self, clips: np.ndarray, key: tuple) -> np.ndarray:
+        """Run one batch of the online choice (see :meth:`__call__`); its output is the result.
+
+        Each candidate mode runs two real batches, the first to warm up (oneDNN builds its
+        kernels for a new layout and shape on first use), the second timed. Nothing is computed
+        twice except, for bf16, one clip in fp32 for the numerical check. A separate probe on
+        single clips (:meth:`choose`) cost as much as 4 batches on the loaded 2-core machine:
+        batch-1 forward passes are several times less efficient per clip.
+        """
+        if self._trials is None:
+            native = bf16_supported()
+            try_bf16 = native if self.try_bf16 is None else self.try_bf16
+            self._trials = [m for m in (MODES if try_bf16 else MODES[:2]) for _ in (0, 1)]
+            self._trial_secs, self._trial_errs, self._native = {}, {"fp32": 0.0}, native
+        mode = self._trials.pop(0)
+        timed = not self._trials or self._trials[0] != mode
+        x = self.to_tensor(clips, channels_last=mode.endswith("cl3d"))
+        t0 = time.perf_counter()
+        out = self._forward(x, mode)
+        if timed:
+            self._trial_secs[mode] = (time.perf_counter() - t0) / len(clips)
+            if mode == "bf16-cl3d":
+                ref = self._forward(self.to_tensor(clips[:1], channels_last=False), "fp32").double()
+                self._trial_errs[mode] = float((out[:1].double() - ref).norm() / ref.norm().clamp_min(1e-12))
+            elif mode == "fp32-cl3d":
+                self._trial_errs[mode] = 0.0  # a layout change: the same fp32 arithmetic
+        if not self._trials:
+            ok = [m for m in self._trial_secs if self._trial_errs.get(m, 1.0) <= self.tolerance]
+            best = min(ok, key=lambda m: self._trial_secs[m]) if ok else "fp32"
+            self.choice = PrecisionChoice(best, {m: round(v, 5) for m, v in self._trial_secs.items()},
+                                          {m: float(f"{e:.3g}") for m, e in self._trial_errs.items()},
+                                          self.tolerance, self._native)
+            log.info("backbone mode %s chosen on real batches (s/clip %s, rel. error vs fp32 %s)", best,
+                     self.choice.seconds_per_clip, self.choice.rel_error)
+            _CHOSEN[key] = self.choice
+        return out.numpy().astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------- landmarks
