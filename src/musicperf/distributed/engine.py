@@ -246,14 +246,15 @@ class RayEngine:
     job : Job
     address : str, optional
         Cluster to join: ``"auto"`` (the cluster this machine belongs to, started with
-        ``ray start``), ``"ray://host:10001"`` (Ray Client) or ``"host:6379"``. None: start a
-        local Ray instance with ``workers`` CPUs (or use the one already running in this
-        process, e.g. in tests).
+        ``ray start``; when none runs, a local instance is started), ``"ray://host:10001"``
+        (Ray Client) or ``"host:6379"``. None: start a local Ray instance with ``workers`` CPUs
+        (or use the one already running in this process, e.g. in tests).
     workers : int, optional
-        Actors. Default: as many as the cluster's CPUs allow at ``num_cpus`` each.
+        Actors. Default, and at most: as many as the cluster's CPUs (and GPUs) allow at
+        ``num_cpus`` (``num_gpus``) each; more could never all be scheduled.
     num_cpus, num_gpus : float
-        Resources declared per actor (one video runs at a time per actor). Use ``num_gpus=1``
-        (or 0.5 to pack two actors per GPU) for a backbone on GPUs.
+        Resources declared per actor (one video runs at a time per actor), e.g. ``num_gpus=1``
+        or 0.5 to pack two actors per GPU.
     """
 
     name = "ray"
@@ -297,11 +298,21 @@ class RayEngine:
                     kwargs["num_cpus"] = max(1, int(self.workers * self.num_cpus + 0.999))
                 ray.init(**kwargs)
             self._started_here = True
-        if self.workers is None:
-            cpus = ray.cluster_resources().get("CPU", 1.0)
-            self.workers = max(1, int(cpus // self.num_cpus))
-        if self.num_gpus > 0 and ray.cluster_resources().get("GPU", 0.0) < self.num_gpus:
+        res = ray.cluster_resources()
+        if self.num_gpus > 0 and res.get("GPU", 0.0) < self.num_gpus:
             raise ParameterError(f"the Ray cluster has no GPU for --gpus-per-worker {self.num_gpus:g}")
+        capacity = int(res.get("CPU", 1.0) // self.num_cpus)
+        if self.num_gpus > 0:
+            capacity = min(capacity, int(res.get("GPU", 0.0) // self.num_gpus))
+        if capacity < 1:
+            raise ParameterError(f"the Ray cluster has {res.get('CPU', 0):g} CPUs, fewer than --cpus-per-worker "
+                                 f"{self.num_cpus:g}")
+        if self.workers is None:
+            self.workers = capacity
+        elif self.workers > capacity:
+            # Actors beyond the cluster's resources would wait forever for a place, with a video each.
+            log.warning("the Ray cluster has room for %d workers, not %d: using %d", capacity, self.workers, capacity)
+            self.workers = capacity
         self._cls = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus)(_RayWorker)
         self._idle = [self._new_actor() for _ in range(self.workers)]
         return self
@@ -313,10 +324,8 @@ class RayEngine:
         ray = self._ray
         if ray is None:
             return
-        for ref, (_, actor) in list(self._pending.items()):
-            ray.cancel(ref, force=True)
         for actor in self._idle + [a for _, a in self._pending.values()]:
-            ray.kill(actor)
+            ray.kill(actor)  # also ends a video still running on it (an interrupted run)
         self._idle, self._pending, self._queue = [], {}, []
         if self._started_here:
             ray.shutdown()
