@@ -32,8 +32,9 @@ def register(subparsers) -> None:
     p.add_argument("--region", metavar="X,Y,W,H", help="fingering hand in the first frame, pixels")
     p.add_argument("--method", choices=("autocorr", "svm"), default="autocorr",
                    help="motion detector: autocorrelation threshold (default) or linear SVM")
-    p.add_argument("--threshold", type=float, default=0.6,
-                   help="autocorrelation peak above which a note has vibrato (default 0.6)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="autocorrelation peak of X(t) above which a note has vibrato (default 0.5; the "
+                        "audio method uses 0.6)")
     p.add_argument("--no-track", action="store_true", help="keep the region fixed (no KLT tracking)")
     p.add_argument("--max-seconds", type=float, metavar="S", help="analyse only the first S seconds")
     p.add_argument("--json", action="store_true", help="print the detected vibrato segments as JSON")
