@@ -217,3 +217,10 @@ def test_vibrato_command_on_audio_file(tmp_path, violin, capsys):
         assert abs(s["rate_hz"] - tv["rate_hz"]) < 0.3
     assert png.stat().st_size > 10_000
     assert main(["vibrato", str(tmp_path / "missing.wav")]) == 2
+
+
+def test_find_vibrato_region_finds_the_vibrating_hand(violin):
+    r, p = violin
+    reg = V.find_vibrato_region(list(r.frames()), fps=r.fps)
+    hand = np.nanmedian(p["keypoints"]["left_hand"]["full"].reshape(-1, 2), axis=0)
+    assert reg.x <= hand[0] <= reg.x + reg.w and reg.y <= hand[1] <= reg.y + reg.h

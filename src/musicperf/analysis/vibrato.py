@@ -561,7 +561,7 @@ def find_vibrato_region(frames, *, fps: float, grid: int = 8, max_frames: int = 
     mean velocity (minus the median of all cells: camera shake) turned into a displacement
     curve; the cell whose 1 s windows most often show a strong autocorrelation peak at a
     vibrato period (summed excess of the peak over 0.6) is returned,
-    grown to 3x3 cells. The paper uses a hand detector; this motion search needs no model and
+    grown by half a cell on every side. The paper uses a hand detector; this motion search needs no model and
     finds the vibrating hand whenever one vibrates.
 
     Parameters
@@ -596,7 +596,10 @@ def find_vibrato_region(frames, *, fps: float, grid: int = 8, max_frames: int = 
     best = int(np.argmax(scores))
     cw, ch = W / grid, H / grid
     bx, by = best % grid, best // grid
-    return Region(max(0.0, (bx - 1) * cw), max(0.0, (by - 1) * ch), min(3 * cw, W), min(3 * ch, H))
+    # the best cell grown by half a cell on every side: the hand may straddle cells, and a
+    # larger box dilutes its motion with still background
+    x0, y0 = max(0.0, (bx - 0.5) * cw), max(0.0, (by - 0.5) * ch)
+    return Region(x0, y0, min(2 * cw, W - x0), min(2 * ch, H - y0))
 
 
 def analyze_media(media, *, audio=None, region=None, notes_file=None, method: str = "autocorr",
