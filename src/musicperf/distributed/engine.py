@@ -181,12 +181,27 @@ class LocalEngine:
         # its worker while alone is charged with the attempt.
         if self._suspects:
             if not self._futures:
-                video = self._suspects.pop(0)
-                self._futures[self._pool.submit(_run_local, video)] = video
+                self._submit(self._suspects)
             return
         while self._queue and len(self._futures) < self.workers:
-            video = self._queue.pop(0)
-            self._futures[self._pool.submit(_run_local, video)] = video
+            if not self._submit(self._queue):
+                return
+
+    def _submit(self, waiting: list[str]) -> bool:
+        """Hand the first of ``waiting`` to the pool; False (video kept) when the pool is broken."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            fut = self._pool.submit(_run_local, waiting[0])
+        except BrokenProcessPool:
+            # A worker died after the last wait(): the futures in flight will report it. With none
+            # in flight there is nobody to blame; start a new pool and let the next fill retry.
+            if not self._futures:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._start()
+            return False
+        self._futures[fut] = waiting.pop(0)
+        return True
 
     def results(self) -> Iterator[Outcome]:
         from concurrent.futures import FIRST_COMPLETED, wait
