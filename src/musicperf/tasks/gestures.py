@@ -63,6 +63,9 @@ MODEL_FILE = "head.safetensors"
 BACKBONE_FILE = "backbone.safetensors"
 META_FILE = "workflow.json"
 
+#: Clips per backbone call when labelling (see :func:`predict_video`).
+BACKBONE_BATCH = 16
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 ANNOTATION_SUFFIXES = (".eaf", ".textgrid", ".txt", ".csv", ".tsv")
 
@@ -1256,7 +1259,7 @@ def predict_video(
     after: float | None = None,
     progress: bool = False,
     feature_cache: str | Path | bool | None = None,
-    batch: int = 8,
+    batch: int | None = None,
 ) -> tuple[np.ndarray, int, dict]:
     """Per-frame class probabilities of a video, streamed clip by clip.
 
@@ -1278,8 +1281,11 @@ def predict_video(
         depend on (:meth:`FeatureExtractor.identity`, frame grid, clip starts), not by the head:
         relabelling with a retrained head on the same features reads them instead of decoding
         the video again. None or False: no cache.
-    batch : int
-        Clips per model call.
+    batch : int, optional
+        Clips per model call; default :data:`BACKBONE_BATCH` with a 3D-CNN backbone (larger
+        batches are more efficient per clip on a CPU: batch 8 cost 1.5 times as much per clip
+        as one batch of 38 in the same run; 16 keeps the peak memory of ResNet-34 labelling
+        near 1 GB), 8 without.
 
     Returns
     -------
@@ -1311,6 +1317,8 @@ def predict_video(
     if resampled:
         log.warning("'%s' runs at %.3f fps but the model was trained at %.3f fps: frames are resampled to %.3f fps",
                     video, vfps, fps, fps)
+    if batch is None:
+        batch = BACKBONE_BATCH if model.extractor.backbone is not None else 8
     if batch < 1:
         raise ParameterError(f"batch must be a positive number of clips, got {batch}")
 
