@@ -74,7 +74,7 @@ def bench_skill(args, ratios) -> dict:
     inputs = None
     for ratio in ratios:
         v, a = (int(x) for x in ratio.split(":"))
-        cfg = SkillConfig(clip_length=8, clip_stride=4, clip_size=(64, 64), max_clips=32, audio_seconds=3.0,
+        cfg = SkillConfig(clip_length=8, clip_stride=4, clip_size=(64, 64), max_clips=16, audio_seconds=3.0,
                           n_mels=64, n_fft=1024, width_factor=0.25, audio_width_factor=0.25,
                           video_features=v, audio_features=a)
         if inputs is None:
@@ -83,7 +83,7 @@ def bench_skill(args, ratios) -> dict:
         train, test = _split(items, 2 if args.quick else 4)
         t1 = time.perf_counter()
         model = train_skill([items[i] for i in train], cfg,
-                            TrainConfig(epochs=10 if args.quick else 20, batch_size=32, weight_decay=1e-4, patience=None,
+                            TrainConfig(epochs=8 if args.quick else 12, batch_size=32, weight_decay=1e-4, patience=None,
                                         seed=args.seed),
                             val_fraction=0.0, inputs=[inputs[i] for i in train])
         rep = evaluate_skill(model, [items[i] for i in test], inputs=[inputs[i] for i in test])
