@@ -96,6 +96,9 @@ class ExperimentConfig:
         Classifier hidden sizes and dropout (001 gives neither; see docs/models.md).
     audio_dim : int
         Size of the audio representation (001 Figure 4a: 400).
+    audio_hidden : tuple of int
+        Hidden sizes of the audio network (001 Figure 4a has three; sizes not given, see
+        :class:`musicperf.models.audio.AudioMLP`).
     threshold : float
         Score threshold for precision/recall/F1.
     fractions : (float, float, float)
@@ -121,6 +124,7 @@ class ExperimentConfig:
     hidden: tuple[int, ...] = (256, 128, 64)
     dropout: float = 0.5
     audio_dim: int = 400
+    audio_hidden: tuple[int, ...] = (1024, 512, 512)
     threshold: float = 0.5
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     val_fraction: float = 0.1
@@ -457,7 +461,7 @@ def train_cell(
 
     torch.manual_seed(config.seed)
     if use_audio:
-        enc = AudioMLP(int(np.prod(audio_shape)), out_features=config.audio_dim)
+        enc = AudioMLP(int(np.prod(audio_shape)), hidden=config.audio_hidden, out_features=config.audio_dim)
         enc.fit_normalization(torch.from_numpy(xa["train"]))
         fusion = build_fusion_model(modalities=["video", "audio"], n_classes=len(classes), video_dim=d_video,
                                     audio_encoder=enc, audio_dim=config.audio_dim, hidden=config.hidden,
@@ -569,6 +573,13 @@ def run_experiment(
     methods = list(methods or (METHODS if table == "table7" else ("SM+BB+TS",)))
     for m in methods:
         _method_flags(m)
+    from musicperf.tasks.gestures import discover
+
+    n_videos = len(discover(data, need_annotations=True))  # cheap: checks the request before any decoding
+    if config.one_video >= n_videos and table == "table7":
+        raise ParameterError(f"one_video={config.one_video} but only {n_videos} video(s) were given")
+    if table == "table8" and n_videos < 2:
+        raise ParameterError(f"table8 (leave-one-video-out) needs at least 2 videos, got {n_videos}")
     say = progress or (lambda _line: None)
     out_dir = Path(out_dir)
     videos = load_dataset(data, out_dir, config, taxonomies=taxonomies, progress=progress)
