@@ -190,7 +190,7 @@ def region_motion(frames: Iterable[np.ndarray], regions: Sequence[Region] | Regi
     -------
     RegionMotion
     """
-    cv2 = require("cv2", purpose="optical flow")
+    cv2 = require("cv2", extra="analysis", purpose="optical flow")
     regs = [regions] if isinstance(regions, Region) else list(regions)
     if not regs:
         raise ParameterError("region_motion: give at least one region")

@@ -195,7 +195,7 @@ def detect_faces(frame: np.ndarray, *, min_size: int = 12) -> np.ndarray:
     Frames under 480 pixels high are enlarged twice first: the cascade's 20-pixel detection
     window misses faces of about that size.
     """
-    cv2 = require("cv2", purpose="face detection")
+    cv2 = require("cv2", extra="analysis", purpose="face detection")
     g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
     up = 2 if g.shape[0] < 480 else 1
     if up > 1:
@@ -245,7 +245,7 @@ def ensemble_observations(frames, *, fps: float, step: float = 0.5, faces=None) 
     -------
     list of Observation
     """
-    cv2 = require("cv2", purpose="the playing/non-playing clustering pipeline")
+    cv2 = require("cv2", extra="analysis", purpose="the playing/non-playing clustering pipeline")
     faces = faces or detect_faces
     n = len(frames)
     hog = cv2.HOGDescriptor((32, 64), (16, 16), (8, 8), (8, 8), 9)

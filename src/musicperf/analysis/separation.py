@@ -409,7 +409,7 @@ def evaluate(reference: np.ndarray, estimated: np.ndarray, *, permute: bool = Fa
         ``permutation``. Silent references (all zero) cannot be scored and raise
         :class:`ParameterError`.
     """
-    sep = require("mir_eval.separation", purpose="separation metrics")
+    sep = require("mir_eval.separation", extra="analysis", purpose="separation metrics")
     ref = np.atleast_2d(np.asarray(reference, float))
     est = np.atleast_2d(np.asarray(estimated, float))
     if ref.shape != est.shape:
