@@ -142,3 +142,19 @@ def test_cli_quick(videos, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "one video: seed1-plain, classes = 7" in printed and "random 80/10/10 seed=0" in printed
     assert (tmp_path / "r" / "table7.csv").is_file()
+
+
+def test_video_without_sound_leaves_bimodal_column_empty(tmp_path):
+    from musicperf.synth import synthesize
+
+    d = tmp_path / "silent"
+    synthesize(d, seconds=8, seed=3, size=(96, 72), supersample=1, audio=False,
+               gestures=["Nodding", "Frowning"], ensure_all=True)
+    res = run_experiment("table7", [d], tmp_path / "r", TINY, taxonomies=["superclasses7"],
+                         methods=["SM", "Bimodal+SM+BB+TS"])
+    assert [r["cell"]["scope"] for r in res] == ["one video: silent"] * 2  # one video: no "all videos" rows
+    assert "skipped" not in res[0] and res[1]["skipped"] == "a video has no audio stream"
+    rows = _csv(tmp_path / "r" / "table7.csv")
+    assert rows[1]["test_f1"] == "" and rows[1]["note"] == "a video has no audio stream"
+    md = (tmp_path / "r" / "table7.md").read_text()
+    assert md.splitlines()[4].endswith("| n/a | n/a |")
