@@ -171,11 +171,12 @@ def autocorrelation_rate(x: np.ndarray, fs: float, *, rate_range: tuple[float, f
     kmax = min(len(x) // 2, int(np.ceil(f / lo)))
     if kmax <= kmin + 1:
         return float("nan"), float("nan")
-    r = np.empty(kmax + 2)
-    for k in range(kmax + 2):
-        a, b = x[: len(x) - k], x[k:]
-        den = np.sqrt(np.dot(a, a) * np.dot(b, b))
-        r[k] = np.dot(a, b) / den if den > 0 else 0.0
+    n = len(x)
+    ks = np.arange(kmax + 2)
+    num = np.correlate(x, x, mode="full")[n - 1:n + kmax + 1]
+    cs = np.concatenate([[0.0], np.cumsum(x * x)])
+    den = np.sqrt(cs[n - ks] * (cs[n] - cs[ks]))
+    r = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     peaks = [k for k in range(kmin, kmax + 1) if r[k] >= r[k - 1] and r[k] >= r[k + 1]]
     if not peaks:
         return float("nan"), float("nan")
