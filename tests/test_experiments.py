@@ -107,6 +107,12 @@ def test_rerun_skips_finished_cells_and_redoes_changed_ones(table7, videos):
     assert [r["resumed"] for r in changed] == [False, False]
     assert all(r["epochs_run"] == 1 for r in changed)
     assert json.loads((out / "cells" / "table7__all_videos__superclasses7__SM.json").read_text())["epochs_run"] == 1
+    # another training seed reuses the cached backbone features (one file per video)
+    feats = sorted((out / "features").glob("*.npz"))
+    other = run_experiment("table7", videos, out, ExperimentConfig(**{**TINY.__dict__, "seed": 1}),
+                           taxonomies=["superclasses7"], methods=["SM"])
+    assert len(feats) == 2 and sorted((out / "features").glob("*.npz")) == feats
+    assert other[1]["split"]["name"].startswith("random 80/10/10 seed=1")
 
 
 def test_table8_leave_one_video_out(videos, table7):

@@ -38,7 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=None, help="frame size in pixels (default 112)")
     p.add_argument("--epochs", type=int, default=None, help="maximum classifier epochs (default 100)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random backbone, splits and training")
+    p.add_argument("--seed", type=int, default=0, help="seed of the splits and of the training (default 0)")
+    p.add_argument("--backbone-seed", type=int, default=0, help="seed of the random backbone weights (default 0)")
     p.add_argument("--one-video", type=int, default=0, metavar="I",
                    help="index of the video for the 'one video' rows (default 0: the first given)")
     p.add_argument("--taxonomies", type=_csv_list, default=None, metavar="NAME[,NAME]",
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     given = {"backbone": args.backbone, "width_factor": args.width_factor, "size": args.size, "epochs": args.epochs,
              "patience": args.patience}
     kw = {**quick, **{k: v for k, v in given.items() if v is not None}}
-    config = ExperimentConfig(weights=args.weights, seed=args.seed, one_video=args.one_video, **kw)
+    config = ExperimentConfig(weights=args.weights, seed=args.seed, backbone_seed=args.backbone_seed, one_video=args.one_video, **kw)
 
     def say(line: str) -> None:
         if not args.quiet:

@@ -106,7 +106,10 @@ class ExperimentConfig:
     val_fraction : float
         Validation share of the training videos in leave-one-video-out (001: about 10%).
     seed : int
-        Seeds the random backbone, the splits and the training.
+        Seeds the splits and the training.
+    backbone_seed : int
+        Seeds the random backbone weights (unused with ``weights``); kept apart from ``seed`` so
+        that several training seeds share one set of cached features.
     one_video : int
         Index (in the order given) of the video used for the "one video" scope.
     """
@@ -129,6 +132,7 @@ class ExperimentConfig:
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     val_fraction: float = 0.1
     seed: int = 0
+    backbone_seed: int = 0
     one_video: int = 0
 
     def __post_init__(self):
@@ -147,11 +151,11 @@ class ExperimentConfig:
             w = [str(p.resolve()), p.stat().st_size if p.is_file() else None]
         return {"backbone": self.backbone, "width_factor": self.width_factor, "weights": w,
                 "size": self.size, "clip_length": self.clip_length,
-                "seed": self.seed if self.weights is None else None, "format": FORMAT_VERSION}
+                "seed": self.backbone_seed if self.weights is None else None, "format": FORMAT_VERSION}
 
     def train_key(self) -> dict:
         """The settings a cell's result depends on besides its data."""
-        return {k: v for k, v in asdict(self).items() if k != "one_video"}
+        return {k: v for k, v in asdict(self).items() if k not in ("one_video", "backbone_seed")}
 
 
 # --------------------------------------------------------------------------- data
@@ -213,7 +217,7 @@ def _feature_extractor(config: ExperimentConfig):
     if config.weights is not None:
         bb = load_video_backbone(config.weights, keep_head=False)
     else:
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.backbone_seed)
         bb = build_backbone(config.backbone, width_factor=config.width_factor)
     net = GestureNet(bb, 1, design="single", keep_fc=False, trainable="none")
     net.eval()
@@ -643,7 +647,7 @@ def _csv_text(header: list[str], rows: list[list]) -> str:
 
 def _note(config: ExperimentConfig, videos: Sequence[VideoData]) -> str:
     bb = (f"{config.backbone} with the weights of '{config.weights}'" if config.weights else
-          f"{config.backbone} (width x{config.width_factor:g}) with RANDOM weights (seed {config.seed}; no pretrained "
+          f"{config.backbone} (width x{config.width_factor:g}) with RANDOM weights (seed {config.backbone_seed}; no pretrained "
           f"weights were used, so the figures compare the methods on the same features, not with 001's absolute values)")
     vids = ", ".join(f"{v.id} ({v.n} samples{', ' + v.background if v.background else ''})" for v in videos)
     return (f"Backbone: {bb}, frozen entirely, pooled features of {config.size}x{config.size} x {config.clip_length}-frame "
