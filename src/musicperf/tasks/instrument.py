@@ -51,7 +51,6 @@ from musicperf.tasks._classify import (
     LabelledVideo,
     fit_classifier,
     load_task_model,
-    predict_logits,
     read_labelled_videos,
     save_task_model,
     stratified_split,
