@@ -30,6 +30,16 @@ def register(subparsers) -> None:
     p.add_argument("--backbone-weights", default=None, metavar="FILE",
                    help="checkpoint for --backbone, e.g. Hara et al.'s Kinetics ResNet-34 .pth")
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the head")
+    p.add_argument("--frame-features", choices=("grid", "landmarks", "grid+landmarks"), default=None,
+                   help="visual clip features: motion/colour grid (default), a temporal model over MediaPipe "
+                        "landmark features, or both fused")
+    p.add_argument("--temporal", choices=("tcn", "gru"), default=None,
+                   help="temporal model over the landmark window (default tcn)")
+    p.add_argument("--modalities", default=None, metavar="video|audio|video,audio",
+                   help="video (default), audio (timbral features of each clip's segment) or both")
+    p.add_argument("--landmarks-from-truth", action="store_true",
+                   help="testing/experiments only: landmarks from the synthetic truth.json beside each video "
+                        "(with detector-like noise) instead of MediaPipe")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL_DIR if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("distributed training (start with torchrun)")
@@ -58,6 +68,14 @@ def config_from_args(args: argparse.Namespace):
         changes.setdefault("backbone", args.backbone or "resnet34")
     if args.epochs is not None:
         changes["epochs"] = args.epochs
+    if args.frame_features:
+        changes["frame_features"] = args.frame_features
+    if args.temporal:
+        changes["temporal"] = args.temporal
+    if args.modalities:
+        changes["modalities"] = args.modalities
+    if args.landmarks_from_truth:
+        changes["landmark_source"] = "truth"
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 

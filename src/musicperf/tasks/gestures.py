@@ -241,6 +241,18 @@ class WorkflowConfig:
         Classes from tier names or from annotation values (when no taxonomy file is given).
     background : str or None
         Name of a derived background class ("Normal play") to add, or None.
+    frame_features : {"grid", "landmarks", "grid+landmarks"}
+        Visual features of a clip: the grid statistics (+ backbone), a window of the 32
+        landmark gesture features read by a temporal model, or both fused
+        (:mod:`musicperf.tasks.framefeatures`).
+    temporal : {"tcn", "gru"}
+        Temporal model over the landmark window.
+    modalities : tuple of {"video", "audio"}
+        ``("video",)``, ``("audio",)`` or ``("video", "audio")``: audio adds the timbral
+        features of 001 (Section 4.4) of each clip's segment.
+    landmark_source : {"detector", "truth"}
+        MediaPipe landmarks, or (tests and experiments on synthetic videos only) the
+        ``truth.json`` beside the video with detector-like noise.
     """
 
     clip_length: int = 16
@@ -265,8 +277,16 @@ class WorkflowConfig:
     min_duration: float = 0.24
     classes_by: str = "tier"
     background: str | None = None
+    frame_features: str = "grid"
+    temporal: str = "tcn"
+    modalities: tuple[str, ...] = ("video",)
+    landmark_source: str = "detector"
 
     def __post_init__(self) -> None:
+        from musicperf.tasks import framefeatures
+
+        object.__setattr__(self, "modalities", framefeatures.parse_modalities(self.modalities))
+        framefeatures.validate(self)
         object.__setattr__(self, "size", tuple(int(s) for s in self.size))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.clip_length < 2:
@@ -295,6 +315,7 @@ class WorkflowConfig:
         d = dataclasses.asdict(self)
         d["size"] = list(self.size)
         d["hidden"] = list(self.hidden)
+        d["modalities"] = list(self.modalities)
         return d
 
     @classmethod
@@ -702,10 +723,12 @@ def collect_samples(
             + (" (is --until too small?)" if until is not None else "")
         )
     starts = np.concatenate(starts)
+    from musicperf.tasks.framefeatures import clip_matrix
+
     return VideoSamples(
         video=item.video,
         starts=starts,
-        features=np.concatenate(feats),
+        features=clip_matrix(cfg, item.video, starts, np.concatenate(feats), fps=fps, progress=progress),
         targets=sample_labels(labels, starts, length=cfg.clip_length, how=cfg.target),
         present=sample_labels(labels, starts, length=cfg.clip_length, how="any"),
         fps=fps,
@@ -823,6 +846,9 @@ def train_model(
     model_dir = Path(model_dir)
     _check_output_dir(model_dir, overwrite=overwrite, what="model directory")
     items = discover(data, need_annotations=True)
+    from musicperf.tasks.framefeatures import check_inputs, describe
+
+    check_inputs(config, [it.video for it in items])
     asets = [read_annotations(it.annotations) for it in items]
     tax = _merged_taxonomy(asets, config, taxonomy)
     classes = list(tax.classes)
@@ -912,6 +938,7 @@ def train_model(
             },
             "n_features": int(X.shape[1]),
             "roi": list(roi),
+            "frame": describe(config),
         },
         "head": head.config(),
         "config": config.to_dict(),
@@ -976,9 +1003,9 @@ def fit_head(X: np.ndarray, Y: np.ndarray, config: WorkflowConfig, *, n_classes:
 def _fit_head(X, Y, config, *, n_classes, progress):
     import torch
 
-    from musicperf.models import SingleModelHead
+    from musicperf.tasks.framefeatures import build_head
 
-    head = SingleModelHead(X.shape[1], n_classes, hidden=config.hidden, dropout=config.dropout)
+    head = build_head(X.shape[1], n_classes, config)
     opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = _loss_function(config.loss)
     xt, yt = torch.from_numpy(X), torch.from_numpy(np.asarray(Y, dtype=np.float32))
@@ -1149,7 +1176,6 @@ def load_workflow_model(model_dir: str | Path) -> GestureModel:
     from safetensors.torch import load_file
 
     from musicperf.labels import Taxonomy
-    from musicperf.models import SingleModelHead
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -1193,8 +1219,9 @@ def load_workflow_model(model_dir: str | Path) -> GestureModel:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"'{weights}' is not a readable safetensors file ({exc})") from None
-    head = SingleModelHead(int(head_cfg["in_features"]), int(head_cfg["n_classes"]),
-                           hidden=tuple(head_cfg["hidden"]), dropout=float(head_cfg["dropout"]))
+    from musicperf.tasks.framefeatures import head_from_config
+
+    head = head_from_config(head_cfg, where=str(meta_path))
     state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
     try:
         head.load_state_dict(state)
@@ -1322,9 +1349,15 @@ def predict_video(
     if batch < 1:
         raise ParameterError(f"batch must be a positive number of clips, got {batch}")
 
+    from musicperf.tasks import framefeatures
+
+    framefeatures.check_inputs(cfg, [Path(video)])
+
     def compute():
         starts, feats = clip_features(model.extractor, Path(video), fps=fps, first=first, n_frames=n_frames,
                                       stride=stride, batch=batch, progress=progress)
+        if len(starts):
+            feats = framefeatures.clip_matrix(cfg, Path(video), starts, feats, fps=fps, progress=progress)
         return {"starts": starts, "features": feats}, {"video": str(video)}
 
     if feature_cache in (None, False):
@@ -1334,6 +1367,8 @@ def predict_video(
 
         params = {"extractor": model.extractor.identity(), "fps": fps, "first": first, "n_frames": n_frames,
                   "stride": stride}
+        if not framefeatures.is_default(cfg):
+            params["frame_features"] = framefeatures.identity(cfg)
         arrays, _, hit = cached(Path(video), extractor="clipfeatures", version=str(FEATURE_VERSION), params=params,
                                 compute=compute, cache_dir=None if feature_cache is True else feature_cache)
     all_starts, feats = arrays["starts"].astype(np.int64), arrays["features"].astype(np.float32)
