@@ -252,3 +252,13 @@ def test_labels_of_another_model_are_not_replaced_without_overwrite(tmp_path, co
     with pytest.raises(ParameterError, match="another model.*--overwrite"):
         label_batch([str(corpus["good"][0])], corpus["model"], out, engine="local", workers=1)
     assert json.loads((out / "v0.labels.json").read_text())["model_id"] == "another-model"
+
+
+def test_unreachable_ray_address_fails_fast(tmp_path):
+    from musicperf.distributed.engine import _check_reachable
+    from musicperf.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="cannot reach a Ray cluster at '127.0.0.1:1'"):
+        _check_reachable("127.0.0.1:1", timeout=2)
+    with pytest.raises(ParameterError, match="is not 'auto', 'HOST:PORT'"):
+        _check_reachable("nonsense")

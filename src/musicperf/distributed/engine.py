@@ -253,6 +253,20 @@ class _RayWorker:
         return _worker_name()
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on an unreachable ``HOST:PORT`` / ``ray://HOST:PORT`` (ray.init would retry for
+    minutes before saying so)."""
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ParameterError(f"--address '{address}' is not 'auto', 'HOST:PORT' or 'ray://HOST:PORT'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ParameterError(f"cannot reach a Ray cluster at '{address}' ({exc.strerror or exc}); "
+                             "is 'ray start --head' running there?") from None
+
+
 class RayEngine:
     """``workers`` Ray actors, each with the loaded model, fed one video at a time.
 
@@ -297,6 +311,8 @@ class RayEngine:
         self._ray = ray
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+            if self.address and self.address != "auto":
+                _check_reachable(self.address)
             if self.address:
                 kwargs["address"] = self.address
             elif self.workers:
