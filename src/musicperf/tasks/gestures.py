@@ -15,7 +15,11 @@ musicperf into that path:
    per-frame probabilities are kept, never the frames), spreads the per-clip probabilities onto
    frames, turns them into intervals (threshold, gap closing, minimum duration) and writes, per
    video, an ``.eaf`` (human tiers kept untouched, predicted tiers named ``auto: <class>``), a
-   CSV of per-frame probabilities and a JSON summary, each atomically.
+   CSV of per-frame probabilities and a JSON summary, each atomically. Decoding runs in a
+   background thread overlapping the feature computation, the 3D-CNN backbone runs in the
+   numeric mode chosen online (:class:`musicperf.features.fastpath.BackboneRunner`), and with
+   ``feature_cache`` the clip features are stored so a retrained head relabels without
+   decoding again (docs/performance.md).
 
 Choices where the papers are silent or do not fit a short annotated part (see docs/workflow.md):
 
