@@ -27,7 +27,9 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The comparisons need Debian's ffmpeg and the Musical Gestures Toolbox (in its own .venv/mgt).
 bench: $(STAMP)
+	sh benchmarks/setup.sh
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
