@@ -170,8 +170,6 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from musicperf.models import SingleModelHead
-
     if not dist.is_initialized():
         raise ParameterError("fit_head_distributed needs an initialised process group (see init_process_group)")
     if len(X) == 0:
@@ -183,7 +181,10 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        head = SingleModelHead(X.shape[1], n_classes, hidden=config.hidden, dropout=config.dropout).to(device)
+        head = _build_head(X.shape[1], n_classes, config).to(device)
+        if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in head.modules()):
+            # Per-rank batch statistics would differ from the one-process run's.
+            head = torch.nn.SyncBatchNorm.convert_sync_batchnorm(head)
         model = DistributedDataParallel(head, device_ids=[device.index] if device.type == "cuda" else None)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
@@ -212,6 +213,18 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
         return head.cpu(), history
     finally:
         torch.set_num_threads(threads)
+
+
+def _build_head(n_features: int, n_classes: int, config):
+    """The head the one-process workflow builds for ``config`` (the same architecture and, after
+    the same ``torch.manual_seed``, the same initial weights)."""
+    try:
+        from musicperf.tasks.framefeatures import build_head
+    except ImportError:  # a workflow without frame-feature heads: the single-model head
+        from musicperf.models import SingleModelHead
+
+        return SingleModelHead(n_features, n_classes, hidden=config.hidden, dropout=config.dropout)
+    return build_head(n_features, n_classes, config)
 
 
 # --------------------------------------------------------------------------- the train command
