@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,landmarks,analysis]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,landmarks,analysis,distributed]'
 	touch $(STAMP)
 
 # The HTML review report is tested in a real headless browser (Debian's chromium). Installed when
