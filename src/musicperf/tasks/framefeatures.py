@@ -322,7 +322,7 @@ def build_head(n_features: int, n_classes: int, config):
     if uses_grid(config):
         n_grid = n_features - n_window - (audio_width() if uses_audio(config) else 0)
     n_audio = n_features - n_grid - n_window
-    if n_grid < 0 or n_audio < 0 or (n_audio > 0) != uses_audio(config):
+    if n_grid < 0 or n_audio != (audio_width() if uses_audio(config) else 0):
         raise ParameterError(f"{n_features} feature columns do not fit the layout of {identity(config)}")
     from musicperf.tasks.framehead import FrameFeatureHead
 
