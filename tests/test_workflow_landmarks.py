@@ -52,7 +52,9 @@ def test_cli_landmark_model_trains_labels_and_beats_constant(perf, tmp_path, cap
     pair = f"{perf['video']}={perf['human']}"
     rc = main(["train", pair, "-o", str(model), "--until", str(UNTIL), "--config", _config_file(tmp_path),
                "--frame-features", "landmarks", "--temporal", "tcn", "--landmarks-from-truth", "-q"])
-    assert rc == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "features: landmarks (tcn), modalities: video" in captured.out
     meta = json.loads((model / "workflow.json").read_text())
     # The model directory records the choice: label needs no flags.
     assert meta["config"]["frame_features"] == "landmarks" and meta["config"]["landmark_source"] == "truth"

@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     tr = meta["training"]
     print(f"trained on {tr['n_train']} clips of {len(tr['videos'])} video(s) in {tr['seconds_total']:.1f} s; "
           f"thresholds from {tr['folds']}-fold blocked cross-validation")
+    cfg = meta.get("config", {})
+    if cfg.get("frame_features", "grid") != "grid" or list(cfg.get("modalities", ["video"])) != ["video"]:
+        temporal = f" ({cfg.get('temporal')})" if "landmarks" in cfg.get("frame_features", "") else ""
+        print(f"features: {cfg.get('frame_features')}{temporal}, modalities: {', '.join(cfg.get('modalities', []))}")
     for v in tr["videos"]:
         if v["resampled_from_fps"]:
             print(f"note: '{v['video']}' was resampled from {v['resampled_from_fps']:g} to {meta['fps']:g} fps")
