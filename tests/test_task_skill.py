@@ -197,3 +197,15 @@ def test_cli_predict_real_video(trained, data, shared_data, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["prediction"] in ("1", "10") and res["roi"] == [300, 150, 600, 400] and res["n_clips"] >= 1
     assert abs(sum(res["fusion"]) - 1) < 1e-5
+
+
+def test_cli_train_tiny(tmp_path, data, capsys):
+    ann = data[1]
+    rc = main(["skill", "train", str(ann), "-o", str(tmp_path / "m"), "--clip-length", "8", "--clip-size", "32x32",
+               "--max-clips", "2", "--n-mels", "32", "--width-factor", "0.0625", "--audio-width-factor", "0.0625",
+               "--features", "8:4", "--epochs", "1", "--val-fraction", "0.5"])
+    assert rc == 0 and "wrote" in capsys.readouterr().out
+    m = SkillModel.load(tmp_path / "m")
+    assert m.classes == ["1", "10"] and m.net.fusion_head.in_features == 12
+    assert main(["skill", "train", str(ann), "-o", str(tmp_path / "m2"), "--roi", "1,2"]) == 2
+    assert "x0,y0,x1,y1" in capsys.readouterr().err
