@@ -354,8 +354,13 @@ def _samples_from_features(item, tax, extractor, arrays, *, fps):
     n_frames = int(math.floor(duration * fps + 1e-6))
     labels = frame_labels(aset, tax, fps=fps, n_frames=n_frames, check=False, unknown="warn")
     starts = arrays["starts"].astype(np.int64)
+    # Stored features are the workflow's clip features; landmark and audio columns are added the
+    # way collect_samples adds them, so every frame-feature configuration trains on its own layout.
+    from musicperf.tasks.framefeatures import clip_matrix
+
+    features = clip_matrix(cfg, item.video, starts, arrays["clips"].astype(np.float32), fps=fps)
     return gestures.VideoSamples(
-        video=item.video, starts=starts, features=arrays["clips"].astype(np.float32),
+        video=item.video, starts=starts, features=features,
         targets=sample_labels(labels, starts, length=cfg.clip_length, how=cfg.target),
         present=sample_labels(labels, starts, length=cfg.clip_length, how="any"),
         fps=fps, frame_labels=labels, resampled_from=vfps if abs(vfps - fps) > 1e-3 else None,
