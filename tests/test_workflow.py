@@ -289,3 +289,15 @@ def dataclasses_replace(cfg, **kw):
     import dataclasses
 
     return dataclasses.replace(cfg, **kw)
+
+
+def test_cli_label_feature_cache_is_read_on_relabel(perf, model, tmp_path):
+    model_dir, _ = model
+    cache = tmp_path / "cache"
+    for run, hit in (("a", False), ("b", True)):
+        out = tmp_path / run
+        assert main(["label", str(perf["truth_video"]), "-m", str(model_dir), "-o", str(out),
+                     "--feature-cache", str(cache), "-q"]) == 0
+        summary = json.loads((out / "perf.labels.json").read_text())
+        assert summary["feature_cache_hit"] is hit
+    assert any(cache.iterdir())

@@ -68,12 +68,16 @@ def label(
     after: float | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    feature_cache: str | Path | bool | None = None,
 ) -> list[dict]:
     """Label videos; per video an ``.eaf``, a per-frame probability CSV and a JSON summary.
 
     See :func:`musicperf.tasks.gestures.label_videos`. Human tiers of a video's own ``.eaf``
     are kept untouched; predicted tiers are named ``auto: <class>``. Videos already labelled
     by the same model are skipped, so an interrupted run can simply be restarted.
+
+    ``feature_cache`` (a folder, or True for the default one) stores each video's clip
+    features, so relabelling with a retrained head does not decode the video again.
 
     Returns
     -------
@@ -82,7 +86,8 @@ def label(
     """
     from musicperf.tasks.gestures import label_videos
 
-    return label_videos(videos, model_dir, out_dir, after=after, overwrite=overwrite, progress=progress)
+    return label_videos(videos, model_dir, out_dir, after=after, overwrite=overwrite, progress=progress,
+                        feature_cache=feature_cache)
 
 
 def score(

@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     p.add_argument("--from", dest="after", type=float, default=None, metavar="SECONDS",
                    help="predict only from this time on (the end of the human-annotated part)")
     p.add_argument("--overwrite", action="store_true", help="redo videos whose outputs exist")
+    p.add_argument("--feature-cache", nargs="?", const=True, default=None, metavar="DIR",
+                   help="keep clip features in DIR (default: the user cache folder), so relabelling "
+                        "with a retrained model does not decode the video again")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     from musicperf.commands.extract import add_engine_options
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from musicperf.api import label
 
     results = label(args.videos, args.model, args.output, after=args.after, overwrite=args.overwrite,
-                    progress=not args.quiet)
+                    progress=not args.quiet, feature_cache=args.feature_cache)
     for r in results:
         if r.get("skipped"):
             print(f"{r['video']}: already labelled, skipped ({r['outputs']['eaf']})")
