@@ -143,8 +143,10 @@ def test_cli_quick(videos, tmp_path, capsys):
     from musicperf.cli import main
 
     rc = main(["experiment", "table7", str(videos[0]), "-o", str(tmp_path / "r"), "--quick", "--size", "32",
-               "--epochs", "1", "--methods", "SM,SM+BB", "--taxonomies", "superclasses7", "-q"])
+               "--epochs", "1", "--methods", "SM,SM+BB", "--taxonomies", "superclasses7", "-q",
+               "--features", str(tmp_path / "shared")])
     assert rc == 0
+    assert len(list((tmp_path / "shared").glob("*.npz"))) == 1 and not (tmp_path / "r" / "features").exists()
     printed = capsys.readouterr().out
     assert "one video: seed1-plain, classes = 7" in printed and "random 80/10/10 seed=0" in printed
     assert (tmp_path / "r" / "table7.csv").is_file()

@@ -46,6 +46,8 @@ def register(subparsers) -> None:
                    help="gestures18,superclasses7 (default both for table7, superclasses7 for table8)")
     p.add_argument("--methods", type=_csv_list, default=None, metavar="M[,M]",
                    help="subset of SM,SM+BB,SM+BB+TS,Bimodal+SM+BB+TS (default all for table7, SM+BB+TS for table8)")
+    p.add_argument("--features", default=None, metavar="DIR",
+                   help="feature cache folder to share between runs (default DIR/features)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: resnet10 at width x0.25, 64x64 frames, 10 epochs (explicit options win)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the table")
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
 
     run_experiment(args.table, args.data, args.output, config, taxonomies=args.taxonomies, methods=args.methods,
-                   progress=say)
+                   progress=say, features_dir=args.features)
     from pathlib import Path
 
     md = Path(args.output) / f"{args.table}.md"

@@ -285,6 +285,7 @@ def load_dataset(
     *,
     taxonomies: Sequence[str] = TAXONOMIES,
     progress: Callable[[str], None] | None = None,
+    features_dir: str | Path | None = None,
 ) -> list[VideoData]:
     """Features and labels of every annotated video, computed once and cached in ``out_dir/features``.
 
@@ -299,6 +300,9 @@ def load_dataset(
     taxonomies : sequence of {"gestures18", "superclasses7"}
     progress : callable, optional
         Called with one line of text per video (the CLI prints it).
+    features_dir : str or Path, optional
+        Where the per-video features are cached (default ``out_dir/features``); runs that share
+        it compute each video's features once.
 
     Returns
     -------
@@ -316,7 +320,7 @@ def load_dataset(
             raise ParameterError(f"unknown taxonomy {t!r}; choose from {', '.join(TAXONOMIES)}")
     items = discover(data, need_annotations=True)
     ids = _unique_ids([it.video for it in items])
-    feat_dir = Path(out_dir) / "features"
+    feat_dir = Path(features_dir) if features_dir is not None else Path(out_dir) / "features"
     net = None
     out = []
     for vid, it in zip(ids, items):
@@ -547,6 +551,7 @@ def run_experiment(
     taxonomies: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    features_dir: str | Path | None = None,
 ) -> list[dict]:
     """Run Table 7 (methods x taxonomies x {one video, all videos}) or Table 8 (leave-one-video-out).
 
@@ -565,6 +570,8 @@ def run_experiment(
         Default all four for table7; ``["SM+BB+TS"]`` for table8 (as in 001).
     progress : callable, optional
         Called with one line of text per event.
+    features_dir : str or Path, optional
+        Feature cache folder shared between runs (default ``out_dir/features``).
 
     Returns
     -------
@@ -586,7 +593,7 @@ def run_experiment(
         raise ParameterError(f"table8 (leave-one-video-out) needs at least 2 videos, got {n_videos}")
     say = progress or (lambda _line: None)
     out_dir = Path(out_dir)
-    videos = load_dataset(data, out_dir, config, taxonomies=taxonomies, progress=progress)
+    videos = load_dataset(data, out_dir, config, taxonomies=taxonomies, progress=progress, features_dir=features_dir)
     has_audio = all(v.audio is not None for v in videos)
     data_sig = [[v.id, _file_sig(v.path)] for v in videos]
     cells = _random_cells if table == "table7" else _lovo_cells
