@@ -1,4 +1,4 @@
-"""Figures for docs/analyses.md: the audio-visual analyses of 002 on synthetic performances.
+"""Figures for README.md (section 'Audio-visual analyses'): the audio-visual analyses of 002 on synthetic performances.
 
     .venv/bin/python benchmarks/bench_analyses.py [--quick] [--only vibrato,separation,duets]
 

@@ -122,7 +122,7 @@ def test_training_beats_chance_on_held_out_videos(data, trained):
     assert rep["chance"] == pytest.approx(1 / 3)
     # 6 held-out videos, 3 classes: chance is 2 right; 5 or more happens by luck 1.8 % of the time.
     # The frame network alone, from 3 training videos per class, is not reliably better than
-    # chance (0.33-0.67 over seeds; docs/tasks.md has the larger benchmark), so only the fused
+    # chance (0.33-0.67 over seeds; README.md (section 'Instrument recognition and piano skill assessment') has the larger benchmark), so only the fused
     # and audio predictions are held to that bar; the frame network must fit its training set.
     assert rep["fusion"]["accuracy"] >= 5 / 6, rep
     assert rep["audio"]["accuracy"] >= 5 / 6, rep

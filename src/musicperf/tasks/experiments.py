@@ -23,9 +23,9 @@ conv5 features (512 for ResNet-18/34) are cached on disk, and only the classifie
 (three Linear-ReLU-Dropout layers, :class:`musicperf.models.heads.SingleModelHead`, through
 :func:`musicperf.models.fusion.build_fusion_model`) is trained -- with the audio network for the
 bimodal method. 001 fine-tunes conv5 as well; on a CPU that costs about 90 s per epoch of 256
-samples (docs/models.md), so this runner does not, and says so in every table it writes.
+samples (README.md (section 'Gesture-labelling models')), so this runner does not, and says so in every table it writes.
 
-Choices where 001 is silent or ambiguous (also in docs/experiments.md):
+Choices where 001 is silent or ambiguous (also in README.md (section 'The experiments of the papers')):
 
 * evaluation targets are the binary "any frame" sample labels for every method, so the four
   columns are scored against the same truth; TS changes the *training* targets only, and the
@@ -93,7 +93,7 @@ class ExperimentConfig:
     epochs, patience, batch_size, lr, weight_decay
         Classifier training (001: batch 32, lr 1e-3, weight decay 1e-2, 3000 epochs).
     hidden, dropout
-        Classifier hidden sizes and dropout (001 gives neither; see docs/models.md).
+        Classifier hidden sizes and dropout (001 gives neither; see README.md (section 'Gesture-labelling models')).
     audio_dim : int
         Size of the audio representation (001 Figure 4a: 400).
     audio_hidden : tuple of int

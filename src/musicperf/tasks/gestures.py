@@ -19,9 +19,9 @@ musicperf into that path:
    background thread overlapping the feature computation, the 3D-CNN backbone runs in the
    numeric mode chosen online (:class:`musicperf.features.fastpath.BackboneRunner`), and with
    ``feature_cache`` the clip features are stored so a retrained head relabels without
-   decoding again (docs/performance.md).
+   decoding again (README.md (section 'Performance')).
 
-Choices where the papers are silent or do not fit a short annotated part (see docs/workflow.md):
+Choices where the papers are silent or do not fit a short annotated part (see README.md (section 'Label a performance')):
 
 * training clips overlap (``train_stride`` 4 frames, the papers use none) because the annotated
   part of one video is short; labelling clips overlap by half (``label_stride`` 8) and the

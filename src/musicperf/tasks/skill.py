@@ -22,7 +22,7 @@ Skill levels: PISA (Parmar et al. 2021) grades players on a 1-10 scale; the synt
 ``skill`` 0..9 is mapped to level ``skill + 1`` (:func:`synth_skill_level`). Class names are the
 level strings found in the training annotations.
 
-Choices (also in ``docs/tasks.md``): ``004`` gives no clip length, crop size or audio window; we
+Choices (also in README.md (section 'Instrument recognition and piano skill assessment')): ``004`` gives no clip length, crop size or audio window; we
 use 16-frame clips at 112 x 112 (the 3-D ResNet convention) and the mel window of each clip's own
 time span (n_mels 128, FFT 2048, hop 512 at 22050 Hz). The region of interest is one box per
 video (the union of all detected hand points, widened by ``margin`` on each side and downwards to
