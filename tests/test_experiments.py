@@ -166,3 +166,33 @@ def test_video_without_sound_leaves_bimodal_column_empty(tmp_path):
     assert rows[1]["test_f1"] == "" and rows[1]["note"] == "a video has no audio stream"
     md = (tmp_path / "r" / "table7.md").read_text()
     assert md.splitlines()[4].endswith("| n/a | n/a |")
+
+
+def test_conv5_finetuning_trains_layer4_from_cached_conv4(videos, tmp_path, monkeypatch):
+    import numpy as np
+    import torch
+
+    import musicperf.tasks.experiments as ex
+
+    cfg = ExperimentConfig(**{**TINY.__dict__, "finetune": "conv5", "epochs": 3})
+    seen = {}
+    real = ex._Conv5
+
+    def spy(backbone, shape, mu, sd):
+        module = real(backbone, shape, mu, sd)
+        seen["module"] = module
+        seen["before"] = {k: v.clone() for k, v in backbone.layer4.state_dict().items()}
+        seen["frozen"] = {k: v.clone() for k, v in backbone.layer3.state_dict().items()}
+        return module
+
+    monkeypatch.setattr(ex, "_Conv5", spy)
+    res = run_experiment("table7", videos, tmp_path, cfg, taxonomies=["superclasses7"], methods=["SM+BB"])
+    assert len(res) == 2 and all(r["test"]["macro"]["f1"] is not None or r["test"]["n_classes_averaged"] == 0 for r in res)
+    with np.load(next((tmp_path / "features").glob("*.npz"))) as z:
+        assert z["conv4"].dtype == np.float16 and z["conv4"].shape[0] == z["video"].shape[0]
+    bb = seen["module"].backbone
+    changed = any(not torch.equal(v, seen["before"][k]) for k, v in bb.layer4.state_dict().items() if v.is_floating_point())
+    assert changed, "conv5 did not train"
+    assert all(torch.equal(v, seen["frozen"][k]) for k, v in bb.layer3.state_dict().items()), "conv4 changed"
+    with pytest.raises(ParameterError, match="finetune"):
+        ExperimentConfig(finetune="all")

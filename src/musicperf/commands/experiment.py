@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=None, help="frame size in pixels (default 112)")
     p.add_argument("--epochs", type=int, default=None, help="maximum classifier epochs (default 100)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 20)")
+    p.add_argument("--finetune", choices=("none", "conv5"), default="none",
+                   help="none: frozen backbone, classifier only (default); conv5: the papers' setting, "
+                        "conv1-conv4 frozen and cached, conv5 trained with the classifier")
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and of the training (default 0)")
     p.add_argument("--backbone-seed", type=int, default=0, help="seed of the random backbone weights (default 0)")
     p.add_argument("--one-video", type=int, default=0, metavar="I",
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     given = {"backbone": args.backbone, "width_factor": args.width_factor, "size": args.size, "epochs": args.epochs,
              "patience": args.patience}
     kw = {**quick, **{k: v for k, v in given.items() if v is not None}}
-    config = ExperimentConfig(weights=args.weights, seed=args.seed, backbone_seed=args.backbone_seed, one_video=args.one_video, **kw)
+    config = ExperimentConfig(weights=args.weights, seed=args.seed, backbone_seed=args.backbone_seed, one_video=args.one_video,
+                              finetune=args.finetune, **kw)
 
     def say(line: str) -> None:
         if not args.quiet:

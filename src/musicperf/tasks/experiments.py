@@ -18,12 +18,14 @@ Table 7 of 001 crosses four *methods* with two *taxonomies* and two *scopes*:
 Table 8 is leave-one-video-out with SM+BB+TS (7 super-classes in 001).
 
 Pipeline. Each video is cut into non-overlapping 16-frame samples resized to 112 x 112
-(Section 5.1). The 3D-ResNet backbone is **frozen entirely** and run once per sample; its pooled
-conv5 features (512 for ResNet-18/34) are cached on disk, and only the classifier of Figure 4b
-(three Linear-ReLU-Dropout layers, :class:`musicperf.models.heads.SingleModelHead`, through
+(Section 5.1). With ``finetune="none"`` (the default) the 3D-ResNet backbone is **frozen
+entirely** and run once per sample; its pooled conv5 features (512 for ResNet-18/34) are cached
+on disk, and only the classifier of Figure 4b (three Linear-ReLU-Dropout layers,
+:class:`musicperf.models.heads.SingleModelHead`, through
 :func:`musicperf.models.fusion.build_fusion_model`) is trained -- with the audio network for the
-bimodal method. 001 fine-tunes conv5 as well; on a CPU that costs about 90 s per epoch of 256
-samples (README.md (section 'Gesture-labelling models')), so this runner does not, and says so in every table it writes.
+bimodal method. ``finetune="conv5"`` is 001's setting: the conv4 activations are cached too
+(float16) and conv5 trains with the classifier; on a CPU that costs about 90 s per epoch of 256
+samples (README.md (section 'Gesture-labelling models')). Every table says which was used.
 
 Choices where 001 is silent or ambiguous (also in README.md (section 'The experiments of the papers')):
 
@@ -112,6 +114,11 @@ class ExperimentConfig:
         that several training seeds share one set of cached features.
     one_video : int
         Index (in the order given) of the video used for the "one video" scope.
+    finetune : {"none", "conv5"}
+        ``"none"``: the whole backbone is frozen and only the classifier (and the audio network)
+        trains on pooled features. ``"conv5"``: the papers' setting: conv1-conv4 frozen, their
+        activations computed once per sample and cached (float16), conv5 (``layer4``) trained
+        with the classifier.
     """
 
     backbone: str = "resnet34"
@@ -134,8 +141,11 @@ class ExperimentConfig:
     seed: int = 0
     backbone_seed: int = 0
     one_video: int = 0
+    finetune: str = "none"
 
     def __post_init__(self):
+        if self.finetune not in ("none", "conv5"):
+            raise ParameterError(f"finetune must be 'none' or 'conv5', got {self.finetune!r}")
         if self.size < 16 or self.clip_length < 1:
             raise ParameterError(f"size must be >= 16 and clip_length >= 1, got {self.size} and {self.clip_length}")
         if self.width_factor <= 0:
@@ -149,9 +159,12 @@ class ExperimentConfig:
         if self.weights is not None:
             p = Path(self.weights)
             w = [str(p.resolve()), p.stat().st_size if p.is_file() else None]
-        return {"backbone": self.backbone, "width_factor": self.width_factor, "weights": w,
-                "size": self.size, "clip_length": self.clip_length,
-                "seed": self.backbone_seed if self.weights is None else None, "format": FORMAT_VERSION}
+        key = {"backbone": self.backbone, "width_factor": self.width_factor, "weights": w,
+               "size": self.size, "clip_length": self.clip_length,
+               "seed": self.backbone_seed if self.weights is None else None, "format": FORMAT_VERSION}
+        if self.finetune == "conv5":
+            key["conv4"] = True  # these caches also hold the conv4 activations
+        return key
 
     def train_key(self) -> dict:
         """The settings a cell's result depends on besides its data."""
@@ -192,6 +205,7 @@ class VideoData:
     labels: dict = field(default_factory=dict)
     classes: dict = field(default_factory=dict)
     background: str = ""
+    conv4: np.ndarray | None = None  # (n, C, T', H', W') float16, with finetune="conv5"
 
     @property
     def n(self) -> int:
@@ -224,19 +238,25 @@ def _feature_extractor(config: ExperimentConfig):
     return net
 
 
-def _video_features(net, path: Path, config: ExperimentConfig, *, batch: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled features ``(n, D)`` and sample starts ``(n,)`` of every 16-frame sample of a video."""
+def _video_features(net, path: Path, config: ExperimentConfig, *,
+                    batch: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Pooled features ``(n, D)``, sample starts ``(n,)`` and, with ``finetune="conv5"``, the
+    conv4 activations ``(n, C, T', H', W')`` (float16) of every 16-frame sample of a video."""
     import torch
 
     from musicperf.io.video import VideoReader
 
-    feats, starts, pending = [], [], []
+    feats, starts, pending, conv4 = [], [], [], []
     fmt = torch.channels_last_3d  # the fastest checked fp32 mode on the development CPU
+    keep_conv4 = config.finetune == "conv5"
 
     def flush():
         x = torch.from_numpy(np.stack(pending)).permute(0, 4, 1, 2, 3).float().div_(255.0)
         with torch.no_grad():
-            feats.append(net.forward_features(x.contiguous(memory_format=fmt)).float().numpy())
+            h = net.conv4(x.contiguous(memory_format=fmt))
+            feats.append(net.backbone.forward_features_from_conv4(h).float().numpy())
+            if keep_conv4:
+                conv4.append(h.contiguous().to(torch.float16).numpy())
         pending.clear()
 
     net.to(memory_format=fmt)
@@ -253,7 +273,8 @@ def _video_features(net, path: Path, config: ExperimentConfig, *, batch: int = 8
         net.to(memory_format=torch.contiguous_format)
     if not starts:
         raise ParameterError(f"video '{path}' is shorter than one sample of {config.clip_length} frames")
-    return np.concatenate(feats).astype(np.float32), np.asarray(starts, dtype=np.int64)
+    return (np.concatenate(feats).astype(np.float32), np.asarray(starts, dtype=np.int64),
+            np.concatenate(conv4) if keep_conv4 else None)
 
 
 def _audio_features(path: Path, starts: np.ndarray, fps: float, clip_length: int) -> np.ndarray | None:
@@ -333,21 +354,24 @@ def load_dataset(
             with np.load(cache) as z:
                 video, starts = z["video"], z["starts"]
                 audio = z["audio"] if "audio" in z.files else None
+                conv4 = z["conv4"] if "conv4" in z.files else None
             how = "cached"
         else:
             if net is None:
                 net = _feature_extractor(config)
-            video, starts = _video_features(net, it.video, config)
+            video, starts, conv4 = _video_features(net, it.video, config)
             audio = _audio_features(it.video, starts, fps, config.clip_length)
             arrays = {"video": video, "starts": starts}
             if audio is not None:
                 arrays["audio"] = audio
+            if conv4 is not None:
+                arrays["conv4"] = conv4
             with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
             how = "computed"
         aset = read_annotations(it.annotations)
         n_frames = max(int(info.n_frames), int(starts.max()) + config.clip_length)
-        vd = VideoData(vid, it.video, fps, starts, video, audio)
+        vd = VideoData(vid, it.video, fps, starts, video, audio, conv4=conv4)
         for t in taxonomies:
             tax = Taxonomy.builtin(t)
             frames = frame_labels(aset, tax, fps=fps, n_frames=n_frames, unknown="ignore")
@@ -457,6 +481,21 @@ def train_cell(
     mu, sd = xv["train"].mean(0), xv["train"].std(0) + 1e-6
     xv = {k: (x - mu) / sd for k, x in xv.items()}
     d_video = xv["train"].shape[1]
+    conv5 = None
+    if config.finetune == "conv5":
+        # The papers' setting: the rows carry the cached conv4 activations; conv5 (a trainable
+        # copy of the backbone's layer4) turns them into pooled features, standardised with the
+        # frozen backbone's training-set statistics so the classifier starts where the frozen
+        # run does.
+        from musicperf.models import set_trainable
+
+        conv4_shape = videos[0].conv4.shape[1:]
+        xv = {k: gather(r, "conv4").reshape(len(r), -1) for k, r in (("train", tr), ("val", va), ("test", te))
+              if len(r)}
+        backbone = _feature_extractor(config).backbone
+        set_trainable(backbone, "conv5")
+        conv5 = _Conv5(backbone, conv4_shape, mu, sd)
+    d_rows = xv["train"].shape[1]
     if use_audio:
         xa = {k: gather(r, "audio") for k, r in (("train", tr), ("val", va), ("test", te)) if len(r)}
         audio_shape = xa["train"].shape[1:]
@@ -481,16 +520,20 @@ def train_cell(
     class Packed(nn.Module):
         """Feeds one flat row ``[video | unrolled audio]`` to the fusion model (fit takes one tensor)."""
 
-        def __init__(self, model):
+        def __init__(self, model, conv5):
             super().__init__()
             self.model = model
+            self.conv5 = conv5
 
         def forward(self, inp):
+            video = inp[:, :d_rows]
+            if self.conv5 is not None:
+                video = self.conv5(video)
             if audio_shape is None:
-                return self.model(video=inp)
-            return self.model(video=inp[:, :d_video], audio=inp[:, d_video:].reshape(len(inp), *audio_shape))
+                return self.model(video=video)
+            return self.model(video=video, audio=inp[:, d_rows:].reshape(len(inp), *audio_shape))
 
-    model = Packed(fusion)
+    model = Packed(fusion, conv5)
     tc = TrainConfig(lr=config.lr, weight_decay=config.weight_decay, batch_size=config.batch_size,
                      epochs=config.epochs, patience=config.patience, seed=config.seed, loss="mse",
                      dbb=dbb, ts=ts, threshold=config.threshold)
@@ -506,6 +549,27 @@ def train_cell(
         out[k] = _report_dict(rep)
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
+
+
+def _Conv5(backbone, conv4_shape: tuple, mu: np.ndarray, sd: np.ndarray):
+    """A module mapping flat conv4 rows ``(B, prod(conv4_shape))`` to standardised pooled
+    features ``(B, D)`` through the backbone's (trainable) conv5."""
+    import torch
+    from torch import nn
+
+    class Conv5(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = backbone
+            self.shape = tuple(int(v) for v in conv4_shape)
+            self.register_buffer("mu", torch.from_numpy(np.asarray(mu, dtype=np.float32)))
+            self.register_buffer("sd", torch.from_numpy(np.asarray(sd, dtype=np.float32)))
+
+        def forward(self, rows):
+            h = rows.reshape(len(rows), *self.shape)
+            return (self.backbone.forward_features_from_conv4(h) - self.mu) / self.sd
+
+    return Conv5()
 
 
 # --------------------------------------------------------------------------- the grid
@@ -657,8 +721,11 @@ def _note(config: ExperimentConfig, videos: Sequence[VideoData]) -> str:
           f"{config.backbone} (width x{config.width_factor:g}) with RANDOM weights (seed {config.backbone_seed}; no pretrained "
           f"weights were used, so the figures compare the methods on the same features, not with 001's absolute values)")
     vids = ", ".join(f"{v.id} ({v.n} samples{', ' + v.background if v.background else ''})" for v in videos)
-    return (f"Backbone: {bb}, frozen entirely, pooled features of {config.size}x{config.size} x {config.clip_length}-frame "
-            f"samples; only the classifier (and the audio network) is trained: up to {config.epochs} epochs, early stopping "
+    trained = ("conv1-conv4 frozen (their activations cached once per sample), conv5 trained with the classifier "
+               "(and the audio network), as in 001" if config.finetune == "conv5" else
+               "frozen entirely; only the classifier (and the audio network) is trained on its pooled features")
+    return (f"Backbone: {bb}, {trained}; {config.size}x{config.size} x {config.clip_length}-frame "
+            f"samples; up to {config.epochs} epochs, early stopping "
             f"on validation macro F1 (patience {config.patience}), MSE, Adam lr {config.lr:g}, weight decay "
             f"{config.weight_decay:g}, batch {config.batch_size}. Threshold {config.threshold:g}. F1 = macro average over "
             f"the classes with positives in the scored set; scored against the binary 'any frame' labels. Videos: {vids}.")
