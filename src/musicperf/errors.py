@@ -43,11 +43,15 @@ class MissingDependencyError(MusicperfError, ImportError):
         self.extra = extra
 
 
-def require(module: str, *, extra: str | None = None, purpose: str | None = None):
-    """Import and return an optional module, or raise :class:`MissingDependencyError`."""
+def require(module: str, *, extra: str | None = None, purpose: str | None = None, package: str | None = None):
+    """Import and return an optional module, or raise :class:`MissingDependencyError`.
+
+    ``package`` is the name to install when it differs from the module's (``cv2`` comes from
+    ``opencv-contrib-python``).
+    """
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(module.split(".")[0], extra, purpose) from exc
+        raise MissingDependencyError(package or module.split(".")[0], extra, purpose) from exc

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicperf.errors import DecodeError, MissingDependencyError, ParameterError
+from musicperf.errors import DecodeError, ParameterError, require
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,7 @@ REGIONS = ("head", "torso", "left_hand", "right_hand")
 
 
 def _cv2():
-    try:
-        import cv2
-    except ImportError as exc:
-        raise MissingDependencyError("opencv-python", "landmarks", purpose="optical flow") from exc
-    return cv2
+    return require("cv2", package="opencv-contrib-python", extra="landmarks", purpose="optical flow")
 
 
 @dataclass

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicperf.errors import MissingDependencyError, ParameterError
+from musicperf.errors import ParameterError, require
 
 __all__ = ["MotionData", "motion_features", "motion_from_frames", "FlowSummary", "dense_flow", "FLOW_METHODS"]
 
@@ -41,11 +41,7 @@ FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "farneback")
 
 
 def _cv2():
-    try:
-        import cv2
-    except ImportError as exc:
-        raise MissingDependencyError("opencv-python", "landmarks", purpose="motion features") from exc
-    return cv2
+    return require("cv2", package="opencv-contrib-python", extra="landmarks", purpose="motion features")
 
 
 @dataclass
