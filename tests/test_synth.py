@@ -428,3 +428,72 @@ def test_gesture_rate_scales_the_schedule():
     assert r.truth["options"]["gesture_rate"] == 2.5
     with pytest.raises(ParameterError, match="gesture_rate"):
         render(seconds=1, seed=0, gesture_rate=0)
+
+
+# ------------------------------------------------------------------------------ idle rests
+
+
+@pytest.mark.parametrize("instrument", INSTRUMENTS)
+def test_idle_rest_is_silent_but_moving(instrument):
+    rest = (1.0, 2.6)
+    r = render(seconds=3.4, seed=11, size=SMALL, instrument=instrument, rests=[rest])
+    pf = r.truth["performers"][0]
+    assert pf["rests"] == [list(rest)] and r.truth["options"]["rests"] == [[list(rest)]]
+    # silent: no note sounds inside the rest, the audio is zero there, play/non_play agree
+    assert not any(n["onset"] < rest[1] and n["offset"] > rest[0] for n in pf["notes"])
+    seg = r.audio[int(rest[0] * r.sr) + 1:int(rest[1] * r.sr)]
+    assert np.abs(seg).max() == 0.0
+    assert not any(s < rest[1] and e > rest[0] for s, e in pf["play"])
+    assert any(s <= rest[0] + 0.05 and e >= rest[1] for s, e in pf["non_play"])
+    assert not any(s < rest[1] and e > rest[0] for g in GESTURES for s, e in pf["gestures"][g])
+    # but moving: the wrists and the nose keep moving inside the rest (a freeze would hold them)
+    pose = np.asarray(pf["keypoints"]["pose"]["pixels"])
+    inside = slice(int((rest[0] + 0.4) * r.fps), int((rest[1] - 0.4) * r.fps))
+    wrists = pose[inside][:, [15, 16]]
+    assert np.linalg.norm(np.diff(wrists, axis=0), axis=-1).mean(0).max() > 0.05
+    assert np.ptp(pose[inside, 0, 0]) > 0.3
+    # the sound-producing hand has left its playing place (down to the thigh; the flute comes down)
+    before = pose[: int(rest[0] * r.fps), 16].mean(0)
+    moved = pose[inside, 16].mean(0) - before
+    assert np.hypot(*moved) > 2.0, moved
+    if instrument not in ("drums",):
+        assert moved[1] > 2.0, moved
+
+
+def test_rest_turns_the_head_towards_the_partner_and_keeps_the_other_performer():
+    base = render(seconds=4, seed=4, performers=2, instrument=["violin", "guitar"], size=SMALL, **QUIET)
+    r = render(seconds=4, seed=4, performers=2, instrument=["violin", "guitar"], size=SMALL,
+               rests=[[(0.8, 3.6)], []], **QUIET)
+    # the partner without a rest is unchanged
+    assert r.truth["performers"][1]["notes"] == base.truth["performers"][1]["notes"]
+    assert np.allclose(r.stems[1] / np.abs(r.stems[1]).max(), base.stems[1] / np.abs(base.stems[1]).max(), atol=1e-6)
+    assert r.truth["performers"][1]["rests"] == []
+    # the resting performer 1 (left) looks to the image right now and then: nose right of the
+    # ears' midpoint by more than in play
+    pose = np.asarray(r.truth["performers"][0]["keypoints"]["pose"]["pixels"])
+    off = pose[:, 0, 0] - (pose[:, 7, 0] + pose[:, 8, 0]) / 2
+    t = np.arange(r.n_frames) / r.fps
+    assert off[(t > 1.2) & (t < 3.2)].max() > off[t < 0.8].max() + 0.5
+
+
+def test_default_rendering_has_no_rests_and_bad_rests_are_named():
+    r = render(seconds=1, seed=1, size=SMALL)
+    assert "rests" not in r.truth["performers"][0] and "rests" not in r.truth["options"]
+    with pytest.raises(ParameterError, match="0.8 s"):
+        render(seconds=3, seed=1, size=SMALL, rests=[(1.0, 1.2)])
+    with pytest.raises(ParameterError, match="per performer"):
+        render(seconds=3, seed=1, size=SMALL, performers=2, rests=[[(1.0, 2.0)]])
+    with pytest.raises(ParameterError, match="overlap"):
+        render(seconds=5, seed=1, size=SMALL, rests=[(1.0, 2.5), (2.0, 3.5)])
+
+
+def test_synth_cli_rest(tmp_path, capsys):
+    from musicperf.cli import main
+
+    out = tmp_path / "d"
+    assert main(["synth", str(out), "--seconds", "3", "--seed", "2", "--size", "160x120", "--performers", "2",
+                 "--instrument", "violin", "--rest", "2:1-2.5"]) == 0
+    assert "rests 1-2.5 s" in capsys.readouterr().out
+    truth = json.loads((out / "truth.json").read_text())
+    assert [p["rests"] for p in truth["performers"]] == [[], [[1.0, 2.5]]]
+    assert main(["synth", str(tmp_path / "e"), "--seconds", "3", "--rest", "2:1-2.5"]) == 2

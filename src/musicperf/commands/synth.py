@@ -29,6 +29,16 @@ def _instrument(text: str) -> list[str]:
     return parts
 
 
+def _rest(text: str) -> tuple[int, float, float]:
+    try:
+        who, span = text.split(":", 1) if ":" in text else ("1", text)
+        a, b = span.split("-", 1)
+        return int(who), float(a), float(b)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a rest looks like [PERFORMER:]START-END in seconds (e.g. 2:3.5-6), "
+                                         f"got {text!r}") from None
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "synth",
@@ -64,6 +74,9 @@ def register(subparsers) -> None:
     p.add_argument("--noise", type=float, default=2.0, help="pixel noise standard deviation (default 2)")
     p.add_argument("--supersample", type=int, default=2, choices=(1, 2, 3, 4),
                    help="anti-aliasing factor (default 2)")
+    p.add_argument("--rest", type=_rest, action="append", metavar="[P:]START-END",
+                   help="performer P (default 1) rests from START to END s: silent but moving (instrument or bow "
+                        "lowered, breathing, sway, head turns); repeat for more rests")
     p.add_argument("--contact-sheet", action="store_true",
                    help="also write contact_sheets/<gesture>.png: frames of each gesture above normal play")
     p.add_argument("--no-audio", action="store_true", help="video without an audio track")
@@ -75,13 +88,22 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from musicperf.synth import synthesize
 
+    from musicperf.errors import ParameterError
+
     instrument = args.instrument[0] if len(args.instrument) == 1 else args.instrument
+    rests = None
+    if args.rest:
+        rests = [[] for _ in range(args.performers)]
+        for who, a, b in args.rest:
+            if not 1 <= who <= args.performers:
+                raise ParameterError(f"--rest {who}:{a:g}-{b:g}: there are {args.performers} performer(s)")
+            rests[who - 1].append((a, b))
     res = synthesize(
         args.out_dir, seconds=args.seconds, seed=args.seed, fps=args.fps, size=args.size,
         background=args.background, performers=args.performers, instrument=instrument, skill=args.skill,
         gestures=args.gestures, ensure_all=args.ensure_all, gesture_rate=args.gesture_rate, camera_shake=args.camera_shake, noise=args.noise,
         supersample=args.supersample, contact_sheet=args.contact_sheet, audio=not args.no_audio,
-        threads=args.threads,
+        threads=args.threads, rests=rests,
     )
     t = res.truth
     print(f"wrote {res.video} ({t['video']['n_frames']} frames, {t['video']['width']}x{t['video']['height']} "
@@ -95,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     for pf in t["performers"]:
         counts = {g: len(v) for g, v in pf["gestures"].items() if v}
         listed = ", ".join(f"{g} x{n}" for g, n in counts.items()) or "none"
+        rest = "".join(f", rests {a:g}-{b:g} s" for a, b in pf.get("rests", []))
         print(f"{pf['id']} ({pf['instrument']}): {sum(counts.values())} gesture intervals: {listed}; "
-              f"{len(pf['notes'])} notes, {len(pf['vibrato'])} vibrato notes")
+              f"{len(pf['notes'])} notes, {len(pf['vibrato'])} vibrato notes{rest}")
     return 0

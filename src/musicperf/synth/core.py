@@ -156,6 +156,7 @@ def render(
     supersample: int = 2,
     tempo: float | None = None,
     gesture_rate: float = 1.0,
+    rests: list | None = None,
 ) -> Rendering:
     """Build a synthetic performance in memory.
 
@@ -195,6 +196,17 @@ def render(
     gesture_rate : float
         Multiplies the per-gesture rates of Tables 2-3 of 001 (more gestures per minute, same
         proportions), e.g. for training data.
+    rests : list, optional
+        Realistic rests: one list of ``(start, end)`` seconds per performer (a flat list of
+        pairs with one performer). During a rest the performer is silent (no note sounds in
+        it: notes starting inside are dropped, notes sounding into it are cut at its start)
+        but not still: the bow, the strumming or striking hand or the flute is lowered within
+        0.35 s, the hands drift and fidget, breathing and sway go on and the head turns
+        towards the partner (or the side, solo) now and then; everything comes back into
+        playing position over the last 0.35 s. Gesture intervals overlapping a rest are
+        removed from the schedule (the truth stays exact); ``truth.json`` then lists each
+        performer's ``rests`` and ``play`` / ``non_play`` exclude them. None (the default)
+        leaves the output byte-identical to renderings made before the option existed.
 
     Returns
     -------
@@ -213,6 +225,7 @@ def render(
         schedules_in = [schedule] if isinstance(schedule, dict) else list(schedule)
         if len(schedules_in) != performers:
             raise ParameterError(f"schedule: give one dict per performer ({performers}), got {len(schedules_in)}")
+    rest_ivs = _check_rests(rests, performers, seconds)
     w, h = int(size[0]), int(size[1])
     fps = float(fps)
     ss = int(supersample)
@@ -234,9 +247,17 @@ def render(
                     raise ParameterError(f"gesture(s) {', '.join(bad)} do not apply to the {ins}")
             sched = schedule_gestures(seconds, _rng(seed, 10, p), instrument=ins, gestures=sel, ensure_all=ensure_all,
                                      rate_scale=gesture_rate)
+        if rest_ivs is not None and rest_ivs[p]:
+            sched = _clear_rests(sched, rest_ivs[p])
         notes = generate_score(seconds, sched, _rng(seed, 11, p), instrument=ins, tempo=tempo, skill=skill, key=key)
+        if rest_ivs is not None and rest_ivs[p]:
+            notes = _silence_rests(notes, rest_ivs[p])
         app = _fig.random_appearance(_rng(seed, 12, p), ins)
         states = _fig.compute_states(times, sched, notes, _rng(seed, 13, p), instrument=ins, tempo=tempo)
+        if rest_ivs is not None and rest_ivs[p]:
+            # a separate generator: the default rendering's random streams are untouched
+            _fig.add_rest_motion(states, times, rest_ivs[p], _rng(seed, 15, p), instrument=ins,
+                                 look=(1.0 if p == 0 else -1.0) if performers > 1 else 0.0)
         stem = _audio.render_stem(notes, ins, seconds, _rng(seed, 14, p), sr)
         perf.append(dict(instrument=ins, schedule=sched, notes=notes, app=app, states=states, stem=stem))
 
@@ -322,6 +343,8 @@ def render(
             stem=f"stems/performer{p + 1}.wav" if performers > 1 else None,
             keypoints=parts,
         ))
+        if rest_ivs is not None:
+            truth_perf[-1]["rests"] = [[round(a, 4), round(b, 4)] for a, b in rest_ivs[p]]
     truth = dict(
         format=TRUTH_FORMAT, version=TRUTH_VERSION, doc=_TRUTH_DOC,
         gesture_names=list(GESTURES), normal_play=NORMAL_PLAY,
@@ -379,8 +402,71 @@ def render(
         img = background_at(i)
         return np.asarray(img.reduce(ss) if ss > 1 else img)
 
+    if rest_ivs is not None:
+        truth["options"]["rests"] = [[[round(a, 4), round(b, 4)] for a, b in ivs] for ivs in rest_ivs]
+        truth["doc"] = truth["doc"] + _REST_DOC
     return Rendering(fps=fps, size=(w, h), n_frames=n_frames, sr=sr, audio=mix, stems=stems, truth=truth,
                      _frame_fn=frame_at, _background_fn=background_frame)
+
+
+_REST_DOC = (
+    " performers[p].rests (written only when rests were asked for): [start, end] intervals in "
+    "which the performer rests: silent (they are non_play) but moving (instrument, bow or hands "
+    "lowered, breathing, sway, head turns)."
+)
+
+
+def _check_rests(rests, performers: int, seconds: float) -> list[list[tuple[float, float]]] | None:
+    """Validate ``rests`` of :func:`render`: one sorted, disjoint list of intervals per performer."""
+    if rests is None:
+        return None
+    items = list(rests)
+    # one performer may give a flat list of pairs
+    if performers == 1 and items and all(isinstance(x, (list, tuple)) and len(x) == 2
+                                         and all(isinstance(y, (int, float, np.integer, np.floating)) for y in x)
+                                         for x in items):
+        items = [items]
+    if len(items) != performers:
+        raise ParameterError(f"rests: give one list of (start, end) per performer ({performers}), got {len(items)}")
+    out = []
+    for p, ivs in enumerate(items):
+        cur = []
+        for iv in ivs:
+            try:
+                s, e = (float(v) for v in iv)
+            except (TypeError, ValueError):
+                raise ParameterError(f"rests of performer {p + 1}: {iv!r} is not a (start, end) pair of seconds") from None
+            if not (0.0 <= s < e <= seconds) or e - s < 0.8:
+                raise ParameterError(f"rest ({s}, {e}) of performer {p + 1} must lie in [0, {seconds}] s "
+                                     f"and last >= 0.8 s (lowering and raising take 0.35 s each)")
+            cur.append((s, e))
+        cur.sort()
+        for (s0, e0), (s1, _e1) in zip(cur, cur[1:]):
+            if s1 < e0:
+                raise ParameterError(f"rests of performer {p + 1} overlap: ({s0}, {e0}) and ({s1}, {_e1})")
+        out.append(cur)
+    return out
+
+
+def _clear_rests(sched: dict, rests) -> dict:
+    """The schedule without the gesture intervals that overlap a rest (a resting player does
+    not play vibrato, freeze or reposition; keeping them would make the truth wrong)."""
+    return {g: [(s, e) for s, e in ivs if not any(s < b and e > a for a, b in rests)] for g, ivs in sched.items()}
+
+
+def _silence_rests(notes, rests):
+    """Drop notes starting in a rest (or 50 ms before it) and cut notes sounding into it."""
+    out = []
+    for n in notes:
+        if any(a - 0.05 <= n.onset < b for a, b in rests):
+            continue
+        for a, _b in rests:
+            if n.onset < a < n.offset:
+                n.offset = float(a)
+                if n.vibrato_end is not None:
+                    n.vibrato_end = min(n.vibrato_end, float(a))
+        out.append(n)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -589,6 +675,7 @@ def synthesize(
     supersample: int = 2,
     tempo: float | None = None,
     gesture_rate: float = 1.0,
+    rests: list | None = None,
     contact_sheet: bool = False,
     audio: bool = True,
     threads: int = 1,
@@ -619,7 +706,7 @@ def synthesize(
     r = render(seconds=seconds, seed=seed, fps=fps, size=size, background=background, performers=performers,
                instrument=instrument, skill=skill, gestures=gestures, ensure_all=ensure_all, schedule=schedule,
                camera_shake=camera_shake, noise=noise, supersample=supersample, tempo=tempo,
-               gesture_rate=gesture_rate)
+               gesture_rate=gesture_rate, rests=rests)
     video = out_dir / "performance.mp4"
     plan = _contact_sheet_plan(r.truth, r.n_frames, r.fps) if contact_sheet else {}
     wanted = {i for ids in plan.values() for i in ids}

@@ -96,7 +96,7 @@ STATE_KEYS = (
     "eye_open", "brow_raise", "frown", "mouth_open", "smile",
     "stroke", "stroke_amp", "fret", "vib", "lh_lift", "lh_wave", "rh_round", "rh_phase",
     "prep", "inst_dx", "inst_dy", "inst_rot", "key", "stick_l", "stick_r", "target_l", "target_r",
-    "foot", "press",
+    "foot", "press", "rest", "rest_x", "rest_y",
 )
 
 
@@ -284,6 +284,21 @@ def compute_states(
             st["key"] = np.array([notes[i].midi if i >= 0 else notes[0].midi for i in k], dtype=float)
         if instrument == "piano":
             st["press"] = sum((np.exp(-np.clip(t - o, 0, None) / 0.08) * (t >= o) * (t < o + 0.4) for o in onsets), z)
+            tense = [n for n in notes if n.tension > 0]
+            for n in tense:
+                # low skill (score.py): a tense, jerky strike -- the hand jumps up in the
+                # 0.15 s before the key, then hits it about three times as hard
+                up = np.clip((t - (n.onset - 0.15)) / 0.15, 0, 1) * (t < n.onset)
+                hit = np.exp(-np.clip(t - n.onset, 0, None) / 0.08) * (t >= n.onset) * (t < n.onset + 0.4)
+                st["press"] += n.tension * (2.0 * hit - 6.0 * up)
+            if tense and T:
+                # and the tense hand never settles: small jerks (held 0.06-0.2 s) all along, from
+                # a generator spawned off rng (rng's own draws, hence the rest, are unchanged)
+                jr = rng.spawn(1)[0]
+                amp = 2.0 * float(np.mean([n.tension for n in tense]))
+                knots = np.cumsum(jr.uniform(0.06, 0.2, int(t[-1] / 0.06) + 2)) + t[0] - 0.1
+                vals = jr.normal(0.0, amp, knots.size)
+                st["press"] += vals[np.clip(np.searchsorted(knots, t), 0, knots.size - 1)]
         if instrument == "drums":
             _drum_motion(t, notes, st)
     for n in notes:
@@ -306,6 +321,98 @@ def compute_states(
                 st[key][idx] = held
                 st[key][after] = held + (st[key][after] - held) * w
     return st
+
+
+def add_rest_motion(st: dict, times: np.ndarray, rests, rng: np.random.Generator, *, instrument: str = "guitar",
+                    look: float = 0.0) -> None:
+    """Turn the rests of a performer into a realistic, moving rest (in place).
+
+    During a rest the performer does not play but keeps moving, as real players do: the
+    sound-producing hand (bow hand, strumming hand, sticks; both hands at the piano) or the
+    flute is lowered within 0.35 s and raised again over the last 0.35 s; the lowered hands
+    drift slowly (0.15-0.6 Hz, a few figure units) and fidget (a 0.4-0.8 s move of up to 8
+    units every 2.5 s or so); breathing deepens; the head looks down a little and turns now and
+    then (0.7-1.5 s) towards the partner (``look`` +1: to the image right, -1: left, 0: a
+    random side). Idle sway, blinks and the rest of the body's idle motion continue as during
+    play. Sets ``rest`` (0-1 blend), ``rest_x``/``rest_y`` (hand offsets, figure units) and
+    adds to ``yaw``, ``pitch``, ``raise_l``/``raise_r`` and (flute) ``inst_dx``/``inst_dy``/
+    ``inst_rot``; :func:`geometry` moves the hands.
+
+    Parameters
+    ----------
+    st : dict of str to numpy.ndarray
+        :func:`compute_states` output, ``(T,)`` arrays.
+    times : numpy.ndarray
+        ``(T,)`` frame times in seconds.
+    rests : list of (start, end)
+        Seconds; each at least 0.8 s long.
+    rng : numpy.random.Generator
+        Used for the rest motion only.
+    instrument : str
+    look : float
+        Direction of the partner (see above).
+    """
+    t = np.asarray(times, dtype=float)
+    z = np.zeros(t.size)
+    en = np.clip(sum((_env(t, s, e, 0.35) for s, e in rests), z.copy()), 0, 1)
+    dx = _idle(t, rng, 3.0, 0.15, 0.6)
+    dy = _idle(t, rng, 2.0, 0.15, 0.6)
+    turn = z.copy()
+    for s, e in rests:
+        for _ in range(max(1, int((e - s) / 2.5))):
+            d = float(rng.uniform(0.4, 0.8))
+            a = float(rng.uniform(s + 0.4, max(s + 0.45, e - 0.4 - d)))
+            bump = _env(t, a, a + d, d / 3)
+            dx += bump * float(rng.uniform(-8, 8))
+            dy += bump * float(rng.uniform(-6, 2))
+        for _ in range(max(1, int((e - s) / 2.0))):
+            d = float(rng.uniform(0.7, 1.5))
+            a = float(rng.uniform(s + 0.3, max(s + 0.35, e - 0.3 - d)))
+            side = look if look else float(rng.choice([-1.0, 1.0]))
+            turn += _env(t, a, a + d, 0.25) * side * float(rng.uniform(0.35, 0.6))
+    st["rest"] = en
+    st["rest_x"] = en * dx
+    st["rest_y"] = en * dy
+    st["yaw"] = st["yaw"] + en * turn
+    st["pitch"] = st["pitch"] + en * 0.12
+    breath = 1.2 * np.sin(2 * np.pi * 0.3 * t + float(rng.uniform(0, 6.28)))
+    st["raise_l"] = st["raise_l"] + en * breath
+    st["raise_r"] = st["raise_r"] + en * breath
+    if instrument == "flute":
+        # the flute comes down from the mouth and points to the floor; the hands hold it
+        st["inst_dy"] = st["inst_dy"] + en * 20.0 + 0.5 * st["rest_y"]
+        st["inst_dx"] = st["inst_dx"] + 0.5 * st["rest_x"]
+        st["inst_rot"] = st["inst_rot"] - en * 0.55
+    elif instrument == "violin":
+        st["inst_rot"] = st["inst_rot"] + en * 0.12
+
+
+def _rest_hands(G: dict, s: dict, inst: dict, instrument: str, wrist_r: complex, wrist_l: complex):
+    """Hands (and bow, sticks) of a resting performer: see :func:`add_rest_motion`."""
+    r = s["rest"]
+    hip = G["hip"]
+    drift = complex(s["rest_x"], s["rest_y"])
+    if instrument == "flute":
+        return wrist_r, wrist_l
+    # the right (image-left) hand comes down beside or onto the right thigh
+    home_r = hip + complex(-28 if instrument != "piano" else -18, -6 if instrument != "piano" else 4) + drift
+    move_r = (home_r - wrist_r) * r
+    wrist_r = wrist_r + move_r
+    if instrument == "violin":
+        frog, tip = inst["bow"]
+        v0, v1 = tip - frog, 72.0 * _r(math.pi / 2 + 0.35)  # the bow hangs down from the hand
+        v = v0 + (v1 - v0) * r
+        frog = frog + move_r
+        inst["bow"] = (frog, frog + v / max(abs(v), 1e-6) * 72.0)
+    move_l = 0j
+    if instrument in ("piano", "drums"):
+        home_l = hip + complex(18 if instrument == "piano" else 26, 4 if instrument == "piano" else -6) + 0.6 * drift
+        move_l = (home_l - wrist_l) * r
+        wrist_l = wrist_l + move_l
+    if instrument == "drums":
+        (wl, tl), (wr, tr) = inst["sticks"]
+        inst["sticks"] = [(wl + move_l, tl + move_l), (wr + move_r, tr + move_r)]
+    return wrist_r, wrist_l
 
 
 _DRUM_POS = {42: -34.0, 38: -10.0, 45: 22.0, 49: 40.0}
@@ -592,6 +699,8 @@ def _instrument_and_arms(G: dict, s: dict, app: Appearance, instrument: str) -> 
         curl_l = curl_r = 0.45
         bend_r, bend_l = 1.0, -1.0
         mir_r, mir_l = 1.0, -1.0
+    if s["rest"] > 0:
+        wrist_r, wrist_l = _rest_hands(G, s, inst, instrument, wrist_r, wrist_l)
     G["inst"] = inst
     G["elbow_r"], G["wrist_r"] = _ik(sr, wrist_r, app.upper_arm, app.forearm, bend_r)
     G["elbow_l"], G["wrist_l"] = _ik(sl, wrist_l, app.upper_arm, app.forearm, bend_l)
