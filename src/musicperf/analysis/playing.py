@@ -26,7 +26,7 @@ import numpy as np
 
 from musicperf.errors import AnnotationError, ParameterError, require
 
-__all__ = ["frame_rms", "playing_from_motion", "intervals_from_mask", "mask_from_intervals",
+__all__ = ["frame_rms", "playing_from_motion", "playing_audio_visual", "intervals_from_mask", "mask_from_intervals",
            "Observation", "detect_faces", "upper_body_box", "ensemble_observations", "cluster_musicians",
            "sub_cluster", "simulate_annotator", "read_cluster_labels", "cluster_labels_template",
            "ensemble_timeline", "accuracy"]
@@ -111,6 +111,107 @@ def playing_from_motion(speed: np.ndarray, fps: float, *, audio_rms: np.ndarray 
     return np.stack([_absorb_short(play[:, p], k) for p in range(play.shape[1])], 1)
 
 
+def playing_audio_visual(velocity: np.ndarray, fps: float, *, y: np.ndarray, sr: int,
+                         speed: np.ndarray | None = None, sync_threshold: float = 0.1, segment: float = 1.0,
+                         max_lag: int = 2, explain_audio: bool = True, **kwargs) -> np.ndarray:
+    """Per-frame playing decision from motion activity, audio-visual synchrony and the mixture.
+
+    Three cues, in order (ours; 002 IV-B names the task, not this method):
+
+    1. *Motion activity with audio activity*: :func:`playing_from_motion` on ``speed`` with the
+       mixture's RMS (a player moves while playing; nobody plays in silence).
+    2. *Synchrony of the playing hand with the sound* (a per-player audio cue, after 002 V-A:
+       bow changes, strums and strikes start notes): every run of playing frames is cut into
+       ``segment``-second pieces and a piece is turned to non-playing when the correlation of the
+       player's motion onset curve (:func:`~musicperf.analysis.association.motion_onset_strength`)
+       with the mixture's onset strength, best over +-``max_lag`` frames, is below
+       ``sync_threshold``. A resting player who keeps moving (breathes, sways, lowers the bow,
+       fidgets) moves out of time with the notes.
+    3. *One sound needs a player* (``explain_audio``): where the mixture is loud but no player
+       was found playing, the most active player plays (a player whose sound-producing motion is
+       small, a flautist's fingers, is otherwise never found playing).
+
+    Parameters
+    ----------
+    velocity : np.ndarray, shape (T, P, 2)
+        Mean motion vector of each player's sound-producing region (pixels per frame),
+        ``RegionMotion.velocity``.
+    fps : float
+    y : np.ndarray, shape (n,)
+        Mono mixture.
+    sr : int
+    speed : np.ndarray, shape (T, P), optional
+        Average speed per region (``RegionMotion.speed``); default the norm of ``velocity``.
+    sync_threshold : float
+        Pearson correlation below which a playing piece is idle motion; ``-1`` turns cue 2 off.
+    segment : float
+        Seconds per piece for cue 2 (shorter pieces are checked with their neighbours).
+    max_lag : int
+        Frames of audio-video offset tolerated.
+    explain_audio : bool
+        Cue 3.
+    **kwargs
+        Passed to :func:`playing_from_motion` (``window``, ``threshold``, ``silence_db``,
+        ``min_duration``).
+
+    Returns
+    -------
+    np.ndarray of bool, shape (T, P)
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    from musicperf.analysis.association import audio_onset_strength, motion_onset_strength
+
+    v = np.asarray(velocity, float)
+    if v.ndim == 2:
+        v = v[:, None]
+    if v.ndim != 3 or v.shape[-1] != 2 or len(v) < 2:
+        raise ParameterError(f"velocity must have shape (T, P, 2), got {v.shape}")
+    T, P = v.shape[:2]
+    s = np.linalg.norm(v, axis=-1) if speed is None else np.asarray(speed, float).reshape(T, -1)
+    rms = frame_rms(y, sr, fps, T)
+    play = playing_from_motion(s, fps, audio_rms=rms, **kwargs)
+    mo = gaussian_filter1d(motion_onset_strength(v), 1.0, axis=0)
+    on = gaussian_filter1d(audio_onset_strength(y, sr, fps, T), 1.0)
+    L = max(5, int(round(segment * fps)))
+    if sync_threshold > -1:
+        for p in range(P):
+            for a, b, val in _runs(play[:, p].copy()):
+                if not val:
+                    continue
+                for a2 in range(a, b, L):
+                    if a2 != a and b - a2 < L // 2:
+                        break  # a short tail was checked with the piece before it
+                    b2 = b if b - (a2 + L) < L // 2 else a2 + L
+                    if _best_corr(mo[:, p], on, a2, b2, max_lag) < sync_threshold:
+                        play[a2:b2, p] = False
+    if explain_audio and P > 1:
+        from scipy.ndimage import uniform_filter1d
+
+        w = max(1, int(round(0.5 * fps)))
+        a = uniform_filter1d(rms, w, mode="nearest")
+        top = np.percentile(a, 99)
+        loud = a > top * 10 ** (kwargs.get("silence_db", -40.0) / 20) if top > 0 else np.zeros(T, bool)
+        act = uniform_filter1d(s / np.maximum(np.percentile(s, 95, axis=0), 1e-9), w, axis=0, mode="nearest")
+        none = loud & ~play.any(1)
+        play[none, np.argmax(act[none], 1)] = True
+    k = max(1, int(round(kwargs.get("min_duration", 0.4) * fps)))
+    return np.stack([_absorb_short(play[:, p], k) for p in range(P)], 1)
+
+
+def _best_corr(m: np.ndarray, a: np.ndarray, s: int, e: int, max_lag: int) -> float:
+    """Pearson correlation of ``m[s:e]`` with ``a`` shifted by up to ``max_lag`` frames (best)."""
+    best = -1.0
+    for lag in range(-max_lag, max_lag + 1):
+        lo, hi = max(s, s - lag, 0), min(e, e - lag, len(a))
+        if hi - lo < 5:
+            continue
+        x, z = m[lo:hi], a[lo + lag:hi + lag]
+        if x.std() > 0 and z.std() > 0:
+            best = max(best, float(np.corrcoef(x, z)[0, 1]))
+    return best
+
+
 def _absorb_short(mask: np.ndarray, k: int) -> np.ndarray:
     m = mask.copy()
     for _ in range(2):
@@ -189,18 +290,79 @@ class Observation:
     thumb: np.ndarray | None = field(default=None, repr=False)
 
 
-def detect_faces(frame: np.ndarray, *, min_size: int = 12) -> np.ndarray:
-    """Frontal faces (OpenCV Haar cascade ``alt2``), boxes ``(n, 4)`` as ``x0, y0, x1, y1``.
+def detect_faces(frame: np.ndarray, *, min_size: int = 12, method: str = "auto",
+                 min_confidence: float = 0.3) -> np.ndarray:
+    """Faces in one frame, boxes ``(n, 4)`` as ``x0, y0, x1, y1`` pixels, sorted left to right.
 
-    Frames under 480 pixels high are enlarged twice first: the cascade's 20-pixel detection
-    window misses faces of about that size.
+    Parameters
+    ----------
+    frame : np.ndarray, shape (H, W, 3) uint8 RGB
+    min_size : int
+        Smallest face side in pixels (Haar).
+    method : {"auto", "mediapipe", "haar"}
+        ``"mediapipe"``: MediaPipe's BlazeFace full-range model (``model_selection=1``, shipped
+        in the mediapipe wheel, offline), which finds small and turned faces;
+        ``"haar"``: OpenCV's frontal Haar cascade ``alt2`` (frames under 480 pixels high are
+        enlarged twice first: its 20-pixel window misses faces of about that size);
+        ``"auto"`` (default): MediaPipe, or Haar when mediapipe is not installed. (Adding
+        Haar's faces to MediaPipe's finds a few more synthetic faces but also hands and
+        knees as faces in real videos, e.g. ``pianist.avi``; so the two are not merged.)
+    min_confidence : float
+        MediaPipe's detection score threshold.
     """
-    cv2 = require("cv2", extra="analysis", purpose="face detection")
-    g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    from musicperf.errors import MissingDependencyError
+
+    if method not in ("auto", "mediapipe", "haar"):
+        raise ParameterError(f"unknown face detector {method!r}; use auto, mediapipe or haar")
+    frame = np.ascontiguousarray(frame)
+    boxes = np.zeros((0, 4), int)
+    if method in ("auto", "mediapipe"):
+        try:
+            boxes = _mediapipe_faces(frame, min_confidence)
+        except MissingDependencyError:
+            if method == "mediapipe":
+                raise
+            method = "haar"
+    if method == "haar":
+        boxes = _haar_faces(frame, min_size)
+    return boxes[np.argsort(boxes[:, 0], kind="stable")] if len(boxes) else boxes
+
+
+_DETECTORS: dict = {}
+
+
+def _mediapipe_faces(frame: np.ndarray, min_confidence: float) -> np.ndarray:
+    from musicperf.features.landmarks import _mediapipe, _quiet_stderr
+
+    key = ("face", round(float(min_confidence), 3))
+    det = _DETECTORS.get(key)
+    if det is None:
+        mp = _mediapipe()
+        with _quiet_stderr():
+            det = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+        _DETECTORS[key] = det
+    H, W = frame.shape[:2]
+    res = det.process(frame)
+    out = []
+    for d in res.detections or []:
+        bb = d.location_data.relative_bounding_box
+        x0, y0 = int(round(bb.xmin * W)), int(round(bb.ymin * H))
+        x1, y1 = int(round((bb.xmin + bb.width) * W)), int(round((bb.ymin + bb.height) * H))
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            out.append((x0, y0, x1, y1))
+    return np.array(out, int).reshape(-1, 4)
+
+
+def _haar_faces(frame: np.ndarray, min_size: int) -> np.ndarray:
+    cv2 = require("cv2", extra="analysis", purpose="face detection", package="opencv-contrib-python")
+    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     up = 2 if g.shape[0] < 480 else 1
     if up > 1:
         g = cv2.resize(g, (g.shape[1] * up, g.shape[0] * up), interpolation=cv2.INTER_LINEAR)
-    cc = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
+    cc = _DETECTORS.get("haar")
+    if cc is None:
+        cc = _DETECTORS["haar"] = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
     boxes = cc.detectMultiScale(g, 1.1, 3, minSize=(min_size * up, min_size * up))
     if len(boxes) == 0:
         return np.zeros((0, 4), int)
