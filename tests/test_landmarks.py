@@ -189,3 +189,41 @@ def test_overlay_video_has_the_landmark_frames(pianist, tmp_path):
     # The skeleton is drawn where the pianist is (x 0.45-0.75 of the width), nowhere else.
     assert changed[:, 290:480].sum() > 300
     assert changed[:, :200].sum() < 20
+
+
+def test_sampled_frames_and_worker_processes_match_every_frame(shared_data, tmp_path):
+    """every=2 over 2 worker processes: one row per decoded frame, the same times, half the model
+    frames, and interpolated points within a few pixels of running the model on every frame."""
+    video = shared_data / "video" / "pianist.avi"
+    full = extract_landmarks(video, end=1.0, cache=False)
+    fast = extract_landmarks(video, end=1.0, every=2, workers=2, cache_dir=tmp_path)
+    from musicperf.features.landmarks import _segments
+
+    cut = _segments(video, 0.0, 1.0, 2)[0][1]
+    n0 = int((full.times < cut).sum())  # frames of the first stretch (pianist.avi starts at 1/30 s)
+    assert fast.meta["segments"] == 2 and fast.meta["model_frames"] == -(-n0 // 2) + -(-(len(full) - n0) // 2)
+    assert len(fast) == len(full) == 29 and np.array_equal(fast.times, full.times)
+    assert fast.meta["params"]["every"] == 2 and fast.meta["params"]["segments"] == 2
+    d = np.linalg.norm((fast.pose[:, :, :2] - full.pose[:, :, :2]) * [640, 480], axis=-1)
+    assert np.nanmedian(d) < 6.0
+    assert np.isfinite(fast.pose[:, 11, 0]).all()
+    again = extract_landmarks(video, end=1.0, every=2, workers=2, cache_dir=tmp_path)
+    assert again.meta["cache_hit"] and np.array_equal(again.pose, fast.pose, equal_nan=True)
+
+
+def test_segments_partition_the_frames_and_worker_errors_name_the_video(shared_data, tmp_path):
+    from musicperf.features.landmarks import _run_segments_in_processes, _segments
+
+    video = shared_data / "video" / "pianist.avi"
+    segs = _segments(video, 0.0, 2.0, 3)
+    assert len(segs) == 3 and segs[0][0] == 0.0 and segs[-1][1] == 2.0
+    # Cuts fall half a frame before a frame time (30 fps): no frame is on a boundary.
+    for a, _ in segs[1:]:
+        assert abs(a * 30 - round(a * 30)) == pytest.approx(0.5)
+    assert _segments(video, 0.0, None, 1) == [(0.0, None)]
+    params = {"hands": "fallback", "refine_face": True, "min_detection_confidence": 0.5,
+              "min_tracking_confidence": 0.5, "start": 0.0, "end": None, "max_frames": None}
+    with pytest.raises(DecodeError, match="landmark worker failed.*not-a-video"):
+        _run_segments_in_processes(tmp_path / "not-a-video.mp4", params, [(0.0, 1.0), (1.0, None)], 1)
+    with pytest.raises(ParameterError, match="every"):
+        extract_landmarks(video, every=0)

@@ -37,6 +37,9 @@ def register(subparsers) -> None:
                    help="temporal model over the landmark window (default tcn)")
     p.add_argument("--modalities", default=None, metavar="video|audio|video,audio",
                    help="video (default), audio (timbral features of each clip's segment) or both")
+    p.add_argument("--landmark-every", type=int, default=None, metavar="N",
+                   help="MediaPipe on every N-th frame, interpolated in between (default 1: every frame; 2 halves "
+                        "the landmark time)")
     p.add_argument("--landmarks-from-truth", action="store_true",
                    help="testing/experiments only: landmarks from the synthetic truth.json beside each video "
                         "(with detector-like noise) instead of MediaPipe")
@@ -76,6 +79,8 @@ def config_from_args(args: argparse.Namespace):
         changes["modalities"] = args.modalities
     if args.landmarks_from_truth:
         changes["landmark_source"] = "truth"
+    if args.landmark_every is not None:
+        changes["landmark_every"] = args.landmark_every
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 

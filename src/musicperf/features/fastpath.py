@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from musicperf.errors import ParameterError
+from musicperf.features.landmarks import interpolate_samples  # re-exported here, where it was first
 
 log = logging.getLogger(__name__)
 
@@ -490,43 +491,11 @@ class BackboneRunner:
 
 
 # --------------------------------------------------------------------------- landmarks
-def interpolate_samples(values: np.ndarray, sampled: np.ndarray, n: int) -> np.ndarray:
-    """Fill frames between sampled frames by linear interpolation in time.
-
-    Parameters
-    ----------
-    values : np.ndarray, shape (k, ...)
-        Values at the sampled frames (NaN where not detected).
-    sampled : np.ndarray, shape (k,), int
-        Increasing frame indices of the samples.
-    n : int
-        Frames in all.
-
-    Returns
-    -------
-    np.ndarray, shape (n, ...), values.dtype
-        Sampled frames unchanged; a frame between two samples is their time-weighted mean (NaN
-        if either is NaN: a point missing on one side is not invented); frames after the last
-        sample hold it, frames before the first take it.
-    """
-    values = np.asarray(values)
-    sampled = np.asarray(sampled, dtype=np.int64)
-    if len(sampled) != len(values) or len(sampled) == 0:
-        raise ParameterError(f"need one value per sampled frame, got {len(values)} values for {len(sampled)} frames")
-    idx = np.arange(n)
-    right = np.clip(np.searchsorted(sampled, idx, side="left"), 0, len(sampled) - 1)
-    left = np.clip(np.searchsorted(sampled, idx, side="right") - 1, 0, len(sampled) - 1)
-    span = (sampled[right] - sampled[left]).astype(np.float64)
-    w = np.where(span > 0, (idx - sampled[left]) / np.where(span > 0, span, 1), 0.0)
-    w = w.reshape((n,) + (1,) * (values.ndim - 1)).astype(np.float32)
-    out = (1 - w) * values[left] + w * values[right]
-    return out.astype(values.dtype, copy=False)
-
-
 def sampled_landmarks(
     video: str | Path,
     *,
     every: int = 2,
+    workers: int | None = 1,
     hands: str = "fallback",
     refine_face: bool = True,
     start: float = 0.0,
@@ -534,18 +503,22 @@ def sampled_landmarks(
 ):
     """MediaPipe Holistic landmarks on every ``every``-th frame, interpolated in between.
 
-    The landmark model dominates the cost of landmark labelling (about 34 frames/s for
-    Holistic on one 2-core machine against 2,000 frames/s for decoding), so running it on
-    every second frame halves the time; the frames in between are decoded but not converted,
-    and get the linear interpolation of their neighbours (:func:`interpolate_samples`). What
-    that costs in accuracy is measured by ``benchmarks/bench_labelling.py landmarks`` (mean
-    pixel distance to the every-frame landmarks) and reported in README.md (section 'Performance').
+    The landmark model dominates the cost of landmark labelling (about 14 frames per CPU second
+    for Holistic here against 2,000 frames/s for decoding), so running it on every second frame
+    halves the time, and ``workers`` processes on contiguous stretches use the other cores;
+    the frames in between are decoded but not converted, and get the linear interpolation of
+    their neighbours (:func:`interpolate_samples`). What that costs in accuracy is measured by
+    ``benchmarks/bench_labelling.py landmarks`` and reported in README.md (section
+    'Performance'). This is :func:`musicperf.features.landmarks.extract_landmarks` without the
+    cache.
 
     Parameters
     ----------
     video : str or Path
     every : int
         Run the model on frames ``0, every, 2 * every, ...`` (1: every frame).
+    workers : int or None
+        MediaPipe processes (see :func:`~musicperf.features.landmarks.extract_landmarks`).
     hands, refine_face
         As :func:`musicperf.features.landmarks.extract_landmarks`.
     start, end : float
@@ -557,50 +530,10 @@ def sampled_landmarks(
         One row per decoded frame; ``meta["every"]``, ``meta["model_frames"]``.
     """
     from musicperf.features import landmarks as lmod
-    from musicperf.io.video import VideoReader, _to_array
 
-    if int(every) < 1:
-        raise ParameterError(f"every must be a positive number of frames, got {every}")
-    every = int(every)
-    t0 = time.perf_counter()
-    runner = lmod._HolisticRunner(hands=hands, refine_face=refine_face, min_detection_confidence=0.5,
-                                  min_tracking_confidence=0.5)
-    times, rows, sampled = [], [], []
-    try:
-        with VideoReader(video) as reader:
-            info = reader.info
-            rotation = info.rotation if info is not None else 0
-            for i, (t, frame) in enumerate(reader._frames(float(start), end, size=None, convert=False)):
-                times.append(t)
-                if i % every == 0:
-                    rgb = _to_array(frame, size=None, rotation=rotation, fmt="rgb24")
-                    rows.append(runner(rgb))
-                    sampled.append(i)
-    finally:
-        runner.close()
-    n = len(times)
-    if n == 0:
-        raise ParameterError(f"no frames in '{video}' between {start} s and {end} s")
-    k = len(sampled)
-    lm = lmod.empty_landmarks(k, fps=info.fps, width=info.width, height=info.height)
-    for j, (pose, vis, face, left, right, source) in enumerate(rows):
-        if pose is not None:
-            lm.pose[j], lm.pose_visibility[j] = pose, vis
-        if face is not None:
-            lm.face[j] = face
-        if left is not None:
-            lm.left_hand[j] = left
-        if right is not None:
-            lm.right_hand[j] = right
-        lm.hand_source[j] = source
-    s = np.asarray(sampled)
-    out = lmod.empty_landmarks(n, fps=info.fps, width=info.width, height=info.height)
-    out.times = np.asarray(times, dtype=np.float64)
-    for name in ("pose", "pose_visibility", "face", "left_hand", "right_hand"):
-        setattr(out, name, interpolate_samples(getattr(lm, name), s, n))
-    nearest = np.clip(np.rint(np.interp(np.arange(n), s, np.arange(k))).astype(int), 0, k - 1)
-    out.hand_source = lm.hand_source[nearest]
-    seconds = time.perf_counter() - t0
-    out.meta = {"extractor": "mediapipe-holistic-sampled", "every": every, "model_frames": k, "video": str(video),
-                "seconds": round(seconds, 3), "frames_per_second": round(n / seconds, 2) if seconds > 0 else None}
-    return out
+    lm = lmod.extract_landmarks(video, every=every, workers=workers, hands=hands, refine_face=refine_face,
+                                start=start, end=end, cache=False)
+    lm.meta["every"] = int(every)
+    return lm
+
+

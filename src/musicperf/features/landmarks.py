@@ -12,8 +12,9 @@ normalised by the frame width and height (MediaPipe's convention: 0..1 across th
 z MediaPipe's relative depth (NaN where unknown, e.g. from synthetic truth). A part not
 detected in a frame is all-NaN in that frame, never zeros.
 
-Extraction (:func:`extract_landmarks`) runs ``mp.solutions.holistic`` on every frame (video
-mode, ``model_complexity=1``: the only one whose model ships in the ``mediapipe==0.10.21``
+Extraction (:func:`extract_landmarks`) runs ``mp.solutions.holistic`` on every frame, or on
+every ``every``-th frame with linear interpolation in between, in one process or several on
+contiguous stretches of the video (``workers``) (video mode, ``model_complexity=1``: the only one whose model ships in the ``mediapipe==0.10.21``
 wheel; 0 and 2 try to download). Holistic finds hands only through a body, so with
 ``hands="fallback"`` (default) the stand-alone hand detector (``mp.solutions.hands``) runs on
 the frames where Holistic found no pose: a camera above a keyboard or on a guitar neck.
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Landmarks", "extract_landmarks", "from_truth", "load_landmarks", "PARTS", "N_POINTS",
-    "EXTRACTOR", "EXTRACTOR_VERSION", "POSE", "HAND_CONNECTIONS", "POSE_CONNECTIONS",
+    "EXTRACTOR", "EXTRACTOR_VERSION", "POSE", "HAND_CONNECTIONS", "POSE_CONNECTIONS", "interpolate_samples",
 ]
 
 #: Name and version of the extractor, part of every cache key and saved file.
@@ -398,6 +399,8 @@ def extract_landmarks(
     start: float = 0.0,
     end: float | None = None,
     max_frames: int | None = None,
+    every: int = 1,
+    workers: int | None = 1,
     progress: bool = False,
     cache: bool = True,
     cache_dir: str | Path | None = None,
@@ -418,6 +421,18 @@ def extract_landmarks(
         Seconds of the video to process (``end=None``: to the end).
     max_frames : int, optional
         Stop after this many frames.
+    every : int
+        Run the model on every ``every``-th frame (frames ``0, every, 2 every, ...`` of each
+        segment) and fill the frames in between by linear interpolation of their neighbours
+        (:func:`interpolate_samples`); the result still has one row per decoded frame. What
+        it costs in accuracy is measured by ``benchmarks/bench_labelling.py landmarks`` and
+        reported in README.md (section 'Performance').
+    workers : int or None
+        Processes running MediaPipe at once, each on a contiguous stretch of the video (one
+        MediaPipe graph uses about one core). ``None``: one per CPU, at most 4, and none
+        shorter than :data:`MIN_SEGMENT_SECONDS`. With several, tracking restarts at each
+        stretch's first frame, so the result can differ slightly from a single process; the
+        number of stretches is part of the cache key.
     progress : bool
         tqdm progress bar on stderr.
     cache, cache_dir
@@ -442,6 +457,10 @@ def extract_landmarks(
             raise ParameterError(f"{name} must be in [0, 1], got {v}")
     if max_frames is not None and max_frames < 1:
         raise ParameterError(f"max_frames must be >= 1, got {max_frames}")
+    if not (isinstance(every, (int, np.integer)) and every >= 1):
+        raise ParameterError(f"every must be a positive number of frames, got {every!r}")
+    if workers is not None and not (isinstance(workers, (int, np.integer)) and workers >= 1):
+        raise ParameterError(f"workers must be a positive number of processes or None, got {workers!r}")
     video = Path(video)
     if not video.is_file():
         raise DecodeError(f"video '{video}' does not exist")
@@ -449,9 +468,15 @@ def extract_landmarks(
     params = {"hands": hands, "refine_face": bool(refine_face), "min_detection_confidence": float(min_detection_confidence),
               "min_tracking_confidence": float(min_tracking_confidence), "start": float(start),
               "end": None if end is None else float(end), "max_frames": max_frames}
+    segments = _segments(video, float(start), end, workers) if max_frames is None else [(float(start), end)]
+    # Keys only when not the defaults, so caches written before these options stay valid.
+    if every != 1:
+        params["every"] = int(every)
+    if len(segments) > 1:
+        params["segments"] = len(segments)
 
     def compute():
-        lm = _extract(video, params=params, progress=progress)
+        lm = _extract_segments(video, params=params, segments=segments, every=int(every), progress=progress)
         return lm.arrays(), lm.file_meta()
 
     from musicperf.features.cache import cached
@@ -463,28 +488,61 @@ def extract_landmarks(
     return lm
 
 
-def _extract(video: Path, *, params: dict, progress: bool) -> Landmarks:
-    from musicperf.io.video import VideoReader
+#: Shortest stretch of video (seconds) worth a MediaPipe process of its own when ``workers=None``
+#: (starting one costs about 2 s: the interpreter, MediaPipe and its graph).
+MIN_SEGMENT_SECONDS = 10.0
 
-    t0 = time.perf_counter()
+
+def _segments(video: Path, start: float, end: float | None, workers: int | None) -> list[tuple[float, float | None]]:
+    """Contiguous half-open time stretches ``[a, b)`` covering ``[start, end)``, one per worker."""
+    if workers == 1:
+        return [(start, end)]
+    from musicperf.io.video import probe
+
+    info = probe(video)
+    stop = info.duration if end is None else min(float(end), info.duration)
+    span = max(0.0, stop - start)
+    if workers is None:
+        workers = max(1, min(os.cpu_count() or 1, 4, int(span // MIN_SEGMENT_SECONDS)))
+    n = max(1, min(int(workers), int(span * info.fps) // 2 or 1))
+    if n == 1:
+        return [(start, end)]
+    # Cut on frame boundaries (half a frame before a frame time), so each frame belongs to
+    # exactly one stretch whatever rounding the timestamps carry.
+    cuts = [start + (np.floor(span * k / n * info.fps) - 0.5) / info.fps for k in range(1, n)]
+    bounds = [start, *cuts, end]
+    return [(float(a), None if b is None else float(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _run_segment(video: str, params: dict, start: float, end: float | None, every: int, progress: bool) -> dict:
+    """MediaPipe on one stretch ``[start, end)``: a dict of arrays (``times``, ``sampled`` local
+    indices of the model frames, and per model frame ``pose``, ``pose_visibility``, ``face``,
+    ``left_hand``, ``right_hand``, ``hand_source``) plus ``fps``, ``width``, ``height``."""
+    from musicperf.io.video import VideoReader, _to_array
+
     runner = _HolisticRunner(hands=params["hands"], refine_face=params["refine_face"],
                              min_detection_confidence=params["min_detection_confidence"],
                              min_tracking_confidence=params["min_tracking_confidence"])
-    times, rows = [], []
+    times, rows, sampled = [], [], []
     try:
         with VideoReader(video) as reader:
             info = reader.info
-            total = info.n_frames if params["end"] is None else int((params["end"] - params["start"]) * info.fps)
+            rotation = info.rotation if info is not None else 0
+            total = info.n_frames if end is None else int((end - start) * info.fps)
             if params["max_frames"] is not None:
                 total = min(total, params["max_frames"])
             bar = None
             if progress:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=total, desc=f"landmarks {video.name}", unit="frame", dynamic_ncols=True, leave=False)
-            for t, frame in reader.frames(params["start"], params["end"]):
+                bar = tqdm(total=total, desc=f"landmarks {Path(video).name}", unit="frame", dynamic_ncols=True,
+                           leave=False)
+            # Frames the model skips are decoded (the stream needs it) but never converted to RGB.
+            for i, (t, frame) in enumerate(reader._frames(start, end, size=None, convert=False)):
                 times.append(t)
-                rows.append(runner(frame))
+                if i % every == 0:
+                    rows.append(runner(_to_array(frame, size=None, rotation=rotation, fmt="rgb24")))
+                    sampled.append(i)
                 if bar is not None:
                     bar.update(1)
                 if params["max_frames"] is not None and len(times) >= params["max_frames"]:
@@ -493,23 +551,128 @@ def _extract(video: Path, *, params: dict, progress: bool) -> Landmarks:
                 bar.close()
     finally:
         runner.close()
-    n = len(times)
-    lm = empty_landmarks(n, fps=info.fps, width=info.width, height=info.height)
-    lm.times = np.asarray(times, dtype=np.float64)
-    for i, (pose, vis, face, left, right, source) in enumerate(rows):
+    lm = empty_landmarks(len(rows), fps=info.fps, width=info.width, height=info.height)
+    for j, (pose, vis, face, left, right, source) in enumerate(rows):
         if pose is not None:
-            lm.pose[i], lm.pose_visibility[i] = pose, vis
+            lm.pose[j], lm.pose_visibility[j] = pose, vis
         if face is not None:
-            lm.face[i] = face
+            lm.face[j] = face
         if left is not None:
-            lm.left_hand[i] = left
+            lm.left_hand[j] = left
         if right is not None:
-            lm.right_hand[i] = right
-        lm.hand_source[i] = source
+            lm.right_hand[j] = right
+        lm.hand_source[j] = source
+    out = {name: getattr(lm, name) for name in ("pose", "pose_visibility", "face", "left_hand", "right_hand",
+                                                 "hand_source")}
+    out.update(times=np.asarray(times, dtype=np.float64), sampled=np.asarray(sampled, dtype=np.int64),
+               fps=float(info.fps), width=int(info.width), height=int(info.height))
+    return out
+
+
+def _run_segments_in_processes(video: Path, params: dict, segments, every: int) -> list[dict]:
+    """One fresh interpreter per stretch (``python -m musicperf.features._landmark_worker``).
+
+    Fresh interpreters rather than a ``multiprocessing`` pool: a forked child would inherit the
+    caller's torch/OpenMP thread pools and locks, and a spawned one re-imports the caller's
+    ``__main__`` (a script without a main guard would run again).
+    """
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="musicperf-landmarks-") as tmp:
+        procs = []
+        try:
+            for k, (a, b) in enumerate(segments):
+                out = Path(tmp) / f"segment{k}.npz"
+                job = json.dumps({"video": str(video), "params": params, "start": a, "end": b, "every": every,
+                                  "out": str(out)})
+                env = dict(os.environ, GLOG_minloglevel="2", OMP_NUM_THREADS="1")
+                procs.append((out, subprocess.Popen([sys.executable, "-m", "musicperf.features._landmark_worker", job],
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)))
+            results = []
+            for out, proc in procs:
+                _, err = proc.communicate()
+                if proc.returncode != 0:
+                    lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+                    reason = lines[-1] if lines else f"exit status {proc.returncode}"
+                    raise DecodeError(f"'{video}': landmark worker failed: {reason}")
+                with np.load(out) as z:
+                    d = {k: z[k] for k in z.files}
+                for key in ("fps", "width", "height"):
+                    d[key] = d[key].item()
+                results.append(d)
+            return results
+        finally:
+            for _, proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+
+
+def _extract_segments(video: Path, *, params: dict, segments, every: int, progress: bool) -> Landmarks:
+    t0 = time.perf_counter()
+    if len(segments) == 1:
+        a, b = segments[0]
+        parts = [_run_segment(str(video), params, a, b, every, progress)]
+    else:
+        parts = _run_segments_in_processes(video, params, segments, every)
+    fps, width, height = parts[0]["fps"], parts[0]["width"], parts[0]["height"]
+    names = ("pose", "pose_visibility", "face", "left_hand", "right_hand", "hand_source")
+    offsets = np.cumsum([0] + [len(p["times"]) for p in parts[:-1]])
+    times = np.concatenate([p["times"] for p in parts])
+    sampled = np.concatenate([off + p["sampled"] for off, p in zip(offsets, parts)])
+    n, k = len(times), len(sampled)
+    if n == 0:
+        raise DecodeError(f"'{video}': no frames between {params['start']} s and {params['end']} s")
+    lm = empty_landmarks(n, fps=fps, width=width, height=height)
+    for name in names:
+        values = np.concatenate([p[name] for p in parts])
+        if k < n:
+            if name == "hand_source":  # categorical: the nearest model frame's
+                values = values[np.clip(np.rint(np.interp(np.arange(n), sampled, np.arange(k))).astype(int), 0, k - 1)]
+            else:
+                values = interpolate_samples(values, sampled, n)
+        setattr(lm, name, values)
+    lm.times = times
     seconds = time.perf_counter() - t0
     lm.meta = {"extractor": EXTRACTOR, "version": EXTRACTOR_VERSION, "params": params, "video": str(video),
-               "seconds": round(seconds, 3), "frames_per_second": round(n / seconds, 3) if seconds > 0 else None}
+               "model_frames": k, "segments": len(segments), "seconds": round(seconds, 3),
+               "frames_per_second": round(n / seconds, 3) if seconds > 0 else None}
     return lm
+
+
+def interpolate_samples(values: np.ndarray, sampled: np.ndarray, n: int) -> np.ndarray:
+    """Fill frames between sampled frames by linear interpolation in time.
+
+    Parameters
+    ----------
+    values : np.ndarray, shape (k, ...)
+        Values at the sampled frames (NaN where not detected).
+    sampled : np.ndarray, shape (k,), int
+        Increasing frame indices of the samples.
+    n : int
+        Frames in all.
+
+    Returns
+    -------
+    np.ndarray, shape (n, ...), values.dtype
+        Sampled frames unchanged; a frame between two samples is their time-weighted mean (NaN
+        if either is NaN: a point missing on one side is not invented); frames after the last
+        sample hold it, frames before the first take it.
+    """
+    values = np.asarray(values)
+    sampled = np.asarray(sampled, dtype=np.int64)
+    if len(sampled) != len(values) or len(sampled) == 0:
+        raise ParameterError(f"need one value per sampled frame, got {len(values)} values for {len(sampled)} frames")
+    idx = np.arange(n)
+    right = np.clip(np.searchsorted(sampled, idx, side="left"), 0, len(sampled) - 1)
+    left = np.clip(np.searchsorted(sampled, idx, side="right") - 1, 0, len(sampled) - 1)
+    span = (sampled[right] - sampled[left]).astype(np.float64)
+    w = np.where(span > 0, (idx - sampled[left]) / np.where(span > 0, span, 1), 0.0)
+    w = w.reshape((n,) + (1,) * (values.ndim - 1)).astype(np.float32)
+    out = (1 - w) * values[left] + w * values[right]
+    return out.astype(values.dtype, copy=False)
 
 
 # --------------------------------------------------------------------------- synthetic truth

@@ -165,7 +165,7 @@ def _truth_path(video: Path) -> Path:
 def _landmark_extractor(config):
     from musicperf.tasks.landmark_experiment import FRAME_FEATURES
 
-    return FRAME_FEATURES["landmarks"]()
+    return FRAME_FEATURES["landmarks"](every=int(getattr(config, "landmark_every", 1)))
 
 
 def _timbral_sr() -> int:

@@ -54,11 +54,19 @@ class LandmarkFeatures:
         Seconds of missing detections bridged by interpolation.
     cache_dir : str or None
         Landmark cache folder (default: :func:`musicperf.features.cache.default_cache_dir`).
+    every : int
+        MediaPipe on every ``every``-th frame, interpolated in between.
+    workers : int or None
+        MediaPipe processes on stretches of the video (None: one per CPU, at most 4, for
+        stretches of at least 10 s). Not part of :meth:`to_dict`: it changes the speed, and the
+        result only where tracking restarts at a stretch's first frame.
     """
 
     hands: str = "fallback"
     max_gap: float = 0.2
     cache_dir: str | None = None
+    every: int = 1
+    workers: int | None = None
     name = "landmarks"
 
     @property
@@ -83,12 +91,16 @@ class LandmarkFeatures:
         from musicperf.features.landmark_features import gesture_features
         from musicperf.features.landmarks import extract_landmarks
 
-        lm = extract_landmarks(video, hands=self.hands, progress=progress, cache_dir=self.cache_dir)
+        lm = extract_landmarks(video, hands=self.hands, progress=progress, cache_dir=self.cache_dir,
+                               every=int(self.every), workers=self.workers)
         return gesture_features(lm, max_gap=self.max_gap).values, lm.fps
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "hands": self.hands, "max_gap": self.max_gap,
-                "features": list(self.names)}
+        d = {"name": self.name, "version": self.version, "hands": self.hands, "max_gap": self.max_gap,
+             "features": list(self.names)}
+        if self.every != 1:  # absent at the default, so models saved before the option read the same
+            d["every"] = int(self.every)
+        return d
 
 
 #: Per-frame feature extractors by name, for configurations (``frame_features: landmarks``).
