@@ -225,3 +225,20 @@ def test_backbone_runner_chooses_online_on_real_batches(tiny_net, rng):
     again = fastpath.BackboneRunner(net, norm, try_bf16=True)
     again(batches[0])
     assert again.choice is runner.choice
+
+
+def test_compiled_backbone_matches_eager(tiny_net, rng):
+    """``compile=True`` (``musicperf label --compile``): inductor with freezing gives the eager
+    fp32 features (the check the brief asks for before using it)."""
+    import copy
+
+    import torch
+
+    net, norm = tiny_net
+    clips = rng.integers(0, 256, (2, 4, 16, 16, 3), dtype=np.uint8)
+    eager = fastpath.BackboneRunner(net, norm, mode="fp32")(clips)
+    compiled = fastpath.BackboneRunner(copy.deepcopy(net), norm, mode="fp32", compile=True)
+    out = compiled(clips)
+    assert hasattr(compiled._fn, "_torchdynamo_orig_callable")  # really compiled, not silently eager
+    torch._dynamo.reset()
+    assert np.linalg.norm(out - eager) / np.linalg.norm(eager) < 1e-4

@@ -69,6 +69,7 @@ def label(
     overwrite: bool = False,
     progress: bool = False,
     feature_cache: str | Path | bool | None = None,
+    compile: bool = False,
 ) -> list[dict]:
     """Label videos; per video an ``.eaf``, a per-frame probability CSV and a JSON summary.
 
@@ -78,6 +79,8 @@ def label(
 
     ``feature_cache`` (a folder, or True for the default one) stores each video's clip
     features, so relabelling with a retrained head does not decode the video again.
+    ``compile=True`` runs a model's 3D-CNN backbone through ``torch.compile`` (slow to start,
+    faster per clip: worth it for long videos).
 
     Returns
     -------
@@ -87,7 +90,7 @@ def label(
     from musicperf.tasks.gestures import label_videos
 
     return label_videos(videos, model_dir, out_dir, after=after, overwrite=overwrite, progress=progress,
-                        feature_cache=feature_cache)
+                        feature_cache=feature_cache, compile=compile)
 
 
 def score(

@@ -257,6 +257,11 @@ class WorkflowConfig:
     landmark_source : {"detector", "truth"}
         MediaPipe landmarks, or (tests and experiments on synthetic videos only) the
         ``truth.json`` beside the video with detector-like noise.
+    landmark_every : int
+        MediaPipe runs on every ``landmark_every``-th frame and the frames in between are
+        interpolated (:func:`musicperf.features.landmarks.extract_landmarks`); 1: every frame.
+        2 halves the landmark time; what it costs is measured in README.md (section
+        'Performance').
     """
 
     clip_length: int = 16
@@ -285,6 +290,7 @@ class WorkflowConfig:
     temporal: str = "tcn"
     modalities: tuple[str, ...] = ("video",)
     landmark_source: str = "detector"
+    landmark_every: int = 1
 
     def __post_init__(self) -> None:
         from musicperf.tasks import framefeatures
@@ -295,7 +301,7 @@ class WorkflowConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.clip_length < 2:
             raise ParameterError(f"clip_length must be at least 2 frames, got {self.clip_length}")
-        for name in ("train_stride", "label_stride", "epochs", "batch_size", "grid"):
+        for name in ("train_stride", "label_stride", "epochs", "batch_size", "grid", "landmark_every"):
             if int(getattr(self, name)) < 1:
                 raise ParameterError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.label_stride > self.clip_length:
@@ -1166,8 +1172,12 @@ class GestureModel:
         return predict_head(self.head, x)
 
 
-def load_workflow_model(model_dir: str | Path) -> GestureModel:
+def load_workflow_model(model_dir: str | Path, *, compile: bool = False) -> GestureModel:
     """Load a model directory written by :func:`train_model`.
+
+    ``compile=True`` wraps the frozen backbone (if the model has one) in ``torch.compile``
+    (inductor with freezing): slow to start (tens of seconds), faster per clip; see
+    README.md (section 'Performance') for what it gains here.
 
     Raises
     ------
@@ -1256,7 +1266,7 @@ def load_workflow_model(model_dir: str | Path) -> GestureModel:
             raise ValueError(roi)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"'{meta_path}' has a malformed region of interest {exc}") from None
-    extractor = FeatureExtractor(config, backbone, norm, roi=roi)
+    extractor = FeatureExtractor(config, backbone, norm, roi=roi, compile=compile)
     try:
         taxonomy = Taxonomy.from_dict(meta["taxonomy"])
     except (KeyError, ParameterError, AnnotationError) as exc:
@@ -1492,6 +1502,7 @@ def label_videos(
     overwrite: bool = False,
     progress: bool = False,
     feature_cache: str | Path | bool | None = None,
+    compile: bool = False,
 ) -> list[dict]:
     """Label videos with a trained model; one ``.eaf``, CSV and JSON per video in ``out_dir``.
 
@@ -1513,13 +1524,15 @@ def label_videos(
     progress : bool
     feature_cache : str, Path or bool, optional
         Clip-feature cache folder (see :func:`predict_video`); True for the default folder.
+    compile : bool
+        ``torch.compile`` the backbone (see :func:`load_workflow_model`).
 
     Returns
     -------
     list of dict
         The JSON summary of each video (``"skipped": True`` for those already done).
     """
-    model = load_workflow_model(model_dir)
+    model = load_workflow_model(model_dir, compile=compile)
     items = discover(videos, need_annotations=False)
     out_dir = Path(out_dir)
     stems: dict[str, Path] = {}
