@@ -11,8 +11,9 @@ memory, ``ru_maxrss``, is that of one measurement):
     workflow; speed does not depend on the weights. ``--stride 16`` labels non-overlapping
     clips, as the reference pipeline does (the workflow's default is 8).
 ``landmarks VIDEO``
-    MediaPipe Holistic on every ``--every``-th frame, interpolated in between
-    (:func:`musicperf.features.fastpath.sampled_landmarks`); with ``--compare-seconds S`` also runs
+    MediaPipe Holistic on every ``--every``-th frame, interpolated in between, in ``--workers``
+    processes on stretches of the video (0: one per CPU;
+    :func:`musicperf.features.fastpath.sampled_landmarks`); with ``--compare-seconds S`` also runs
     every frame on the first S seconds and reports the mean distance (pixels) between the two.
 ``motion VIDEO``
     :func:`musicperf.features.motion.motion_features` (quantity and centroid of motion,
@@ -38,6 +39,11 @@ from pathlib import Path
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def children_peak_mb() -> float:
+    """Largest peak of the child processes waited for (the MediaPipe workers)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def make_cnn_model(video: Path, *, depth: int, stride: int, classes: int = 7, mode: str = "auto",
@@ -94,14 +100,17 @@ def run_landmarks(args) -> dict:
     duration = video_fps(args.video)[1]
     end = None if args.seconds is None else args.seconds
     t0 = time.perf_counter()
-    lm = sampled_landmarks(args.video, every=args.every, end=end)
+    lm = sampled_landmarks(args.video, every=args.every, end=end, workers=args.workers or None)
     seconds = time.perf_counter() - t0
     span = duration if end is None else min(end, duration)
     out = {"seconds": seconds, "video_s": span, "rtf": seconds / span, "every": args.every, "frames": len(lm),
-           "model_frames": lm.meta["model_frames"], "peak_rss_mb": peak_mb(),
+           "model_frames": lm.meta["model_frames"], "segments": lm.meta["segments"], "peak_rss_mb": peak_mb(),
+           "workers_peak_rss_mb": children_peak_mb(),
            "pose_detected": float(np.isfinite(lm.pose[:, 0, 0]).mean())}
     if args.compare_seconds:
-        ref = sampled_landmarks(args.video, every=1, end=args.compare_seconds)
+        t0 = time.perf_counter()
+        ref = sampled_landmarks(args.video, every=1, end=args.compare_seconds, workers=1)
+        out["every_frame_one_process_rtf"] = (time.perf_counter() - t0) / min(args.compare_seconds, duration)
         n = len(ref)
         scale = np.array([lm.width, lm.height], dtype=np.float64)
         for part in ("pose", "left_hand", "right_hand", "face"):
@@ -201,6 +210,7 @@ def main() -> None:
     p.add_argument("--every", type=int, default=2)
     p.add_argument("--seconds", type=float, default=None)
     p.add_argument("--compare-seconds", type=float, default=0.0)
+    p.add_argument("--workers", type=int, default=0, help="MediaPipe processes (0: automatic, one per CPU)")
     p = sub.add_parser("motion")
     p.add_argument("video", type=Path)
     p.add_argument("--seconds", type=float, default=None)
