@@ -209,6 +209,13 @@ def test_sampled_frames_and_worker_processes_match_every_frame(shared_data, tmp_
     assert np.isfinite(fast.pose[:, 11, 0]).all()
     again = extract_landmarks(video, end=1.0, every=2, workers=2, cache_dir=tmp_path)
     assert again.meta["cache_hit"] and np.array_equal(again.pose, fast.pose, equal_nan=True)
+    # The command's --every/--workers reach the same cache entry.
+    from musicperf.cli import main
+
+    out = tmp_path / "p.npz"
+    assert main(["landmarks", str(video), "-o", str(out), "--end", "1.0", "--every", "2", "--workers", "2",
+                 "--cache-dir", str(tmp_path), "--json", "--no-progress"]) == 0
+    assert np.array_equal(load_landmarks(out).pose, fast.pose, equal_nan=True)
 
 
 def test_segments_partition_the_frames_and_worker_errors_name_the_video(shared_data, tmp_path):

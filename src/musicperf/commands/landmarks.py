@@ -35,6 +35,11 @@ def register(subparsers) -> None:
     p.add_argument("--start", type=float, default=0.0, help="first second to process")
     p.add_argument("--end", type=float, default=None, help="last second to process")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--every", type=int, default=1, metavar="N",
+                   help="run MediaPipe on every N-th frame and interpolate in between (default 1: every frame)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="MediaPipe processes on contiguous stretches of the video (default 0: one per CPU, at "
+                        "most 4, none shorter than 10 s; 1: one process)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the landmark cache")
     p.add_argument("--cache-dir", default=None, help="cache folder (default $MUSICPERF_CACHE or ~/.cache/musicperf/features)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"the landmark file must end in .npz, got '{out}'")
     lm = extract_landmarks(args.video, hands=args.hands, refine_face=not args.no_iris, start=args.start, end=args.end,
                            max_frames=args.max_frames, progress=not args.no_progress, cache=not args.no_cache,
-                           cache_dir=args.cache_dir)
+                           cache_dir=args.cache_dir, every=args.every, workers=args.workers or None)
     lm.save(out)
     written = [str(out)]
     if args.sheet:
