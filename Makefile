@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make bench BENCH_ARGS=--quick` for 20 s excerpts; the default is pianist.avi in full, 3D-CNN pairs 3 times (medians).
+BENCH_ARGS ?= --repeats 3
 
 .PHONY: install browser demo test bench clean
 
@@ -30,7 +32,7 @@ test: $(STAMP) browser
 # The comparisons need Debian's ffmpeg and the Musical Gestures Toolbox (in its own .venv/mgt).
 bench: $(STAMP)
 	sh benchmarks/setup.sh
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-output bench-results.json
