@@ -15,11 +15,13 @@ def register(subparsers) -> None:
         "vibrato",
         help="detect vibrato notes and measure their rate and extent from hand motion and audio",
         description=(
-            "Vibrato analysis of 002 Section V-B. For a video: the fingering hand's region (given with "
-            "--region, else the image area whose motion oscillates most at 4-12 Hz) is tracked (KLT), dense "
+            "Vibrato analysis of 002 Section V-B. For a video: the fingering hand's region (--hand: found by "
+            "MediaPipe in the first frames, given as X,Y,W,H, or the image area whose motion oscillates most at "
+            "4-12 Hz) is tracked (KLT), dense "
             "optical flow is averaged in it, body sway is removed, PCA gives the direction along the "
             "fingerboard, and the integrated 1-D motion X(t) is searched per note for vibrato "
-            "(autocorrelation threshold or linear SVM); rate from the autocorrelation, extent in cents by "
+            "(autocorrelation threshold or linear SVM); rate from the autocorrelation (refined by a sinusoid fit), "
+            "extent in cents by "
             "Equation 1 against the pYIN pitch contour. An audio file gets the audio-only analysis. Notes "
             "come from the audio (pitch changes and onsets) or from --notes."
         ),
@@ -29,7 +31,15 @@ def register(subparsers) -> None:
     p.add_argument("media", help="video (motion + audio) or audio file (audio method only)")
     p.add_argument("--audio", metavar="FILE", help="audio for the pitch contour instead of the video's own track")
     p.add_argument("--notes", metavar="FILE", help="notes from a score: .mid, .csv (onset,offset[,midi] s) or .json")
-    p.add_argument("--region", metavar="X,Y,W,H", help="fingering hand in the first frame, pixels")
+    p.add_argument("--hand", metavar="auto|landmarks|search|X,Y,W,H", default="auto",
+                   help="fingering hand region in the first frame: 'landmarks' (MediaPipe hand, else pose wrist, "
+                        "in the first frames), 'search' (the most periodic image region in the first 10 s), "
+                        "'auto' (landmarks, falling back to search when mediapipe is missing or sees no hand; "
+                        "default), or a box X,Y,W,H in pixels")
+    p.add_argument("--hand-side", choices=("left", "right"), default="left",
+                   help="the performer's fingering hand for --hand landmarks/auto (default left: a right-handed "
+                        "violinist or guitarist)")
+    p.add_argument("--region", metavar="X,Y,W,H", help="same as --hand X,Y,W,H")
     p.add_argument("--method", choices=("autocorr", "svm"), default="autocorr",
                    help="motion detector: autocorrelation threshold (default) or linear SVM")
     p.add_argument("--threshold", type=float, default=None,
@@ -47,10 +57,17 @@ def run(args: argparse.Namespace) -> int:
 
     from musicperf.analysis.motion import parse_region
     from musicperf.analysis.vibrato import analyze_media
+    from musicperf.errors import ParameterError
 
-    region = parse_region(args.region) if args.region else None
-    res = analyze_media(args.media, audio=args.audio, region=region, notes_file=args.notes, method=args.method,
-                        threshold=args.threshold, track=not args.no_track, max_seconds=args.max_seconds)
+    hand = args.region if args.region else args.hand
+    if hand not in ("auto", "landmarks", "search"):
+        try:
+            hand = parse_region(hand)
+        except ParameterError:
+            raise ParameterError(f"--hand must be auto, landmarks, search or a box X,Y,W,H in pixels, got {hand!r}") from None
+    res = analyze_media(args.media, audio=args.audio, hand=hand, side=args.hand_side, notes_file=args.notes,
+                        method=args.method, threshold=args.threshold, track=not args.no_track,
+                        max_seconds=args.max_seconds)
     segs = res.segments()
     if args.plot:
         from musicperf.report.analysis_plots import save_vibrato_plot
@@ -60,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
         out = dict(media=str(args.media), notes=len(res.notes),
                    region=None if res.region is None else [round(v, 1) for v in
                                                           (res.region.x, res.region.y, res.region.w, res.region.h)],
-                   segments=segs)
+                   region_source=res.region_source or None, segments=segs)
         print(json.dumps(out, indent=1))
     else:
         print(f"{args.media}: {len(res.notes)} notes analysed"
               + (f", hand region {res.region.x:.0f},{res.region.y:.0f},{res.region.w:.0f},{res.region.h:.0f}"
-                 if res.region is not None else ", audio only"))
+                 f" ({res.region_source})" if res.region is not None else ", audio only"))
         for s in segs:
             rate = f"{s['rate_hz']:.2f} Hz" if s["rate_hz"] is not None else "rate ?"
             ext = f"{s['extent_cents']:.0f} cents" if s["extent_cents"] is not None else "extent ?"

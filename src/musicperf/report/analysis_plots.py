@@ -28,13 +28,32 @@ def _figure(w: float, h: float):
     return fig
 
 
+def _shade_segments(ax, segs, *, label_rates: bool) -> None:
+    """Shade vibrato segments on ``ax`` (one colour per method) and write rate/extent inside."""
+    seen = set()
+    for s in segs:
+        colour = _METHOD_COLOURS.get(s["method"], "tab:orange")
+        lab = s["method"] if s["method"] not in seen else None
+        seen.add(s["method"])
+        ax.axvspan(s["start"], s["end"], color=colour, alpha=0.18, label=lab, lw=0)
+        if label_rates and s["rate_hz"] is not None:
+            ext = f"\n{s['extent_cents']:.0f} cents" if s["extent_cents"] is not None else ""
+            ax.text((s["start"] + s["end"]) / 2, 0.97, f"{s['rate_hz']:.2f} Hz{ext}", transform=ax.get_xaxis_transform(),
+                    ha="center", va="top", fontsize=7, color=colour,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    if seen:
+        ax.legend(loc="lower right", fontsize=7, title="vibrato found by", title_fontsize=7, framealpha=0.8)
+
+
 def vibrato_figure(result):
     """Draw a :class:`~musicperf.analysis.vibrato.VibratoResult`.
 
-    Panels: the hand displacement curve ``X(t)`` with the notes (vibrato notes shaded by
-    method); the pitch contour in MIDI numbers; the scatter of refined motion vectors ``v(t)``
-    with the PCA direction (the right panel of Figure 4 of 002). Panels without data are
-    omitted (an audio file has no motion).
+    Panels: the hand displacement curve ``X(t)`` with the notes and the vibrato notes of the
+    motion method (shaded, rate and Equation 1 extent written inside); the pitch contour in
+    MIDI numbers with the vibrato notes of the audio method; the scatter of refined motion
+    vectors ``v(t)`` with the PCA direction (the right panel of Figure 4 of 002). Each method
+    gets its own panel so that agreeing detections do not hide each other. Panels without data
+    are omitted (an audio file has no motion).
 
     Returns
     -------
@@ -42,16 +61,25 @@ def vibrato_figure(result):
     """
     curve, pitch = result.curve, result.pitch
     rows = (curve is not None) + (pitch is not None)
-    fig = _figure(11, 2.6 * max(rows, 1) + 0.6)
+    fig = _figure(11, 2.6 * max(rows, 1) + 0.8)
     gs = fig.add_gridspec(max(rows, 1), 4 if curve is not None else 1)
     axes = []
     r = 0
     segs = result.segments()
+    motion_segs = [s for s in segs if s["method"].startswith("motion")]
+    audio_segs = [s for s in segs if s["method"] == "audio"]
+    title = Path(result.media).name
+    if result.region is not None:
+        g = result.region
+        title += (f": fingering hand box {g.x:.0f},{g.y:.0f},{g.w:.0f}x{g.h:.0f} px"
+                  + (f" ({result.region_source})" if getattr(result, "region_source", "") else ""))
+    fig.suptitle(title, fontsize=10)
     if curve is not None:
         ax = fig.add_subplot(gs[r, :3])
         ax.plot(curve.times, curve.displacement - np.median(curve.displacement), lw=0.8, color="k")
-        ax.set_ylabel("hand displacement X(t) (px)")
-        ax.set_title(f"{Path(result.media).name}: motion of the fingering hand")
+        ax.set_ylabel("hand displacement\nX(t) (px)")
+        ax.set_title("motion of the fingering hand, vibrato notes from X(t)", fontsize=9)
+        _shade_segments(ax, motion_segs, label_rates=True)
         axes.append(ax)
         sc = fig.add_subplot(gs[:, 3])
         v = curve.refined
@@ -64,32 +92,21 @@ def vibrato_figure(result):
         sc.set_aspect("equal")
         sc.set_xlabel("v_x (px/frame)")
         sc.set_ylabel("v_y (px/frame)")
-        sc.set_title("refined motion v(t)")
+        sc.set_title("refined motion v(t)", fontsize=9)
         sc.legend(loc="lower right", fontsize=7)
         r += 1
     if pitch is not None:
         ax = fig.add_subplot(gs[r, :3] if curve is not None else gs[r, 0], sharex=axes[0] if axes else None)
         ax.plot(pitch.times, pitch.midi, lw=0.8, color="tab:blue")
         ax.set_ylabel("pitch (MIDI)")
+        ax.set_title("pitch contour (pYIN/YIN), vibrato notes from the audio alone", fontsize=9)
+        _shade_segments(ax, audio_segs, label_rates=True)
         axes.append(ax)
     for ax in axes:
         for n in result.notes:
-            ax.axvline(n.onset, color="0.7", lw=0.5)
-        seen = set()
-        for s in segs:
-            lab = s["method"] if s["method"] not in seen else None
-            seen.add(s["method"])
-            ax.axvspan(s["start"], s["end"], color=_METHOD_COLOURS.get(s["method"], "tab:orange"), alpha=0.15, label=lab)
-        if seen:
-            ax.legend(loc="upper right", fontsize=7, title="vibrato found by", title_fontsize=7)
+            ax.axvline(n.onset, color="0.75", lw=0.5, zorder=0)
     if axes:
         axes[-1].set_xlabel("time (s)")
-        # rate labels on the first panel
-        for s in segs:
-            if s["rate_hz"] is not None and s["method"].startswith("motion"):
-                ext = f", {s['extent_cents']:.0f} c" if s["extent_cents"] is not None else ""
-                axes[0].annotate(f"{s['rate_hz']:.1f} Hz{ext}", ((s["start"] + s["end"]) / 2, 1.0),
-                                 xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=7)
     if not axes:
         ax = fig.add_subplot(gs[0, 0])
         ax.text(0.5, 0.5, "no motion and no pitch", ha="center", va="center")
