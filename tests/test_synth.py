@@ -497,3 +497,22 @@ def test_synth_cli_rest(tmp_path, capsys):
     truth = json.loads((out / "truth.json").read_text())
     assert [p["rests"] for p in truth["performers"]] == [[], [[1.0, 2.5]]]
     assert main(["synth", str(tmp_path / "e"), "--seconds", "3", "--rest", "2:1-2.5"]) == 2
+
+
+def test_low_skill_is_unsteady_uneven_and_tense():
+    """skill < 9: hesitations, uneven velocities, early releases and tense, jerky hand motion;
+    skill 9 draws none of it (its truth carries no tension/hesitation fields)."""
+    def run(skill):
+        r = render(seconds=12.0, seed=4, size=(96, 72), skill=skill, instrument="piano", gestures=[], **QUIET)
+        pf = r.truth["performers"][0]
+        wrist = np.concatenate([np.asarray(pf["keypoints"][h]["pixels"])[:, 0, 1] for h in ("left_hand", "right_hand")])
+        return pf["notes"], np.abs(np.diff(wrist)).mean()
+
+    n9, move9 = run(9)
+    n0, move0 = run(0)
+    assert not any("tension" in n or "hesitation" in n for n in n9)
+    assert all(n["tension"] > 0 for n in n0) and sum(n.get("hesitation", 0) > 0 for n in n0) >= 1
+    assert np.std([n["velocity"] for n in n0]) > 1.5 * np.std([n["velocity"] for n in n9])
+    gaps0 = [b["onset"] - a["offset"] for a, b in zip(n0, n0[1:])]
+    assert np.median(gaps0) > 0.05                       # released early: silence between notes
+    assert move0 > 2 * move9                             # jerky hands

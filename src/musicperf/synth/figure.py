@@ -287,16 +287,16 @@ def compute_states(
             tense = [n for n in notes if n.tension > 0]
             for n in tense:
                 # low skill (score.py): a tense, jerky strike -- the hand jumps up in the
-                # 0.15 s before the key, then hits it about three times as hard
+                # 0.15 s before the key, then hits it about four times as hard
                 up = np.clip((t - (n.onset - 0.15)) / 0.15, 0, 1) * (t < n.onset)
                 hit = np.exp(-np.clip(t - n.onset, 0, None) / 0.08) * (t >= n.onset) * (t < n.onset + 0.4)
-                st["press"] += n.tension * (2.0 * hit - 6.0 * up)
+                st["press"] += n.tension * (3.0 * hit - 10.0 * up)
             if tense and T:
-                # and the tense hand never settles: small jerks (held 0.06-0.2 s) all along, from
+                # and the tense hand never settles: jerks (held 0.04-0.16 s) all along, from
                 # a generator spawned off rng (rng's own draws, hence the rest, are unchanged)
                 jr = rng.spawn(1)[0]
-                amp = 2.0 * float(np.mean([n.tension for n in tense]))
-                knots = np.cumsum(jr.uniform(0.06, 0.2, int(t[-1] / 0.06) + 2)) + t[0] - 0.1
+                amp = 8.0 * float(np.mean([n.tension for n in tense]))
+                knots = np.cumsum(jr.uniform(0.04, 0.16, int(t[-1] / 0.04) + 2)) + t[0] - 0.1
                 vals = jr.normal(0.0, amp, knots.size)
                 st["press"] += vals[np.clip(np.searchsorted(knots, t), 0, knots.size - 1)]
         if instrument == "drums":

@@ -1,10 +1,18 @@
-"""A simple generated score and its performance (timing jitter, wrong notes) for one performer.
+"""A simple generated score and its performance (timing, dynamics, wrong notes) for one performer.
 
 Notes are placed on an eighth-note grid inside phrases separated by short rests. Gestures shape
 the score: no sound during Freeze, Repositioning guitar and Expressive preparation (non-play);
 no new onsets while a hand is busy (Right hand round, Left hand gesture); a Vibrato interval is
 one sustained note carrying the vibrato; Physical energy plays denser and louder; Minimal
-movement plays softer. Imports numpy only.
+movement plays softer.
+
+Skill (``skill`` 0..9, 9 = expert; see :func:`generate_score`): below 9 the performance departs
+from the score the way a weaker pianist's does (the cues PISA's graders and ``004`` rely on):
+unsteady timing (onset jitter, a drifting tempo, hesitations: brief unwritten stops, half of
+them followed by a restart a few notes back), uneven dynamics, wrong notes, and tense strikes
+(``Note.tension``: :func:`musicperf.synth.figure.compute_states` lifts the hand before the key
+and strikes harder). At ``skill=9`` none of this is drawn, so expert performances are
+unchanged. Imports numpy only.
 """
 
 from __future__ import annotations
@@ -47,6 +55,12 @@ class Note:
     vibrato_start : float or None
         Time in seconds at which the vibrato (and the hand oscillation) starts; phase 0 there.
     vibrato_end : float or None
+    tension : float
+        0 (relaxed, expert) to 1: how far the hand lifts before the key and how hard it strikes
+        (low skill). Written to the truth only when non-zero.
+    hesitation : float
+        Seconds of unwritten pause before this note (low skill: a brief stop, perhaps a restart).
+        Written to the truth only when non-zero.
     """
 
     onset: float
@@ -60,9 +74,15 @@ class Note:
     vibrato_extent: float | None = None
     vibrato_start: float | None = None
     vibrato_end: float | None = None
+    tension: float = 0.0
+    hesitation: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        # the skill fields appeared later: absent at 0 so that expert truth files are unchanged
+        for k in ("tension", "hesitation"):
+            if not d[k]:
+                del d[k]
         for k, v in d.items():
             if isinstance(v, float):
                 d[k] = round(v, 5)
@@ -99,9 +119,23 @@ def generate_score(
     tempo : float
         Beats per minute; the grid is the eighth note.
     skill : int
-        0 (beginner) to 9 (expert). Onset jitter has standard deviation ``5 + 12 * (9 - skill)``
-        ms and a note is wrong (a semitone or two off the written pitch) with probability
-        ``0.035 * (9 - skill)``.
+        0 (beginner) to 9 (expert). With ``u = (9 - skill) / 9``:
+
+        * onset jitter with standard deviation ``5 + 12 * (9 - skill)`` ms;
+        * a wrong note (a semitone or two off the written pitch) with probability
+          ``0.035 * (9 - skill)``;
+        * tempo drift: note lengths scaled by ``exp(d)``, ``d`` an AR(1) process
+          (``d <- 0.85 d + N(0, 0.12 u)``, about +-25 % at skill 0);
+        * hesitations: before a note, with probability ``0.12 u``, an unwritten stop of
+          0.35-0.9 s (``Note.hesitation``); half of them restart three notes back (the pitches
+          are replayed);
+        * uneven dynamics: velocity scaled by ``exp(N(0, 0.5 u))`` (clipped to [0.08, 1]);
+        * tense strikes: ``Note.tension = u * U(0.5, 1)`` (hand motion, see the module
+          docstring).
+
+        At ``skill=9`` (``u = 0``) none of the last four is drawn: expert output is the same as
+        before they existed. The extra draws come from a generator spawned off ``rng`` (the
+        score's own draws are not shifted by them).
     key : int
         Pitch class of the tonic (0 = C).
 
@@ -119,6 +153,13 @@ def generate_score(
     minimal = schedule.get("Minimal movement", [])
     jitter = 0.005 + 0.012 * (9 - skill)
     p_wrong = 0.035 * (9 - skill)
+    u = (9 - skill) / 9.0
+    # the skill cue's draws (never made at skill 9, so expert output does not change)
+    srng = rng.spawn(1)[0] if u > 0 else None
+    drift = 0.0
+    history: list[int] = []   # pitch indices played, for restarts
+    replay: list[int] = []    # pitch indices still to replay after a restart
+    pause = 0.0               # unwritten stop before the next note (0: none pending)
 
     if instrument == "drums":
         pitches = None
@@ -153,6 +194,13 @@ def generate_score(
         if blocked:
             t = grid * np.ceil((blocked[1] + 1e-6) / grid)
             continue
+        if srng is not None and notes and not pause and srng.random() < 0.12 * u:
+            # a brief stop; the loop then checks the new time against gestures and rests
+            pause = float(srng.uniform(0.35, 0.9))
+            if srng.random() < 0.5 and len(history) >= 3:
+                replay = history[-3:]  # restart: replay the last three pitches
+            t += pause
+            continue
         if _in_any(t, energy):
             steps = int(rng.choice([1, 1, 2]))
             vel = float(rng.uniform(0.85, 1.0))
@@ -164,6 +212,15 @@ def generate_score(
             dur = grid * steps
         if _in_any(t, minimal):
             vel *= 0.6
+        tension = 0.0
+        dur_sound = dur
+        if srng is not None:
+            drift = 0.85 * drift + float(srng.normal(0.0, 0.12 * u))
+            dur *= float(np.exp(drift))
+            vel = float(np.clip(vel * np.exp(srng.normal(0.0, 0.5 * u)), 0.08, 1.0))
+            tension = u * float(srng.uniform(0.5, 1.0))
+            # choppy articulation: the key is released early, leaving a gap before the next note
+            dur_sound = dur * (1.0 - u * float(srng.uniform(0.3, 0.7)))
         if pitches is None:
             score_midi = int(rng.choice(DRUM_KEYS, p=[0.3, 0.25, 0.3, 0.1, 0.05]))
             played, wrong = score_midi, False
@@ -171,6 +228,9 @@ def generate_score(
                 played, wrong = int(rng.choice([k for k in DRUM_KEYS if k != score_midi])), True
         else:
             idx = int(np.clip(idx + rng.choice([-2, -1, -1, 0, 1, 1, 2]), 0, len(pitches) - 1))
+            if replay:
+                idx = replay.pop(0)
+            history.append(idx)
             score_midi = pitches[idx]
             played, wrong = score_midi, False
             if rng.random() < p_wrong:
@@ -178,8 +238,9 @@ def generate_score(
                 wrong = played != score_midi
         onset = float(t + rng.normal(0, jitter))
         onset = max(onset, 0.02)
-        notes.append(Note(onset=onset, offset=onset + dur, score_onset=float(t), midi=played,
-                          score_midi=score_midi, wrong=wrong, velocity=vel))
+        notes.append(Note(onset=onset, offset=onset + dur_sound, score_onset=float(t), midi=played,
+                          score_midi=score_midi, wrong=wrong, velocity=vel, tension=tension, hesitation=pause))
+        pause = 0.0
         t += dur
 
     for s, e in vib:
