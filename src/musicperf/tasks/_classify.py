@@ -6,8 +6,13 @@
   ``epochs``, ``patience``, ``seed``, ``device``). The shared :func:`musicperf.train.loop.fit`
   is multi-label (sigmoid outputs, MSE/BCE, macro F1 at a threshold); both papers here
   classify with a softmax, so their training uses this loop until ``fit`` gains a
-  cross-entropy criterion (requested from the lead). Like ``fit``, shuffling and dropout are
-  reseeded from ``(seed, epoch)`` every epoch.
+  cross-entropy criterion (requested from the lead). Like ``fit``, shuffling, dropout and
+  augmentation are reseeded from ``(seed, epoch)`` every epoch, and a per-epoch checkpoint
+  (``checkpoint=``, written with ``fit``'s safetensors helpers) makes an interrupted run resume
+  bit-identically.
+* :class:`RowSource` -- the rows of many per-video arrays (in memory or ``.npy`` files read
+  memory-mapped per batch) as one training input, so training data is not concatenated in
+  memory.
 * :func:`read_labelled_videos` -- a dataset of labelled videos: a CSV of ``path,label`` (the
   FCVID / YouTube-8M subsets of ``003``) or one folder per class.
 * :func:`save_task_model` / :func:`load_task_model` -- ``model.safetensors`` + ``model.json``
@@ -39,14 +44,91 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 
 # ------------------------------------------------------------------------------ training
 
+#: File name of :func:`fit_classifier`'s per-epoch checkpoint (the gesture loop's layout).
+STATE_FILE = "train_state.safetensors"
+
 
 @dataclass
 class ClassifierHistory:
-    """Outcome of :func:`fit_classifier`: per-epoch rows and the selected epoch (1-based)."""
+    """Outcome of :func:`fit_classifier`: per-epoch rows and the selected epoch (1-based).
+
+    ``resumed_from`` is the number of epochs read from a checkpoint (0: a fresh run);
+    ``stopped_early`` says whether early stopping ended the run.
+    """
 
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_accuracy: float = float("nan")
+    resumed_from: int = 0
+    stopped_early: bool = False
+
+
+class RowSource:
+    """Rows of several per-video arrays seen as one ``(N, ...)`` array, read on demand.
+
+    The training sets of the tasks are the clips (or frames, or mel patches) of many videos.
+    Concatenating them copies the whole collection into memory; a ``RowSource`` keeps the
+    per-video arrays where they are -- in memory, or ``.npy`` files on disk, opened
+    memory-mapped for each batch and closed again, so the resident memory of training does not
+    grow with the collection (see :func:`musicperf.tasks.skill.load_skill_inputs` with
+    ``cache_dir``).
+
+    Parameters
+    ----------
+    parts : sequence of ndarray or str or Path
+        Per-video arrays ``(n_i, ...)`` with equal trailing shapes and dtypes, or paths of
+        ``.npy`` files holding them.
+
+    Notes
+    -----
+    ``source[idx]`` with an integer index array (or tensor) returns the rows as one C-ordered
+    ndarray in the order of ``idx``; ``len(source) = sum(n_i)``.
+    """
+
+    def __init__(self, parts: Sequence):
+        self.parts = list(parts)
+        shapes = [self._shape(p) for p in self.parts]
+        if not shapes:
+            raise ParameterError("a RowSource needs at least one array")
+        tails = {tuple(sh[1:]) for sh, _ in shapes}
+        if len(tails) != 1 or len({dt for _, dt in shapes}) != 1:
+            raise ParameterError(f"per-video arrays differ in trailing shape or dtype: {sorted(tails)}")
+        self.shape = (sum(sh[0] for sh, _ in shapes), *next(iter(tails)))
+        self.dtype = shapes[0][1]
+        self.offsets = np.concatenate([[0], np.cumsum([sh[0] for sh, _ in shapes])])
+
+    @staticmethod
+    def _shape(part):
+        if isinstance(part, (str, Path)):
+            a = np.load(part, mmap_mode="r")
+            sh, dt = a.shape, a.dtype
+            del a
+            return sh, dt
+        return np.shape(part), np.asarray(part[:0]).dtype
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, idx) -> np.ndarray:
+        idx = np.asarray(idx.cpu() if isinstance(idx, torch.Tensor) else idx, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"row index out of range for {len(self)} rows")
+        out = np.empty((idx.size, *self.shape[1:]), dtype=self.dtype)
+        which = np.searchsorted(self.offsets, idx, side="right") - 1
+        for v in np.unique(which):
+            sel = np.flatnonzero(which == v)
+            part = self.parts[v]
+            arr = np.load(part, mmap_mode="r") if isinstance(part, (str, Path)) else part
+            out[sel] = arr[idx[sel] - self.offsets[v]]
+            del arr  # a memory map is closed when its last reference goes
+        return out
+
+
+def _take(x, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` of a tensor, an ndarray (memory-mapped or not) or a :class:`RowSource`."""
+    if isinstance(x, torch.Tensor):
+        return x[idx]
+    return torch.from_numpy(np.ascontiguousarray(x[idx.numpy()]))
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -59,11 +141,22 @@ def _batches(n: int, batch_size: int, gen: torch.Generator | None):
         yield order[i : i + batch_size]
 
 
+def _data_fingerprint(xs, y: torch.Tensor, data_id: str | None) -> str:
+    """What a checkpoint must have been trained on: shapes, the labels, the caller's id."""
+    import hashlib
+
+    h = hashlib.sha1()
+    h.update(repr([tuple(np.shape(x)) if not isinstance(x, RowSource) else x.shape for x in xs]).encode())
+    h.update(np.ascontiguousarray(y.cpu().numpy().astype(np.int64)).tobytes())
+    h.update((data_id or "").encode())
+    return h.hexdigest()[:16]
+
+
 def fit_classifier(
     model: torch.nn.Module,
-    x_train: torch.Tensor | Sequence[torch.Tensor],
+    x_train,
     y_train: torch.Tensor,
-    x_val: torch.Tensor | Sequence[torch.Tensor] | None,
+    x_val,
     y_val: torch.Tensor | None,
     config: TrainConfig,
     *,
@@ -71,6 +164,9 @@ def fit_classifier(
     loss_fn: Callable | None = None,
     predict_fn: Callable | None = None,
     augment: Callable | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = True,
+    data_id: str | None = None,
 ) -> ClassifierHistory:
     """Train ``model`` with Adam on softmax cross-entropy; keep the best validation epoch.
 
@@ -78,9 +174,10 @@ def fit_classifier(
     ----------
     model : nn.Module
         Called as ``model(*inputs)``.
-    x_train : Tensor or sequence of Tensors, each of shape (N, ...)
-        Inputs (several tensors for several modalities), kept on the CPU; batches are moved
-        to ``config.device`` after ``prepare``.
+    x_train : Tensor, ndarray, RowSource, or a sequence of them, each with N rows
+        Inputs (several for several modalities), kept where they are (a memory-mapped array or
+        a :class:`RowSource` over ``.npy`` files stays on disk); each batch is gathered, turned
+        into tensors, passed through ``prepare`` and moved to ``config.device``.
     y_train : Tensor of int64, shape (N,)
         Class indices.
     x_val, y_val : like ``x_train`` / ``y_train``, optional
@@ -97,14 +194,33 @@ def fit_classifier(
         ``predict_fn(output) -> (B, K)`` logits used for validation accuracy; default identity.
     augment : callable, optional
         Applied to the prepared training inputs (list of tensors) only, e.g. random flips.
+        It must draw from torch's global generator (reseeded every epoch) for exact resume.
+    checkpoint : str or Path, optional
+        A ``.safetensors`` file written atomically after every epoch: model, Adam moments, the
+        best epoch's weights (tensors); history, best-so-far key, early-stopping counter,
+        epochs done, configuration and a fingerprint of the data (JSON metadata). Nothing is
+        pickled; the writer is the gesture loop's (:mod:`musicperf.train.loop`).
+    resume : bool
+        Continue from ``checkpoint`` when it exists. The configuration must match (apart from
+        ``epochs`` and ``patience``) and so must the data (shapes, labels, ``data_id``), else a
+        :class:`ParameterError` says so. The random state needs no saving: shuffling, dropout
+        and augmentation are reseeded from ``(seed, epoch)`` at the start of every epoch, so
+        the resumed run is bit-identical to an uninterrupted one on the CPU.
+    data_id : str, optional
+        Identifies the training data in the fingerprint (e.g. the video paths and labels).
 
     Returns
     -------
     ClassifierHistory
         The model holds the selected epoch's weights on return.
     """
-    xs_train = [x_train] if isinstance(x_train, torch.Tensor) else list(x_train)
-    xs_val = None if x_val is None else ([x_val] if isinstance(x_val, torch.Tensor) else list(x_val))
+    from musicperf.train.loop import _load_state, _save_state
+
+    def as_list(x):
+        return [x] if isinstance(x, (torch.Tensor, np.ndarray, RowSource)) else list(x)
+
+    xs_train = as_list(x_train)
+    xs_val = None if x_val is None else as_list(x_val)
     n = len(y_train)
     if n == 0:
         raise ParameterError("the training set is empty")
@@ -122,9 +238,48 @@ def fit_classifier(
     result = ClassifierHistory()
     best_key = (-math.inf, -math.inf)
     best_state = None
-    bad = 0
+    bad, start = 0, 0
     has_val = xs_val is not None and y_val is not None and len(y_val) > 0
-    for epoch in range(config.epochs):
+    cfg_dict = config.to_dict()
+    fingerprint = _data_fingerprint(xs_train + (xs_val or []), torch.cat([y_train, y_val]) if has_val else y_train, data_id)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and resume and ckpt.is_file():
+        tensors, meta = _load_state(ckpt)
+        if meta.get("kind") != "fit_classifier":
+            raise ParameterError(f"'{ckpt}' is not a checkpoint of fit_classifier (written by another training loop?)")
+        was = {k: v for k, v in meta["config"].items() if k not in ("epochs", "patience")}
+        now = {k: v for k, v in cfg_dict.items() if k not in ("epochs", "patience")}
+        if was != now:
+            diff = sorted(k for k in now if now[k] != was.get(k))
+            raise ParameterError(f"checkpoint '{ckpt}' was written with a different configuration ({', '.join(diff)}); "
+                                 "delete it or train into another folder")
+        if meta["data"] != fingerprint:
+            raise ParameterError(f"checkpoint '{ckpt}' was written for other training data (videos, labels or "
+                                 "settings differ); delete it or train into another folder")
+        from musicperf.models.checkpoints import load_state_strict
+
+        load_state_strict(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+                          source=f"training checkpoint '{ckpt}'")
+        state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, i, name = k.split(".", 2)
+                state.setdefault(int(i), {})[name] = v
+        for k, v in meta["opt_scalars"].items():
+            i, name = k.split(".", 1)
+            state.setdefault(int(i), {})[name] = v
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+        result.history = meta["history"]
+        result.best_epoch = meta["best_epoch"]
+        result.best_accuracy = float("nan") if meta["best_accuracy"] is None else float(meta["best_accuracy"])
+        best_key = tuple(float(v) for v in meta["best_key"])
+        bad = int(meta["bad_epochs"])
+        start = result.resumed_from = int(meta["epochs_done"])
+        result.stopped_early = bool(meta["stopped_early"])
+        if result.stopped_early:
+            start = config.epochs  # nothing left to do
+    for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
         torch.manual_seed(_epoch_seed(config.seed, epoch))
         gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch) + 1)
@@ -133,7 +288,7 @@ def fit_classifier(
         for idx in _batches(n, config.batch_size, gen):
             if len(idx) < 2 and n >= 2:
                 continue  # batch norm cannot train on one sample; it is seen next epoch
-            inputs = [x.to(device) for x in prepare([x[idx] for x in xs_train])]
+            inputs = [x.to(device) for x in prepare([_take(x, idx) for x in xs_train])]
             if augment is not None:
                 inputs = augment(inputs)
             y = y_train[idx].to(device)
@@ -156,13 +311,21 @@ def fit_classifier(
         result.history.append(row)
         if key > best_key:
             best_key, bad = key, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             result.best_epoch = epoch + 1
             result.best_accuracy = row.get("val_accuracy", float("nan"))
         else:
             bad += 1
-            if has_val and config.patience is not None and bad >= config.patience:
-                break
+        stop = has_val and config.patience is not None and bad >= config.patience
+        result.stopped_early = stop
+        if ckpt is not None:
+            meta = {"kind": "fit_classifier", "config": cfg_dict, "data": fingerprint, "history": result.history,
+                    "best_epoch": result.best_epoch, "best_key": list(best_key),
+                    "best_accuracy": None if math.isnan(result.best_accuracy) else result.best_accuracy,
+                    "bad_epochs": bad, "epochs_done": epoch + 1, "stopped_early": stop}
+            _save_state(ckpt, model, opt, best_state or {}, meta)
+        if stop:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -170,9 +333,10 @@ def fit_classifier(
 
 
 @torch.no_grad()
-def predict_logits(model, xs: Sequence[torch.Tensor], *, batch_size: int = 32, prepare: Callable | None = None,
+def predict_logits(model, xs: Sequence, *, batch_size: int = 32, prepare: Callable | None = None,
                    predict_fn: Callable | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Eval-mode outputs over inputs ``xs`` (each ``(N, ...)``), batch by batch, on the CPU: ``(N, K)``."""
+    """Eval-mode outputs over inputs ``xs`` (each ``(N, ...)``: tensors, arrays or :class:`RowSource`),
+    batch by batch, on the CPU: ``(N, K)``."""
     prepare = prepare or (lambda b: [x.float() for x in b])
     predict_fn = predict_fn or (lambda out: out)
     was = model.training
@@ -180,7 +344,8 @@ def predict_logits(model, xs: Sequence[torch.Tensor], *, batch_size: int = 32, p
     n = len(xs[0])
     outs = []
     for i in range(0, n, batch_size):
-        inputs = [x.to(device) for x in prepare([x[i : i + batch_size] for x in xs])]
+        idx = torch.arange(i, min(i + batch_size, n))
+        inputs = [x.to(device) for x in prepare([_take(x, idx) for x in xs])]
         outs.append(predict_fn(model(*inputs)).float().cpu())
     model.train(was)
     return torch.cat(outs) if outs else torch.zeros(0)
