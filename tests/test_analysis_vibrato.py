@@ -224,3 +224,35 @@ def test_find_vibrato_region_finds_the_vibrating_hand(violin):
     reg = V.find_vibrato_region(list(r.frames(0, 75)), fps=r.fps)  # 3 s: one vibrato note
     hand = np.nanmedian(p["keypoints"]["left_hand"]["full"].reshape(-1, 2), axis=0)
     assert reg.x <= hand[0] <= reg.x + reg.w and reg.y <= hand[1] <= reg.y + reg.h
+
+
+@pytest.mark.parametrize("rate", [5.5, 7.5])
+def test_short_sway_window_keeps_a_hand_shift_out_of_the_next_note(rng, rate):
+    # the hand moves 20 px to the next note's position, then vibrates there for 1.4 s: the sway
+    # subtraction turns the step into a ramp as long as its window, which leaks into the note
+    fps = 25.0
+    t = np.arange(100) / fps
+    x = np.where(t >= 1.0, 20.0, 0.0) + np.where((t >= 1.0) & (t < 2.4), 1.5 * np.sin(2 * np.pi * rate * (t - 1.0)), 0)
+    pos = np.stack([x, 0.3 * x], 1)
+    u = np.diff(pos, axis=0, prepend=pos[:1]) + rng.normal(0, 0.05, pos.shape)
+    peaks = {}
+    for sway in (V.SWAY_WINDOW, 0.4):
+        c = V.displacement_curve(u, fps, sway_window=sway)
+        sl = V._note_slice(c.times, 1.0, 2.4, 0.05)
+        peaks[sway] = V.autocorrelation_rate(c.displacement[sl], fps)[1]
+    assert peaks[V.SWAY_WINDOW] > 0.9 > 0.75 > peaks[0.4]
+
+
+def test_refine_rate_beats_the_autocorrelation_lag_on_short_noisy_notes(rng):
+    err_lag, err_fit = [], []
+    for _ in range(40):
+        rate = rng.uniform(5, 8)
+        n = int(rng.uniform(25, 38))  # 1-1.5 s notes at 25 fps
+        x = (np.sin(2 * np.pi * rate * np.arange(n) / 25.0 + rng.uniform(0, 6)) + rng.normal(0, 0.4, n)
+             + np.linspace(0, rng.normal(0, 1), n))
+        r, _ = V.autocorrelation_rate(x, 25.0)
+        err_lag.append(abs(r - rate))
+        err_fit.append(abs(V.refine_rate(V._detrend(x), 25.0, r) - rate))
+    assert np.mean(err_fit) < 0.6 * np.mean(err_lag)
+    assert np.max(err_fit) < 0.15
+    assert np.isnan(V.refine_rate(np.zeros(30), 25.0, float("nan")))
