@@ -626,12 +626,13 @@ class VibratoResult:
 def find_vibrato_region(frames, *, fps: float, grid: int = 8, max_frames: int = 750):
     """Find the image cell whose motion oscillates most in the vibrato band (4-12 Hz).
 
-    Used when no hand region is given: dense flow over a ``grid x grid`` partition, each cell's
+    Used with ``hand="search"``, or by ``"auto"`` when MediaPipe is missing or finds no hand
+    (:func:`analyze_media`): dense flow over a ``grid x grid`` partition, each cell's
     mean velocity (minus the median of all cells: camera shake) turned into a displacement
     curve; the cell whose 1 s windows most often show a strong autocorrelation peak at a
     vibrato period (summed excess of the peak over 0.6) is returned,
-    grown by half a cell on every side. The paper uses a hand detector; this motion search needs no model and
-    finds the vibrating hand whenever one vibrates.
+    grown by half a cell on every side. This search needs no model and finds the vibrating hand
+    whenever one vibrates; on a video without vibrato it finds whatever oscillates most.
 
     Parameters
     ----------

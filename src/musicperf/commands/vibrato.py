@@ -1,6 +1,7 @@
-"""``musicperf vibrato MEDIA [--audio FILE] [--json] [--plot PNG]``: audio-visual vibrato analysis.
+"""``musicperf vibrato MEDIA [--hand auto|landmarks|search|X,Y,W,H] [--json] [--plot PNG]``: vibrato analysis.
 
-Section V-B of 002: hand motion (dense optical flow in a KLT-tracked region) -> displacement
+Section V-B of 002: the fingering hand (MediaPipe landmarks, a given box, or a motion search),
+hand motion (dense optical flow in the KLT-tracked region) -> displacement
 curve -> per-note vibrato detection, rate (autocorrelation) and extent (Equation 1), plus an
 audio-only analysis of the pitch contour. Heavy imports happen inside :func:`run` only.
 """
