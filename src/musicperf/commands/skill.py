@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -64,6 +65,14 @@ def register(subparsers) -> None:
     t.add_argument("--val-fraction", type=float, default=0.2)
     t.add_argument("--patience", type=int, default=10)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--modality-dropout", type=float, default=0.3,
+                   help="training only: drop the fusion head's video or audio input with this probability each "
+                        "(our addition; 0 = 004's plain fusion)")
+    t.add_argument("--cache", default=None, metavar="DIR",
+                   help="keep each video's clips and mel windows here as .npy files and train from them "
+                        "memory-mapped (default: OUTPUT/cache; 'none' holds them in memory)")
+    t.add_argument("--fresh", action="store_true",
+                   help="ignore OUTPUT/train_state.safetensors (by default an interrupted run resumes from it)")
     t.set_defaults(func=run_train)
 
     pr = sub.add_parser("predict", help="say which level each video shows")
@@ -88,6 +97,8 @@ def register(subparsers) -> None:
     sy.add_argument("--seconds", type=float, default=6.0)
     sy.add_argument("--size", type=_size, default=(128, 96), metavar="WxH")
     sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--camera-shake", type=float, default=0.0,
+                    help="camera shake of the synthesizer (default 0: a fixed camera, as in PISA)")
     sy.set_defaults(func=run_synth)
 
 
@@ -100,14 +111,19 @@ def run_train(args) -> int:
                       n_mels=args.n_mels, video_features=args.features[0], audio_features=args.features[1],
                       video_backbone=args.video_backbone, video_weights=args.video_weights,
                       audio_backbone=args.audio_backbone, width_factor=args.width_factor,
-                      audio_width_factor=args.audio_width_factor)
+                      audio_width_factor=args.audio_width_factor, modality_dropout=args.modality_dropout)
     tc = TrainConfig(lr=args.lr, weight_decay=1e-4, batch_size=args.batch_size, epochs=args.epochs,
                      patience=args.patience, seed=args.seed)
     items = read_skill_annotations(args.annotations, video_dir=args.videos)
-    model = train_skill(items, cfg, tc, val_fraction=args.val_fraction, progress=_progress)
-    model.save(args.output)
+    out = Path(args.output)
+    cache = None if args.cache == "none" else Path(args.cache) if args.cache else out / "cache"
+    model = train_skill(items, cfg, tc, val_fraction=args.val_fraction, progress=_progress, cache_dir=cache,
+                        checkpoint_dir=out, resume=not args.fresh)
+    model.save(out)
     h = model.meta["training"]
     acc = h["best_accuracy"]
+    if h["resumed_from"]:
+        print(f"resumed from the checkpoint after epoch {h['resumed_from']} ({out / 'train_state.safetensors'})")
     print(f"trained on {len(model.meta['split']['train'])} videos, levels {', '.join(model.classes)}; "
           f"best epoch {h['best_epoch']}" + ("" if acc != acc else f", validation clip accuracy (fusion) {acc:.3f}"))
     print(f"wrote {args.output}")
@@ -158,6 +174,6 @@ def run_synth(args) -> int:
 
         raise ParameterError(f"--skills must be integers 0..9 separated by commas, got {args.skills!r}") from None
     path = synth_skill_dataset(args.out_dir, skills=skills, per_level=args.per_level, seconds=args.seconds,
-                               size=args.size, seed=args.seed)
+                               size=args.size, seed=args.seed, camera_shake=args.camera_shake)
     print(f"wrote {len(skills) * args.per_level} videos and {path}")
     return 0

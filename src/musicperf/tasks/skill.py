@@ -46,10 +46,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from musicperf._util import atomic_path
 from musicperf.errors import AnnotationError, DecodeError, MissingDependencyError, ModelError, ParameterError
 from musicperf.tasks._classify import (
+    STATE_FILE,
     VIDEO_SUFFIXES,
     LabelledVideo,
+    RowSource,
     fit_classifier,
     load_task_model,
     save_task_model,
@@ -105,6 +108,13 @@ class SkillConfig:
         Mel spectrogram settings.
     width_factor, audio_width_factor : float
         Channel scale of the backbones (1.0 = published; small for tests).
+    modality_dropout : float
+        Training only (our addition; ``004`` does not describe one): each clip's fusion input
+        loses its video features with this probability, else its audio features with this
+        probability. The fusion head learns on the training clips, where both branches end up
+        separating the levels perfectly -- one of them by memorising the few training videos --
+        and then leans on whichever does; dropping a modality makes it use both. 0 is the
+        plain recipe.
     """
 
     clip_length: int = 16
@@ -125,12 +135,15 @@ class SkillConfig:
     hop_length: int = 512
     width_factor: float = 1.0
     audio_width_factor: float = 1.0
+    modality_dropout: float = 0.3
 
     def __post_init__(self):
         if self.clip_length < 1 or self.clip_stride < 1 or self.max_clips < 1 or min(self.clip_size) < 8:
             raise ParameterError(f"clip_length, clip_stride, max_clips >= 1 and clip_size >= 8 needed: {self}")
         if self.audio_seconds is not None and self.audio_seconds <= 0:
             raise ParameterError(f"audio_seconds must be > 0 or None, got {self.audio_seconds}")
+        if not 0 <= self.modality_dropout <= 0.5:
+            raise ParameterError(f"modality_dropout must be in [0, 0.5], got {self.modality_dropout}")
         if self.video_features < 1 or self.audio_features < 1:
             raise ParameterError(f"feature sizes must be >= 1, got {self.video_features}:{self.audio_features}")
         parse_roi(self.roi)
@@ -250,21 +263,31 @@ class SkillInputs:
 
     Attributes
     ----------
-    clips : ndarray, shape (n, T, H, W, 3), uint8
-        Cropped, resized clips.
-    mel : ndarray, shape (n, n_mels, n_frames), float32
-        dB mel spectrogram of each clip's time span.
+    clips : ndarray, shape (n, T, H, W, 3), uint8, or Path
+        Cropped, resized clips, or the ``.npy`` file holding them (inputs cached on disk by
+        :func:`load_skill_inputs`, read memory-mapped when needed).
+    mel : ndarray, shape (n, n_mels, n_frames), float32, or Path
+        dB mel spectrogram of each clip's time span, or its ``.npy`` file.
     times : ndarray, shape (n,), float
         Start time of each clip in seconds.
     roi : (x0, y0, x1, y1)
     roi_source : str
     """
 
-    clips: np.ndarray
-    mel: np.ndarray
+    clips: np.ndarray | Path
+    mel: np.ndarray | Path
     times: np.ndarray
     roi: tuple
     roi_source: str
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.times)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(clips, mel)`` as arrays (memory-mapped, read-only, when cached on disk)."""
+        load = lambda a: np.load(a, mmap_mode="r") if isinstance(a, (str, Path)) else a  # noqa: E731
+        return load(self.clips), load(self.mel)
 
 
 def _resize_frames(frames: np.ndarray, box, size) -> np.ndarray:
@@ -351,11 +374,17 @@ class SkillNet(nn.Module):
         128 and 128 in ``004``.
     normalization : Normalization
         Clip normalisation of the video backbone.
+    modality_dropout : float
+        Training only: the fusion head's input loses its video half with this probability, else
+        its audio half with this probability (per clip). Our addition, see
+        :class:`SkillConfig`; 0 is ``004``'s plain fusion.
     """
 
     def __init__(self, video_backbone: nn.Module, audio_backbone: nn.Module, n_classes: int, *,
-                 video_features: int = 128, audio_features: int = 128, normalization=None):
+                 video_features: int = 128, audio_features: int = 128, normalization=None,
+                 modality_dropout: float = 0.0):
         super().__init__()
+        self.modality_dropout = float(modality_dropout)
         from musicperf.models.checkpoints import get_normalization
 
         self.video_backbone = video_backbone
@@ -389,7 +418,13 @@ class SkillNet(nn.Module):
     def heads(self, fv: torch.Tensor, fa: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, 3, K)`` of the video, audio and fusion branches; the fusion branch sees
         detached features, so its loss never reaches the backbones or the reductions."""
-        fused = torch.cat([fv.detach(), fa.detach()], dim=1)
+        fv_f, fa_f = fv.detach(), fa.detach()
+        p = self.modality_dropout
+        if self.training and p > 0:
+            u = torch.rand(len(fv), device=fv.device)
+            fv_f = fv_f * (u >= p).to(fv_f.dtype)[:, None]
+            fa_f = fa_f * ((u < p) | (u >= 2 * p)).to(fa_f.dtype)[:, None]
+        fused = torch.cat([fv_f, fa_f], dim=1)
         return torch.stack([self.video_head(fv), self.audio_head(fa), self.fusion_head(fused)], dim=1)
 
     def forward(self, clips: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
@@ -442,8 +477,10 @@ class SkillModel:
         probabilities ``clips`` ``(n, K)``."""
         self.net.eval()
         fvs, fas = [], []
-        for i in range(0, len(inputs.clips), batch_size):
-            c, m = _prepare([torch.from_numpy(inputs.clips[i : i + batch_size]), torch.from_numpy(inputs.mel[i : i + batch_size])])
+        clips, mel = inputs.arrays()
+        for i in range(0, len(clips), batch_size):
+            c, m = _prepare([torch.from_numpy(np.array(clips[i : i + batch_size])),
+                             torch.from_numpy(np.array(mel[i : i + batch_size]))])
             fv, fa = self.net.features(c, m)
             fvs.append(fv)
             fas.append(fa)
@@ -458,7 +495,7 @@ class SkillModel:
         cfg = self.config if roi is None else SkillConfig.from_dict({**self.config.to_dict(), "roi": parse_roi(roi)})
         inputs = skill_inputs(path, cfg, max_seconds=max_seconds)
         out = self.predict_inputs(inputs)
-        out.update(roi=list(inputs.roi), roi_source=inputs.roi_source, n_clips=len(inputs.clips))
+        out.update(roi=list(inputs.roi), roi_source=inputs.roi_source, n_clips=inputs.n_clips)
         return out
 
     def save(self, model_dir: str | Path) -> Path:
@@ -577,14 +614,63 @@ def read_skill_annotations(path: str | Path, *, video_dir: str | Path | None = N
 # ============================================================================ training, evaluation
 
 
+_DATA_KEYS = ("clip_length", "clip_stride", "clip_size", "max_clips", "roi", "margin", "audio_seconds", "sr",
+              "n_mels", "n_fft", "hop_length")
+
+
+def cached_skill_inputs(path: str | Path, config: SkillConfig, cache_dir: str | Path, *,
+                        max_seconds: float | None = None) -> SkillInputs:
+    """:func:`skill_inputs` of one video, kept on disk: ``clips.npy``, ``mel.npy`` and
+    ``inputs.json`` in a folder of ``cache_dir`` named after the video and a key.
+
+    The key covers the file's resolved path, size and modification time, ``max_seconds`` and
+    every data setting of ``config`` (clip length/stride/size, region of interest, audio);
+    model settings do not invalidate it. Returns :class:`SkillInputs` whose ``clips`` and
+    ``mel`` are the paths of the ``.npy`` files: nothing of the video stays in memory.
+    """
+    import hashlib
+
+    from musicperf._util import write_text_atomic
+
+    path = Path(path)
+    st = path.stat()
+    keys = {k: v for k, v in config.to_dict().items() if k in _DATA_KEYS}
+    h = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{max_seconds}|{sorted(keys.items())}".encode())
+    folder = Path(cache_dir) / f"{path.parent.name}_{path.stem}.{h.hexdigest()[:16]}"
+    doc_path = folder / "inputs.json"
+    if not doc_path.is_file():
+        x = skill_inputs(path, config, max_seconds=max_seconds)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, arr in (("clips", x.clips), ("mel", x.mel)):
+            with atomic_path(folder / f"{name}.npy") as tmp:
+                np.save(tmp, arr)
+        # written last: its presence says the arrays are complete
+        write_text_atomic(doc_path, json.dumps({"video": str(path), "times": x.times.tolist(), "roi": list(x.roi),
+                                                "roi_source": x.roi_source}) + "\n")
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        return SkillInputs(folder / "clips.npy", folder / "mel.npy", np.asarray(doc["times"], dtype=np.float64),
+                           tuple(doc["roi"]), doc["roi_source"])
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise DecodeError(f"skill input cache '{doc_path}' is damaged ({exc}); delete the folder") from exc
+
+
 def load_skill_inputs(items: Sequence[LabelledVideo], config: SkillConfig, *, max_seconds=None,
-                      progress: Callable | None = None) -> list[SkillInputs]:
-    """:func:`skill_inputs` of every video, with an optional ``progress(i, n, path)`` callback."""
+                      progress: Callable | None = None, cache_dir: str | Path | None = None) -> list[SkillInputs]:
+    """:func:`skill_inputs` of every video, with an optional ``progress(i, n, path)`` callback.
+
+    With ``cache_dir``, each video's inputs are written there once (:func:`cached_skill_inputs`)
+    and returned as file paths, so memory does not grow with the collection: training reads
+    the rows of each batch memory-mapped (:class:`~musicperf.tasks._classify.RowSource`).
+    """
     out = []
     for i, it in enumerate(items):
         if progress:
             progress(i, len(items), it.path)
-        out.append(skill_inputs(it.path, config, max_seconds=max_seconds))
+        if cache_dir is not None:
+            out.append(cached_skill_inputs(it.path, config, cache_dir, max_seconds=max_seconds))
+        else:
+            out.append(skill_inputs(it.path, config, max_seconds=max_seconds))
     return out
 
 
@@ -596,11 +682,35 @@ def train_skill(
     val_fraction: float = 0.2,
     inputs: Sequence[SkillInputs] | None = None,
     progress: Callable | None = None,
+    cache_dir: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
 ) -> SkillModel:
     """Train :class:`SkillNet` on the clips of labelled videos (each clip takes its video's level).
 
     The three branches train together (sum of their cross-entropies); model selection and early
     stopping use the validation videos' clip accuracy of the fusion branch.
+
+    Parameters
+    ----------
+    items : sequence of LabelledVideo
+    config : SkillConfig
+    train_config : TrainConfig
+    val_fraction : float
+        Share of each level's videos held out for model selection (0: keep the last epoch).
+    inputs : sequence of SkillInputs, optional
+        Already read inputs of ``items`` (arrays or cached files).
+    progress : callable, optional
+        ``progress(i, n, path)`` while videos are read.
+    cache_dir : str or Path, optional
+        Keep each video's clips and mel windows there as ``.npy`` files and train from them
+        memory-mapped (see :func:`load_skill_inputs`); the clips are never concatenated in
+        memory either way.
+    checkpoint_dir : str or Path, optional
+        Write ``train_state.safetensors`` there after every epoch; with ``resume``, an
+        interrupted run continues from it exactly (see
+        :func:`~musicperf.tasks._classify.fit_classifier`).
+    resume : bool
 
     Returns
     -------
@@ -612,25 +722,30 @@ def train_skill(
         raise ParameterError(f"skill training needs at least 2 levels, got {classes}")
     labels = np.array([classes.index(it.label) for it in items])
     if inputs is None:
-        inputs = load_skill_inputs(items, config, progress=progress)
+        inputs = load_skill_inputs(items, config, progress=progress, cache_dir=cache_dir)
     tr, va = stratified_split(labels, val_fraction, train_config.seed)
     torch.manual_seed(train_config.seed)
     vb, ab, norm = _build_backbones(config)
     net = SkillNet(vb, ab, len(classes), video_features=config.video_features, audio_features=config.audio_features,
-                   normalization=norm)
+                   normalization=norm, modality_dropout=config.modality_dropout)
 
-    def stack(idx):
+    def rows(idx):
+        # the clips of the selected videos as one input, without concatenating them
         if not len(idx):
             return None, None, None
-        c = torch.from_numpy(np.concatenate([inputs[i].clips for i in idx]))
-        m = torch.from_numpy(np.concatenate([inputs[i].mel for i in idx]))
-        y = torch.from_numpy(np.concatenate([np.full(len(inputs[i].clips), labels[i]) for i in idx])).long()
+        c = RowSource([inputs[i].clips for i in idx])
+        m = RowSource([inputs[i].mel for i in idx])
+        y = torch.from_numpy(np.concatenate([np.full(inputs[i].n_clips, labels[i]) for i in idx])).long()
         return c, m, y
 
-    c, m, y = stack(tr)
-    cv, mv, yv = stack(va)
+    c, m, y = rows(tr)
+    cv, mv, yv = rows(va)
+    data_id = json.dumps({"train": [[str(items[i].path), items[i].label] for i in tr],
+                          "val": [[str(items[i].path), items[i].label] for i in va], "config": config.to_dict()})
     hist = fit_classifier(net, [c, m], y, None if cv is None else [cv, mv], yv, train_config, prepare=_prepare,
-                          loss_fn=skill_loss, predict_fn=lambda out: out[:, 2])
+                          loss_fn=skill_loss, predict_fn=lambda out: out[:, 2],
+                          checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / STATE_FILE,
+                          resume=resume, data_id=data_id)
     model = SkillModel(classes, config, net.eval())
     model.meta = {
         "split": {"train": [str(items[i].path) for i in tr], "val": [str(items[i].path) for i in va],
@@ -641,7 +756,7 @@ def train_skill(
 
 
 def evaluate_skill(model: SkillModel, items: Sequence[LabelledVideo], *, inputs: Sequence[SkillInputs] | None = None,
-                   progress: Callable | None = None) -> dict:
+                   progress: Callable | None = None, cache_dir: str | Path | None = None) -> dict:
     """Per-video accuracy (``004``'s metric) of each branch, with the full classification report.
 
     Returns
@@ -655,7 +770,7 @@ def evaluate_skill(model: SkillModel, items: Sequence[LabelledVideo], *, inputs:
     if unknown:
         raise ParameterError(f"levels {unknown} are not among the model's levels {model.classes}")
     if inputs is None:
-        inputs = load_skill_inputs(items, model.config, progress=progress)
+        inputs = load_skill_inputs(items, model.config, progress=progress, cache_dir=cache_dir)
     y = np.array([model.classes.index(it.label) for it in items])
     probs = [model.predict_inputs(v) for v in inputs]
     out = {b: classification_report(y, np.stack([p[b] for p in probs]), classes=model.classes, ks=(1,)) for b in BRANCHES}
@@ -665,9 +780,15 @@ def evaluate_skill(model: SkillModel, items: Sequence[LabelledVideo], *, inputs:
 
 
 def synth_skill_dataset(out_dir: str | Path, *, skills: Sequence[int] = (0, 9), per_level: int = 4, seconds: float = 6.0,
-                        size: tuple[int, int] = (128, 96), seed: int = 0) -> Path:
+                        size: tuple[int, int] = (128, 96), seed: int = 0, camera_shake: float = 0.0) -> Path:
     """Write ``per_level`` synthetic piano performances per synthetic ``skill`` and a PISA-style
     ``annotations.csv`` (``video_id,player_level``, level = skill + 1). Returns the annotation file.
+
+    Each video is :func:`musicperf.synth.synthesize` of a piano, no expressive gestures, its own
+    seed, ``size = (width, height)``. ``camera_shake`` defaults to 0 (a fixed camera, as PISA's
+    recordings are), not the synthesizer's 0.6: a shaking camera moves every key edge of the
+    keyboard between frames, which drowns the hand motion a small model has to learn from a
+    few videos (measured in README.md).
     """
     from musicperf._util import write_text_atomic
     from musicperf.synth import synthesize
@@ -679,7 +800,7 @@ def synth_skill_dataset(out_dir: str | Path, *, skills: Sequence[int] = (0, 9), 
         for j in range(per_level):
             vid = f"skill{skill}_{j:03d}"
             synthesize(out_dir / vid, seconds=seconds, seed=seed * 10_000 + si * 100 + j, size=size,
-                       instrument="piano", skill=int(skill), gestures=[])
+                       instrument="piano", skill=int(skill), gestures=[], camera_shake=camera_shake)
             lines.append(f"{vid}/performance,{level}")
     path = out_dir / "annotations.csv"
     write_text_atomic(path, "\n".join(lines) + "\n")
@@ -687,5 +808,5 @@ def synth_skill_dataset(out_dir: str | Path, *, skills: Sequence[int] = (0, 9), 
 
 
 __all__ = ["SkillConfig", "SkillModel", "SkillNet", "SkillInputs", "skill_loss", "find_roi", "skill_inputs",
-           "load_skill_inputs", "read_skill_annotations", "train_skill", "evaluate_skill", "synth_skill_dataset",
+           "load_skill_inputs", "cached_skill_inputs", "read_skill_annotations", "train_skill", "evaluate_skill", "synth_skill_dataset",
            "synth_skill_level", "parse_roi", "write_labelled_videos"]
