@@ -81,7 +81,7 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def association_matrix(motion: np.ndarray, tracks: np.ndarray, *, max_lag: int = 2,
-                       sigma: float = 1.0) -> np.ndarray:
+                       sigma: float = 1.0, playing: np.ndarray | None = None) -> np.ndarray:
     """Correlation of each player's motion onsets with each track's onsets.
 
     Parameters
@@ -94,6 +94,12 @@ def association_matrix(motion: np.ndarray, tracks: np.ndarray, *, max_lag: int =
         Frames of audio-video offset tolerated (either way); the best lag counts.
     sigma : float
         Gaussian smoothing in frames applied to both (onsets a frame apart still match).
+    playing : np.ndarray of bool, shape (T, P), optional
+        Frames in which each player plays (e.g. :func:`~musicperf.analysis.playing.playing_audio_visual`).
+        Each player's correlations are then computed over those frames only, so that the idle
+        motion of a resting player (breathing, lowering the bow, fidgeting) is matched to no
+        track (ours: 002 V-A correlates whole performances). A player with fewer than 10
+        playing frames keeps all frames.
 
     Returns
     -------
@@ -108,6 +114,14 @@ def association_matrix(motion: np.ndarray, tracks: np.ndarray, *, max_lag: int =
         raise ParameterError(f"motion has {len(m)} frames but the tracks {len(a)}")
     m, a = _smooth(m, sigma), _smooth(a, sigma)
     T = len(m)
+    if playing is not None:
+        pl = np.asarray(playing, bool)
+        pl = pl[:, None] if pl.ndim == 1 else pl
+        if pl.shape != m.shape:
+            raise ParameterError(f"playing has shape {pl.shape}, the motion {m.shape}")
+        return np.concatenate([association_matrix(m[:, [p]], a, max_lag=max_lag, sigma=0.0)
+                               if pl[:, p].sum() < 10 else _masked(m[:, p], a, pl[:, p], max_lag)
+                               for p in range(m.shape[1])])
     out = np.full((m.shape[1], a.shape[1]), -1.0)
     for lag in range(-max_lag, max_lag + 1):
         ms = m[max(0, lag):T + min(0, lag)]
@@ -115,6 +129,22 @@ def association_matrix(motion: np.ndarray, tracks: np.ndarray, *, max_lag: int =
         mz = (ms - ms.mean(0)) / (ms.std(0) + 1e-12)
         az = (as_ - as_.mean(0)) / (as_.std(0) + 1e-12)
         out = np.maximum(out, mz.T @ az / len(mz))
+    return out
+
+
+def _masked(m: np.ndarray, a: np.ndarray, keep: np.ndarray, max_lag: int) -> np.ndarray:
+    """Best-lag correlations of one motion curve (T,) with tracks (T, Q) over ``keep`` frames."""
+    T = len(m)
+    out = np.full((1, a.shape[1]), -1.0)
+    for lag in range(-max_lag, max_lag + 1):
+        sel = keep[max(0, lag):T + min(0, lag)]
+        ms = m[max(0, lag):T + min(0, lag)][sel]
+        as_ = a[max(0, -lag):T + min(0, -lag)][sel]
+        if len(ms) < 3:
+            continue
+        mz = (ms - ms.mean()) / (ms.std() + 1e-12)
+        az = (as_ - as_.mean(0)) / (as_.std(0) + 1e-12)
+        out = np.maximum(out, (mz @ az / len(mz))[None])
     return out
 
 

@@ -1,7 +1,7 @@
 """``musicperf playing VIDEO [--json]``: playing / non-playing per performer over time (002 IV-B).
 
-Default: motion in each performer's region (given, or the upper body under each detected face)
-gated by audio activity. ``--ensemble``: the clustering pipeline of Figure 2 with a scriptable
+Default: motion in each performer's region (given, or the upper body under each face MediaPipe
+finds) with audio activity and the synchrony of each performer's motion with the audio onsets. ``--ensemble``: the clustering pipeline of Figure 2 with a scriptable
 labelling step (``--write-labels`` writes the sub-clusters to label, ``--labels`` applies them).
 Heavy imports happen inside :func:`run` only.
 """
@@ -18,7 +18,9 @@ def register(subparsers) -> None:
         description=(
             "Playing/non-playing detection (002 Section IV-B). Default: each performer's region (--regions, "
             "else the upper body below each face found in the first second) plays while its smoothed motion "
-            "exceeds a share of its own high level and the audio is not silent. --ensemble runs the "
+            "exceeds a share of its own high level, the audio is not silent and the motion is not clearly out "
+            "of time with the audio onsets (idle motion of a resting player); where the audio sounds but "
+            "nobody was found playing, the most active performer plays. --ensemble runs the "
             "clustering pipeline of Figure 2: key frames, faces, upper bodies, musicians by clustering, "
             "sub-clusters per musician, then a labelling step: --write-labels FILE.json writes every "
             "sub-cluster (and a contact sheet FILE.png) for a person to mark playing / non-playing / reject, "
@@ -34,6 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=float, default=0.3,
                    help="share of a performer's 95th-percentile motion activity that counts as playing (default 0.3)")
     p.add_argument("--no-audio", action="store_true", help="ignore the audio track")
+    p.add_argument("--faces", choices=("auto", "mediapipe", "haar"), default="auto",
+                   help="face detector: MediaPipe's full-range model (auto, when installed) or OpenCV's Haar cascade")
     p.add_argument("--ensemble", action="store_true", help="the face/upper-body clustering pipeline of Figure 2")
     p.add_argument("--musicians", type=int, help="number of musicians (default: chosen by silhouette)")
     p.add_argument("--subclusters", type=int, default=4, help="sub-clusters per musician (default 4)")
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 regions = _regions(args.regions, W, H)
             else:
                 head = [f for _t, f in reader.frames(0.0, min(1.0, args.max_seconds or 1.0))]
-                regions = _face_regions(PL, head, fps, W, H)
+                regions = _face_regions(PL, head, fps, W, H, method=args.faces)
                 del head
             m = region_motion((f for _t, f in reader.frames(0.0, args.max_seconds)), regions, fps=fps,
                               compensate=True)
@@ -85,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if T < 3:
         raise ParameterError(f"'{args.video}' has fewer than 3 frames")
     if args.ensemble:
-        obs = PL.ensemble_observations(frames, fps=fps, step=args.step)
+        obs = PL.ensemble_observations(frames, fps=fps, step=args.step,
+                                       faces=lambda f: PL.detect_faces(f, method=args.faces))
         n = PL.cluster_musicians(obs, args.musicians)
         PL.sub_cluster(obs, args.subclusters)
         if args.write_labels or not args.labels:
@@ -98,13 +103,14 @@ def run(args: argparse.Namespace) -> int:
         timeline = PL.ensemble_timeline(obs, labels, T, fps, n)
         names = [f"musician{i + 1}" for i in range(n)]
     else:
-        rms = None
         if has_audio and not args.no_audio:
             from musicperf.io.audio import load_audio
 
             y, sr = load_audio(args.video, sr=16000, duration=args.max_seconds)
-            rms = PL.frame_rms(y, sr, fps, T)
-        timeline = PL.playing_from_motion(m.speed, fps, audio_rms=rms, threshold=args.threshold).astype(np.int8)
+            pred = PL.playing_audio_visual(m.velocity, fps, y=y, sr=sr, speed=m.speed, threshold=args.threshold)
+        else:
+            pred = PL.playing_from_motion(m.speed, fps, threshold=args.threshold)
+        timeline = pred.astype(np.int8)
         activity = m.speed
         names = [f"performer{i + 1}" for i in range(timeline.shape[1])]
     if args.plot:
@@ -117,8 +123,10 @@ def run(args: argparse.Namespace) -> int:
                          playing_share=round(float(np.mean(timeline[:, i] == 1)), 4))
               for i, name in enumerate(names)}
     if args.json:
-        print(json.dumps(dict(video=str(args.video), fps=fps, method="ensemble" if args.ensemble else "motion+audio",
-                              performers=result), indent=1))
+        method = "ensemble" if args.ensemble else ("motion+audio" if has_audio and not args.no_audio else "motion")
+        extra = {} if args.ensemble else dict(regions=[[round(r.x, 1), round(r.y, 1), round(r.w, 1), round(r.h, 1)]
+                                                       for r in regions])
+        print(json.dumps(dict(video=str(args.video), fps=fps, method=method, performers=result, **extra), indent=1))
     else:
         for name, r in result.items():
             spans = ", ".join(f"{s:.1f}-{e:.1f}" for s, e in r["playing"]) or "never"
@@ -141,14 +149,14 @@ class _Sparse:
         return self._frames[i]
 
 
-def _face_regions(PL, frames, fps, W, H):
+def _face_regions(PL, frames, fps, W, H, method="auto"):
     """Upper-body regions below the faces found in the first second (one per face)."""
     from musicperf.analysis.motion import Region
     from musicperf.errors import ParameterError
 
     best = []
     for i in range(0, min(len(frames), int(fps) + 1), max(1, int(fps // 5))):
-        f = PL.detect_faces(frames[i])
+        f = PL.detect_faces(frames[i], method=method)
         if len(f) > len(best):
             best = f
     if len(best) == 0:
