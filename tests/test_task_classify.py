@@ -98,6 +98,8 @@ def test_checkpoint_for_other_settings_or_data_is_refused(data, tmp_path):
         fit_classifier(_net(), x, 1 - y.clamp(max=1), None, None, cfg, checkpoint=ckpt)
     with pytest.raises(ParameterError, match="other training data"):
         fit_classifier(_net(), x, y, None, None, cfg, checkpoint=ckpt, data_id="other videos")
+    with pytest.raises(ParameterError, match="other training data"):   # same shapes and labels, other values
+        fit_classifier(_net(), x + 1, y, None, None, cfg, checkpoint=ckpt)
     h = fit_classifier(_net(), x, y, None, None, cfg, checkpoint=ckpt, resume=False)   # starts over
     assert h.resumed_from == 0
 

@@ -22,6 +22,7 @@ from musicperf.tasks.instrument import (
     sample_frames,
     synth_instrument_dataset,
     train_instrument,
+    video_inputs,
 )
 from musicperf.train.loop import TrainConfig
 
@@ -65,11 +66,16 @@ def test_dataset_csv_and_inputs(data):
     root, items, inputs, _, _ = data
     assert [it.label for it in items] == [c for c in INSTRUMENTS for _ in range(PER_CLASS)]
     v = inputs[0]
-    assert v.frames.shape == (4, 72, 96, 3) and v.frames.dtype == np.uint8
+    frames, mel = v.arrays()                 # cached on disk: memory-mapped .npy files
+    assert isinstance(frames, np.memmap) and v.frames.suffix == ".npy"
+    assert frames.shape == (4, 72, 96, 3) and frames.dtype == np.uint8
     # frames at the centres of 4 equal spans of 1.5 s (25 fps: within one frame)
     np.testing.assert_allclose(v.frame_times, (np.arange(4) + 0.5) * 1.5 / 4, atol=0.041)
-    assert v.mel.shape == (3, 32, 22) and v.has_audio
-    assert len(list((root / "cache").glob("*.npz"))) == len(items)
+    assert mel.shape == (3, 32, 22) and v.has_audio and v.n_mel == 3
+    assert len(list((root / "cache").glob("*/inputs.json"))) == len(items)
+    direct = video_inputs(items[0].path, CFG)                # no cache: arrays in memory
+    np.testing.assert_array_equal(direct.frames, frames)
+    np.testing.assert_array_equal(direct.mel, mel)
 
 
 def test_sample_frames_matches_sequential_decode(data):
@@ -167,5 +173,49 @@ def test_cli_train_tiny(tmp_path, data, capsys):
                "--width-factor", "0.0625", "--audio-width-factor", "0.0625", "--epochs", "1", "--fusion-epochs", "1",
                "--val-fraction", "0", "--cache", str(root / "cache")])
     assert rc == 0
-    assert "wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote" in out and "resumed" not in out
     assert InstrumentModel.load(tmp_path / "m").classes == ["drums", "guitar"]
+    assert sorted(f.name for f in (tmp_path / "m").glob("train_state.*")) == [
+        f"train_state.{s}.safetensors" for s in ("audio", "frame", "fusion")]
+
+
+class _Interrupted(Exception):
+    """A simulated crash (Ctrl-C, a killed job) in the middle of training."""
+
+
+def test_three_stages_resume_exactly(tmp_path, data, monkeypatch):
+    """A run interrupted in the audio stage, resumed, interrupted again in the fusion stage and
+    resumed: the same weights as an uninterrupted run, bit for bit (frame network with
+    augmentation, audio network, fusion with modality dropout)."""
+    import musicperf.tasks.instrument as inst
+
+    root, items, inputs, train, _ = data
+    sub = train[:2] + train[3:5]
+    its, ins = [items[i] for i in sub], [inputs[i] for i in sub]
+    cfg = InstrumentConfig(**{**CFG.__dict__, "width_factor": 0.0625, "audio_width_factor": 0.0625, "embed_dim": 8})
+    tc = TrainConfig(epochs=2, batch_size=8, weight_decay=1e-4, patience=None, seed=4)
+    straight = train_instrument(its, cfg, tc, val_fraction=0.0, fusion_epochs=3, inputs=ins)
+
+    real_fit = inst.fit_classifier
+
+    def crash_in(stage):
+        def fit(*args, checkpoint=None, **kw):
+            if checkpoint is not None and f".{stage}." in checkpoint.name:
+                cfg1 = TrainConfig(**{**args[5].to_dict(), "epochs": 1})
+                real_fit(*args[:5], cfg1, checkpoint=checkpoint, **kw)
+                raise _Interrupted(stage)
+            return real_fit(*args, checkpoint=checkpoint, **kw)
+        return fit
+
+    for stage in ("audio", "fusion"):
+        monkeypatch.setattr(inst, "fit_classifier", crash_in(stage))
+        with pytest.raises(_Interrupted):
+            train_instrument(its, cfg, tc, val_fraction=0.0, fusion_epochs=3, inputs=ins, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(inst, "fit_classifier", real_fit)
+    resumed = train_instrument(its, cfg, tc, val_fraction=0.0, fusion_epochs=3, inputs=ins, checkpoint_dir=tmp_path)
+    assert [resumed.meta["training"][s]["resumed_from"] for s in ("frame", "audio", "fusion")] == [2, 2, 1]
+    for a, b in ((straight.frame_net, resumed.frame_net), (straight.audio_net, resumed.audio_net),
+                 (straight.fusion, resumed.fusion)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)

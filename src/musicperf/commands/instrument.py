@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -53,7 +54,11 @@ def register(subparsers) -> None:
     t.add_argument("--val-fraction", type=float, default=0.2, help="share of each class held out for model selection")
     t.add_argument("--patience", type=int, default=10)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--cache", default=None, metavar="DIR", help="cache sampled frames and mel patches here")
+    t.add_argument("--cache", default=None, metavar="DIR",
+                   help="keep sampled frames and mel patches here as .npy files and train from them memory-mapped "
+                        "(default: OUTPUT/cache; 'none' holds them in memory)")
+    t.add_argument("--fresh", action="store_true",
+                   help="ignore OUTPUT/train_state.*.safetensors (by default an interrupted run resumes from them)")
     t.set_defaults(func=run_train)
 
     pr = sub.add_parser("predict", help="say which instrument each video shows")
@@ -92,10 +97,15 @@ def run_train(args) -> int:
     tc = TrainConfig(lr=args.lr, weight_decay=1e-4, batch_size=args.batch_size, epochs=args.epochs,
                      patience=args.patience, seed=args.seed)
     items = read_labelled_videos(args.dataset)
+    out = Path(args.output)
+    cache = None if args.cache == "none" else Path(args.cache) if args.cache else out / "cache"
     model = train_instrument(items, cfg, tc, val_fraction=args.val_fraction, fusion_epochs=args.fusion_epochs,
-                             cache_dir=args.cache, progress=_progress)
-    model.save(args.output)
+                             cache_dir=cache, progress=_progress, checkpoint_dir=out, resume=not args.fresh)
+    model.save(out)
     tr = model.meta["training"]
+    done = {s: tr[s]["resumed_from"] for s in ("frame", "audio", "fusion") if tr[s]["resumed_from"]}
+    if done:
+        print("resumed from the checkpoints (" + ", ".join(f"{s} after epoch {e}" for s, e in done.items()) + ")")
     print(f"trained on {len(model.meta['split']['train'])} videos ({', '.join(model.classes)}); "
           f"validated on {len(model.meta['split']['val'])}")
     for stage in ("frame", "audio", "fusion"):

@@ -141,12 +141,32 @@ def _batches(n: int, batch_size: int, gen: torch.Generator | None):
         yield order[i : i + batch_size]
 
 
-def _data_fingerprint(xs, y: torch.Tensor, data_id: str | None) -> str:
-    """What a checkpoint must have been trained on: shapes, the labels, the caller's id."""
+def _data_fingerprint(xs, y: torch.Tensor, data_id: str | None, *, max_bytes: int = 1 << 28) -> str:
+    """What a checkpoint must have been trained on: shapes, labels, the caller's id, and the
+    values of in-memory inputs up to ``max_bytes`` (e.g. the fusion stage's features, which
+    change when the networks before it do); files of a :class:`RowSource` by path and size."""
     import hashlib
 
     h = hashlib.sha1()
-    h.update(repr([tuple(np.shape(x)) if not isinstance(x, RowSource) else x.shape for x in xs]).encode())
+    budget = max_bytes
+
+    def add_array(a):
+        nonlocal budget
+        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+        h.update(repr((a.shape, str(a.dtype))).encode())
+        if not isinstance(a, np.memmap) and a.nbytes <= budget:
+            budget -= a.nbytes
+            h.update(np.ascontiguousarray(a).tobytes())
+
+    for x in xs:
+        if isinstance(x, RowSource):
+            for part in x.parts:
+                if isinstance(part, (str, Path)):
+                    h.update(f"{Path(part).resolve()}|{Path(part).stat().st_size}".encode())
+                else:
+                    add_array(np.asarray(part))
+        else:
+            add_array(x)
     h.update(np.ascontiguousarray(y.cpu().numpy().astype(np.int64)).tobytes())
     h.update((data_id or "").encode())
     return h.hexdigest()[:16]
@@ -202,7 +222,8 @@ def fit_classifier(
         pickled; the writer is the gesture loop's (:mod:`musicperf.train.loop`).
     resume : bool
         Continue from ``checkpoint`` when it exists. The configuration must match (apart from
-        ``epochs`` and ``patience``) and so must the data (shapes, labels, ``data_id``), else a
+        ``epochs`` and ``patience``) and so must the data (shapes, labels, ``data_id``, the
+        values of in-memory inputs up to 256 MB, the paths and sizes of on-disk ones), else a
         :class:`ParameterError` says so. The random state needs no saving: shuffling, dropout
         and augmentation are reseeded from ``(seed, epoch)`` at the start of every epoch, so
         the resumed run is bit-identical to an uninterrupted one on the CPU.

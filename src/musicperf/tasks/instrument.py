@@ -49,6 +49,7 @@ from torch import nn
 from musicperf.errors import DecodeError, ModelError, ParameterError
 from musicperf.tasks._classify import (
     LabelledVideo,
+    RowSource,
     fit_classifier,
     load_task_model,
     read_labelled_videos,
@@ -156,19 +157,30 @@ class VideoInputs:
 
     Attributes
     ----------
-    frames : ndarray, shape (k, H, W, 3), uint8
-        The sampled frames, RGB.
+    frames : ndarray, shape (k, H, W, 3), uint8, or Path
+        The sampled frames, RGB, or the ``.npy`` file holding them (inputs cached on disk by
+        :func:`video_inputs`, read memory-mapped when needed).
     frame_times : ndarray, shape (k,), float
         Their times in seconds.
-    mel : ndarray, shape (p, n_mels, n_frames), float32
-        Log-mel dB patches of the soundtrack.
+    mel : ndarray, shape (p, n_mels, n_frames), float32, or Path
+        Log-mel dB patches of the soundtrack, or their ``.npy`` file.
     has_audio : bool
     """
 
-    frames: np.ndarray
+    frames: np.ndarray | Path
     frame_times: np.ndarray
-    mel: np.ndarray
+    mel: np.ndarray | Path
     has_audio: bool
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(frames, mel)`` as arrays (memory-mapped, read-only, when cached on disk)."""
+        load = lambda a: np.load(a, mmap_mode="r") if isinstance(a, (str, Path)) else a  # noqa: E731
+        return load(self.frames), load(self.mel)
+
+    @property
+    def n_mel(self) -> int:
+        """Number of mel patches."""
+        return len(self.arrays()[1]) if isinstance(self.mel, (str, Path)) else len(self.mel)
 
 
 def sample_frames(path: str | Path, k: int, *, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -238,33 +250,44 @@ def audio_patches(path: str | Path, config: InstrumentConfig, *, duration: float
 
 
 def video_inputs(path: str | Path, config: InstrumentConfig, *, cache_dir: str | Path | None = None) -> VideoInputs:
-    """Sampled frames and mel patches of one video, cached in ``cache_dir`` (``.npz``) when given.
+    """Sampled frames and mel patches of one video, kept on disk in ``cache_dir`` when given.
 
-    The cache key covers the file's path, size and modification time and every data setting
-    of ``config``; model settings do not invalidate it.
+    The cache is a folder per video (named after it and a key) holding ``frames.npy``,
+    ``mel.npy`` and ``inputs.json``; the key covers the file's path, size and modification
+    time and every data setting of ``config``; model settings do not invalidate it. With a
+    cache, the returned ``frames`` and ``mel`` are the paths of the ``.npy`` files (nothing of
+    the video stays in memory; training reads them memory-mapped batch by batch).
     """
-    path = Path(path)
-    cache = None
-    if cache_dir is not None:
-        st = path.stat()
-        keys = {k: v for k, v in config.to_dict().items()
-                if k in ("k_frames", "frame_size", "sr", "n_mels", "n_fft", "hop_length", "audio_seconds", "max_audio_patches")}
-        h = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{sorted(keys.items())}".encode()).hexdigest()[:16]
-        cache = Path(cache_dir) / f"{path.stem}.{h}.npz"
-        if cache.is_file():
-            with np.load(cache) as z:
-                return VideoInputs(z["frames"], z["frame_times"], z["mel"], bool(z["has_audio"]))
-    frames, times = sample_frames(path, config.k_frames, size=config.frame_size)
-    mel, has = audio_patches(path, config)
-    out = VideoInputs(frames, times, mel, has)
-    if cache is not None:
-        from musicperf._util import atomic_path
+    import json
 
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, frames=frames, frame_times=times, mel=mel, has_audio=np.asarray(has))
-    return out
+    from musicperf._util import atomic_path, write_text_atomic
+
+    path = Path(path)
+    if cache_dir is None:
+        frames, times = sample_frames(path, config.k_frames, size=config.frame_size)
+        mel, has = audio_patches(path, config)
+        return VideoInputs(frames, times, mel, has)
+    st = path.stat()
+    keys = {k: v for k, v in config.to_dict().items()
+            if k in ("k_frames", "frame_size", "sr", "n_mels", "n_fft", "hop_length", "audio_seconds", "max_audio_patches")}
+    h = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{sorted(keys.items())}".encode()).hexdigest()[:16]
+    folder = Path(cache_dir) / f"{path.parent.name}_{path.stem}.{h}"
+    doc_path = folder / "inputs.json"
+    if not doc_path.is_file():
+        frames, times = sample_frames(path, config.k_frames, size=config.frame_size)
+        mel, has = audio_patches(path, config)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, arr in (("frames", frames), ("mel", mel)):
+            with atomic_path(folder / f"{name}.npy") as tmp:
+                np.save(tmp, arr)
+        # written last: its presence says the arrays are complete
+        write_text_atomic(doc_path, json.dumps({"video": str(path), "frame_times": times.tolist(), "has_audio": bool(has)}) + "\n")
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        return VideoInputs(folder / "frames.npy", np.asarray(doc["frame_times"], dtype=np.float64), folder / "mel.npy",
+                           bool(doc["has_audio"]))
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise DecodeError(f"instrument input cache '{doc_path}' is damaged ({exc}); delete the folder") from exc
 
 
 # ============================================================================ networks
@@ -467,9 +490,10 @@ class InstrumentModel:
         """The ``(k + 1, n)`` fusion input of one video: k frame vectors, then the audio vector."""
         self.frame_net.eval()
         self.audio_net.eval()
-        fr = self.prepare_frames([torch.from_numpy(inputs.frames)])[0]
+        frames, mel = (np.array(a) for a in inputs.arrays())
+        fr = self.prepare_frames([torch.from_numpy(frames)])[0]
         f = torch.cat([self.frame_net.embed(fr[i : i + 32]) for i in range(0, len(fr), 32)])
-        a = self.audio_net.embed(torch.from_numpy(inputs.mel).float()).mean(0, keepdim=True)
+        a = self.audio_net.embed(torch.from_numpy(mel).float()).mean(0, keepdim=True)
         return torch.cat([f, a], 0)
 
     @torch.no_grad()
@@ -479,17 +503,18 @@ class InstrumentModel:
         self.frame_net.eval()
         self.audio_net.eval()
         self.fusion.eval()
-        fr = self.prepare_frames([torch.from_numpy(inputs.frames)])[0]
+        frames, mel = (np.array(a) for a in inputs.arrays())
+        fr = self.prepare_frames([torch.from_numpy(frames)])[0]
         pv = torch.cat([F.softmax(self.frame_net(fr[i : i + 32]), 1) for i in range(0, len(fr), 32)]).mean(0)
-        pa = F.softmax(self.audio_net(torch.from_numpy(inputs.mel).float()), 1).mean(0)
+        pa = F.softmax(self.audio_net(torch.from_numpy(mel).float()), 1).mean(0)
         pf = F.softmax(self.fusion(self.features(inputs)[None]), 1)[0]
         return {"video": pv.numpy(), "audio": pa.numpy(), "fusion": pf.numpy()}
 
     def predict(self, path: str | Path, *, cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
         """:meth:`predict_inputs` of a video file."""
         inputs = video_inputs(path, self.config, cache_dir=cache_dir)
-        if len(inputs.frames) != self.config.k_frames:
-            raise ParameterError(f"'{path}': got {len(inputs.frames)} frames, the model needs {self.config.k_frames}")
+        if len(inputs.frame_times) != self.config.k_frames:
+            raise ParameterError(f"'{path}': got {len(inputs.frame_times)} frames, the model needs {self.config.k_frames}")
         return self.predict_inputs(inputs)
 
     # -- files
@@ -549,15 +574,17 @@ def load_inputs(items: Sequence[LabelledVideo], config: InstrumentConfig, *, cac
     return out
 
 
-def _stack_frames(inputs: Sequence[VideoInputs], labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.from_numpy(np.concatenate([v.frames for v in inputs]))
-    y = torch.from_numpy(np.concatenate([np.full(len(v.frames), c) for v, c in zip(inputs, labels)])).long()
+def _stack_frames(inputs: Sequence[VideoInputs], labels: np.ndarray) -> tuple[RowSource, torch.Tensor]:
+    """The frames of several videos as one training input (not concatenated) and their labels."""
+    x = RowSource([v.frames for v in inputs])
+    y = torch.from_numpy(np.concatenate([np.full(len(v.frame_times), c) for v, c in zip(inputs, labels)])).long()
     return x, y
 
 
-def _stack_mel(inputs: Sequence[VideoInputs], labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.from_numpy(np.concatenate([v.mel for v in inputs])).float()
-    y = torch.from_numpy(np.concatenate([np.full(len(v.mel), c) for v, c in zip(inputs, labels)])).long()
+def _stack_mel(inputs: Sequence[VideoInputs], labels: np.ndarray) -> tuple[RowSource, torch.Tensor]:
+    """The mel patches of several videos as one training input (not concatenated) and their labels."""
+    x = RowSource([v.mel for v in inputs])
+    y = torch.from_numpy(np.concatenate([np.full(v.n_mel, c) for v, c in zip(inputs, labels)])).long()
     return x, y
 
 
@@ -571,6 +598,8 @@ def train_instrument(
     cache_dir: str | Path | None = None,
     inputs: Sequence[VideoInputs] | None = None,
     progress: Callable[[int, int, Path], None] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
 ) -> InstrumentModel:
     """Train the frame network, the audio network, then the late fusion (``003``).
 
@@ -587,11 +616,19 @@ def train_instrument(
     fusion_epochs : int, optional
         Epochs of the fusion stage (default ``train_config.epochs``).
     cache_dir : str or Path, optional
-        Where sampled frames and mel patches are cached (see :func:`video_inputs`).
+        Where sampled frames and mel patches are kept as ``.npy`` files (see
+        :func:`video_inputs`); training then reads them memory-mapped, batch by batch. The
+        frames are never concatenated in memory either way.
     inputs : sequence of VideoInputs, optional
         Already loaded inputs of ``items`` (skips decoding).
     progress : callable, optional
         ``progress(i, n, path)`` while videos are read.
+    checkpoint_dir : str or Path, optional
+        Each stage writes ``train_state.<frame|audio|fusion>.safetensors`` there after every
+        epoch; with ``resume``, an interrupted run continues exactly where it stopped
+        (finished stages are restored from their checkpoints without training again; see
+        :func:`~musicperf.tasks._classify.fit_classifier`).
+    resume : bool
 
     Returns
     -------
@@ -617,23 +654,32 @@ def train_instrument(
                             LateFusion(config.k_frames + 1, config.embed_dim, k, config.fusion_hidden),
                             fb_cfg, ab.config())
     sub = lambda idx: [inputs[i] for i in idx]  # noqa: E731
+    import json
+
+    data_id = json.dumps({"train": [[str(items[i].path), items[i].label] for i in tr],
+                          "val": [[str(items[i].path), items[i].label] for i in va], "config": config.to_dict()})
+    ckpt = {stage: (None if checkpoint_dir is None else Path(checkpoint_dir) / f"train_state.{stage}.safetensors")
+            for stage in ("frame", "audio", "fusion")}
 
     # 1. frames
     xf, yf = _stack_frames(sub(tr), labels[tr])
     xfv, yfv = _stack_frames(sub(va), labels[va]) if len(va) else (None, None)
     h_frame = fit_classifier(model.frame_net, xf, yf, xfv, yfv, train_config, prepare=model.prepare_frames,
                              augment=None if config.augment == "none" else
-                             (lambda xs: augment_frames(xs, color=config.augment == "flip+color")))
+                             (lambda xs: augment_frames(xs, color=config.augment == "flip+color")),
+                             checkpoint=ckpt["frame"], resume=resume, data_id=data_id)
     # 2. audio
     xa, ya = _stack_mel(sub(tr), labels[tr])
     xav, yav = _stack_mel(sub(va), labels[va]) if len(va) else (None, None)
-    h_audio = fit_classifier(model.audio_net, xa, ya, xav, yav, train_config)
+    h_audio = fit_classifier(model.audio_net, xa, ya, xav, yav, train_config, prepare=lambda xs: [x.float() for x in xs],
+                             checkpoint=ckpt["audio"], resume=resume, data_id=data_id)
     # 3. late fusion on the frozen networks' penultimate features
     feats = torch.stack([model.features(v) for v in inputs])
     ytr, yva = torch.from_numpy(labels[tr]).long(), torch.from_numpy(labels[va]).long()
     fcfg = replace(train_config, epochs=fusion_epochs or train_config.epochs)
     h_fusion = fit_classifier(model.fusion, feats[tr], ytr, feats[va] if len(va) else None, yva if len(va) else None, fcfg,
-                              augment=lambda xs: [modality_dropout(xs[0], config.modality_dropout)])
+                              augment=lambda xs: [modality_dropout(xs[0], config.modality_dropout)],
+                              checkpoint=ckpt["fusion"], resume=resume, data_id=data_id)
     model.meta = {
         "split": {"train": [str(items[i].path) for i in tr], "val": [str(items[i].path) for i in va],
                   "name": f"stratified by class, val_fraction={val_fraction}, seed={train_config.seed}"},
