@@ -108,3 +108,20 @@ def test_separate_command_with_speed_matrix(tmp_path, duet, capsys):
     assert out["method"] == "motion-nmf" and len(out["sources"]) == 2
     assert out["metrics"]["sdr_mean"] > 8.0
     assert main(["separate", str(tmp_path / "mix.wav"), "-o", str(tmp_path / "o2")]) == 2
+
+
+def test_playing_gates_a_resting_players_idle_motion(duet):
+    """Player 2 moves as much while silent (idle) as while playing: the motion no longer tells
+    when it sounds. Gating its motion by its playing/non-playing restores the separation."""
+    ref, motion, fps = duet
+    T = len(motion)
+    tv = np.arange(T) / fps
+    on = np.stack([(np.floor(tv / 0.5) % 2 == 0) | (tv > 3.0), np.floor(tv / 0.7) % 2 == 1], 1)
+    idle = motion.copy()
+    idle[~on[:, 1], 1] = 2.0 + 0.3 * np.sin(2 * np.pi * 0.7 * tv[~on[:, 1]])
+    kw = dict(motion_fps=fps, n_components=8, n_iter=80, n_fft=512, hop_length=128)
+    plain = S.evaluate(ref, S.separate(ref.sum(0), SR, motion=idle, **kw).sources)["sdr_mean"]
+    gated = S.evaluate(ref, S.separate(ref.sum(0), SR, motion=idle, playing=on, **kw).sources)["sdr_mean"]
+    assert gated > 8.0 and gated > plain + 2.0, (plain, gated)
+    with pytest.raises(ParameterError, match="playing must have shape"):
+        S.separate(ref.sum(0), SR, motion=idle, playing=on[:, :1], **kw)

@@ -334,7 +334,7 @@ class SeparationResult:
 def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion_fps: float | None = None,
              clusters: list[int] | None = None, n_sources: int | None = None, n_components: int = 20,
              lam: float = 1.0, mu: float = 0.1, n_iter: int = 200, n_fft: int = 1024, hop_length: int = 256,
-             seed: int = 0) -> SeparationResult:
+             seed: int = 0, playing: np.ndarray | None = None) -> SeparationResult:
     """Separate a mixture with the motion-informed NMF of Equation 2, or audio-only without motion.
 
     Parameters
@@ -358,6 +358,12 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
     n_fft, hop_length : int
         STFT frame and hop in samples.
     seed : int
+    playing : np.ndarray of bool, shape (T, J), optional
+        Playing / non-playing of each source per video frame (002 IV-B; e.g.
+        :func:`~musicperf.analysis.playing.playing_audio_visual`). The motion clusters of a
+        source that is not playing are set to 1 % of their mean there before the factorisation
+        (ours: 002 names P/NP as a cue for source allocation; a resting player's idle motion
+        would otherwise ask Equation 2 for sound).
 
     Returns
     -------
@@ -377,6 +383,13 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         if sum(clusters) != m.shape[1]:
             raise ParameterError(f"clusters {clusters} add up to {sum(clusters)} but motion has {m.shape[1]} columns")
         J = len(clusters)
+        if playing is not None:
+            pl = np.asarray(playing, bool)
+            pl = pl[:, None] if pl.ndim == 1 else pl
+            if pl.shape != (len(m), J):
+                raise ParameterError(f"playing must have shape ({len(m)}, {J}) (frames, sources), got {pl.shape}")
+            gate = np.repeat(pl, clusters, axis=1)
+            m = np.where(gate, m, 0.01 * m.mean(0, keepdims=True))
         Mn = resample_motion(m, motion_fps, times)
         nmf = motion_nmf(V, Mn, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed)
         Mscaled = Mn / np.maximum(Mn.mean(0, keepdims=True), _EPS)
