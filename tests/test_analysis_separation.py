@@ -125,3 +125,32 @@ def test_playing_gates_a_resting_players_idle_motion(duet):
     assert gated > 8.0 and gated > plain + 2.0, (plain, gated)
     with pytest.raises(ParameterError, match="playing must have shape"):
         S.separate(ref.sum(0), SR, motion=idle, playing=on[:, :1], **kw)
+
+
+def test_separate_command_with_playing_file(tmp_path, duet, capsys):
+    import soundfile as sf
+
+    from musicperf.cli import main
+
+    ref, motion, fps = duet
+    sf.write(tmp_path / "mix.wav", ref.sum(0).astype(np.float32), SR)
+    for j in range(2):
+        sf.write(tmp_path / f"ref{j}.wav", ref[j].astype(np.float32), SR)
+    idle = motion.copy()
+    tv = np.arange(len(motion)) / fps
+    off2 = ~(np.floor(tv / 0.7) % 2 == 1)
+    idle[off2, 1] = 2.0  # player 2 moves while silent
+    np.save(tmp_path / "motion.npy", idle)
+    spans = [[round(a, 2), round(min(a + 0.7, 4.0), 2)] for a in np.arange(0.7, 4.0, 1.4)]
+    (tmp_path / "p.json").write_text(json.dumps({"performers": {
+        "performer1": {"playing": [[0.0, 4.0]]}, "performer2": {"playing": spans}}}))
+    args = ["separate", str(tmp_path / "mix.wav"), "--motion", str(tmp_path / "motion.npy"), "--motion-fps", "25",
+            "--sr", str(SR), "--components", "8", "--iterations", "80", "--json",
+            "--reference", str(tmp_path / "ref0.wav"), str(tmp_path / "ref1.wav")]
+    assert main(args + ["-o", str(tmp_path / "a")]) == 0
+    plain = json.loads(capsys.readouterr().out)["metrics"]["sdr_mean"]
+    assert main(args + ["-o", str(tmp_path / "b"), "--playing", str(tmp_path / "p.json")]) == 0
+    gated = json.loads(capsys.readouterr().out)["metrics"]["sdr_mean"]
+    assert gated > plain + 2.0, (plain, gated)
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(args + ["-o", str(tmp_path / "c"), "--playing", str(tmp_path / "bad.json")]) == 2

@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--clusters", metavar="N[,N...]",
                    help="with a speed matrix: its columns per player (default one each)")
     p.add_argument("--motion-fps", type=float, help="frame rate of a speed matrix")
+    p.add_argument("--playing", metavar="PLAYING.json",
+                   help="output of 'musicperf playing --json' (performers in player order): a player's motion "
+                        "counts only while they play (a resting player's idle motion asks for no sound)")
     p.add_argument("--sources", type=int, help="number of sources for the audio-only baseline")
     p.add_argument("--components", type=int, default=30, help="NMF bases (default 30)")
     p.add_argument("--iterations", type=int, default=100, help="NMF iterations (default 100)")
@@ -83,8 +86,14 @@ def run(args: argparse.Namespace) -> int:
             clusters = [args.grid ** 2] * len(regions)
     elif not args.sources:
         raise ParameterError("give --motion (motion-informed) or --sources N (audio-only baseline)")
+    playing = None
+    if args.playing:
+        if motion is None:
+            raise ParameterError("--playing needs --motion (it gates each player's motion)")
+        playing = _playing_mask(args.playing, len(motion), fps, len(clusters) if clusters else np.shape(motion)[1])
     res = separate(y, sr, motion=motion, motion_fps=fps, clusters=clusters, n_sources=args.sources,
-                   n_components=args.components, lam=args.lam, mu=args.mu, n_iter=args.iterations)
+                   n_components=args.components, lam=args.lam, mu=args.mu, n_iter=args.iterations,
+                   playing=playing)
     import soundfile as sf
 
     from musicperf._util import atomic_path
@@ -115,6 +124,27 @@ def run(args: argparse.Namespace) -> int:
                       f"SAR {metrics['sar'][j]:.2f} dB")
             print(f"mean SDR {metrics['sdr_mean']:.2f} dB")
     return 0
+
+
+def _playing_mask(path, n_frames: int, fps: float, n_players: int):
+    """(frames, players) playing mask from the JSON that ``musicperf playing --json`` prints."""
+    import json
+    from pathlib import Path
+
+    from musicperf.analysis.playing import mask_from_intervals
+    from musicperf.errors import AnnotationError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        perf = list(data["performers"].values())
+        mask = [mask_from_intervals(p["playing"], fps, n_frames) for p in perf]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AnnotationError(f"'{path}' is not the output of 'musicperf playing --json': {exc}") from None
+    if len(mask) != n_players:
+        raise AnnotationError(f"'{path}' has {len(mask)} performers but the motion has {n_players} players")
+    import numpy as np
+
+    return np.stack(mask, 1)
 
 
 def _regions(spec, W: int, H: int):
