@@ -121,7 +121,7 @@ def test_auto_falls_back_to_the_motion_search(violin_video, monkeypatch, caplog)
         raise MissingDependencyError("mediapipe", "landmarks", purpose="landmark extraction")
 
     monkeypatch.setattr(H, "detect_hand_region", missing)
-    res = V.analyze_media(path, hand="auto", max_seconds=3.0, notes_file=None, audio=None)
+    res = V.analyze_media(path, hand="auto", max_seconds=1.5)
     assert res.region_source == "motion search"
     assert "mediapipe" in caplog.text
     with pytest.raises(MissingDependencyError):
