@@ -408,12 +408,13 @@ class LinearSVM:
                    scale=np.asarray(d["scale"], float))
 
 
-#: Trained by ``benchmarks/bench_analyses.py`` (printed after the vibrato table) on 8 synthetic
+#: Trained by ``benchmarks/bench_analyses.py`` (printed after the vibrato tables) on 8 synthetic
 #: solos (violin and guitar, seeds 100-103, 12 s, 320x240, 25 fps), notes from the score, motion
-#: from Farneback flow in the KLT-tracked hand box; features as :data:`FEATURE_NAMES`.
-DEFAULT_SVM = LinearSVM(w=np.array([0.756, 0.3292, 1.4388, 0.4363]), b=-0.7874296163354447,
-                        mean=np.array([0.1855, 0.4576, -0.4602, 0.2577]),
-                        scale=np.array([0.3615, 0.2994, 0.6334, 0.3273]))
+#: from Farneback flow in the KLT-tracked box of the hand in its first frame (grown by a
+#: quarter), 0.25 s sway window; features as :data:`FEATURE_NAMES`.
+DEFAULT_SVM = LinearSVM(w=np.array([0.4785, 0.2133, 0.5398, -0.0423]), b=-0.4621708348354005,
+                        mean=np.array([0.344, 0.6319, -0.5692, 0.4005]),
+                        scale=np.array([0.3971, 0.2838, 0.7396, 0.3752]))
 
 #: Autocorrelation thresholds: motion (flow is noisier than a pitch contour; 0.5 gave precision
 #: 0.97 and recall 0.76-0.78 on the benchmark) and audio.
