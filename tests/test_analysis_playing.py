@@ -211,8 +211,8 @@ def test_mediapipe_finds_faces_haar_misses():
 
     counts = {"mediapipe": [], "haar": []}
     for seed, ins in ((20, "violin"), (21, "guitar"), (23, "piano")):
-        r = render(seconds=3, seed=seed, instrument=ins, performers=2, size=(320, 240))
-        for i in range(0, 75, 8):
+        r = render(seconds=2.5, seed=seed, instrument=ins, performers=2, size=(320, 240))
+        for i in range(0, 60, 12):
             for m in counts:
                 counts[m].append(len(PL.detect_faces(r.frame(i), method=m)) == 2)
     assert np.mean(counts["mediapipe"]) >= 0.75 and np.mean(counts["haar"]) < np.mean(counts["mediapipe"]) - 0.3
