@@ -4,16 +4,20 @@ Two methods:
 
 * **Motion and audio activity** (a solo or a few visible players): a performer plays while the
   motion in their sound-producing region (bowing/strumming hand, or the whole player) is
-  active *and* the audio is not silent. :func:`playing_from_motion`.
+  active *and* the audio is not silent (:func:`playing_from_motion`), and, with several
+  players, while that motion keeps time with the audio onsets (:func:`playing_audio_visual`:
+  a resting player's idle motion does not).
 * **The clustering pipeline of Figure 2** (ensembles): key frames at regular intervals, face
-  detection (OpenCV Haar cascade), hair and upper-body boxes inferred from each face, features,
+  detection (MediaPipe's full-range BlazeFace, OpenCV's Haar cascade as a fallback), hair and
+  upper-body boxes inferred from each face, features,
   clustering of the faces into musicians (musician diarization), a second clustering of each
   musician's images into sub-clusters, and a labelling step in which a human names each
   sub-cluster playing or non-playing: :func:`ensemble_observations`, :func:`cluster_musicians`,
   :func:`sub_cluster`, then labels from a file (:func:`read_cluster_labels`) or from a simulated
   annotator (:func:`simulate_annotator`, as 002 simulates annotators with dominance thresholds).
 
-numpy/scipy at top level; OpenCV inside the functions. Must not import torch or matplotlib.
+numpy/scipy at top level; OpenCV, MediaPipe and librosa inside the functions. Must not import torch
+or matplotlib.
 """
 
 from __future__ import annotations
