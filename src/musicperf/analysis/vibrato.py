@@ -768,24 +768,13 @@ def analyze_media(media, *, audio=None, region=None, hand="auto", side: str = "l
         raise ParameterError(f"side must be 'left' or 'right', got {side!r}")
     is_video = _is_video(media)
     res = VibratoResult(notes=[], media=str(media))
-    y = None
-    src = Path(audio) if audio is not None else (media if (not is_video or has_audio(media)) else None)
-    if src is not None:
-        y, sr = load_audio(src, sr=22050, duration=max_seconds)
-        if y.size == 0:
-            y = None
-    if y is not None and np.max(np.abs(y)) > 0:
-        res.pitch = estimate_pitch(y, 22050)
-    if notes_file is not None:
-        res.notes = read_notes(notes_file)
-    elif res.pitch is not None:
-        res.notes = segment_notes(res.pitch, y, 22050)
     if is_video:
         import itertools
 
         from musicperf.io.video import VideoReader
 
-        # streamed: a long video never sits in memory (only the first 10 s for the region search)
+        # the region first: a missing hand fails before minutes of pitch tracking. Streamed: a
+        # long video never sits in memory (only the first 10 s for the region search)
         with VideoReader(media) as reader:
             fps = reader.info.fps
 
@@ -800,9 +789,20 @@ def analyze_media(media, *, audio=None, region=None, hand="auto", side: str = "l
             raise ParameterError(f"'{media}' has fewer than 3 video frames")
         res.boxes = m.boxes[:, 0]
         res.curve = displacement_curve(m.velocity[:, 0], fps)
-        if res.notes:
-            res.motion = analyze_notes(res.notes, curve=res.curve, pitch=res.pitch, method=method,
-                                       threshold=threshold)
+    y = None
+    src = Path(audio) if audio is not None else (media if (not is_video or has_audio(media)) else None)
+    if src is not None:
+        y, sr = load_audio(src, sr=22050, duration=max_seconds)
+        if y.size == 0:
+            y = None
+    if y is not None and np.max(np.abs(y)) > 0:
+        res.pitch = estimate_pitch(y, 22050)
+    if notes_file is not None:
+        res.notes = read_notes(notes_file)
+    elif res.pitch is not None:
+        res.notes = segment_notes(res.pitch, y, 22050)
+    if res.curve is not None and res.notes:
+        res.motion = analyze_notes(res.notes, curve=res.curve, pitch=res.pitch, method=method, threshold=threshold)
     if res.pitch is not None and res.notes:
         res.audio = analyze_notes(res.notes, pitch=res.pitch, method="audio")
     if not res.notes:
