@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             hand = parse_region(hand)
         except ParameterError:
-            raise ParameterError(f"--hand must be auto, landmarks, search or a box X,Y,W,H in pixels, got {hand!r}") from None
+            raise ParameterError(f"--hand must be auto, landmarks, search or a box X,Y,W,H in pixels, "
+                                 f"got {hand!r}") from None
     res = analyze_media(args.media, audio=args.audio, hand=hand, side=args.hand_side, notes_file=args.notes,
                         method=args.method, threshold=args.threshold, track=not args.no_track,
                         max_seconds=args.max_seconds)

@@ -38,8 +38,8 @@ def _shade_segments(ax, segs, *, label_rates: bool) -> None:
         ax.axvspan(s["start"], s["end"], color=colour, alpha=0.18, label=lab, lw=0)
         if label_rates and s["rate_hz"] is not None:
             ext = f"\n{s['extent_cents']:.0f} cents" if s["extent_cents"] is not None else ""
-            ax.text((s["start"] + s["end"]) / 2, 0.97, f"{s['rate_hz']:.2f} Hz{ext}", transform=ax.get_xaxis_transform(),
-                    ha="center", va="top", fontsize=7, color=colour,
+            ax.text((s["start"] + s["end"]) / 2, 0.97, f"{s['rate_hz']:.2f} Hz{ext}",
+                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=7, color=colour,
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     if seen:
         ax.legend(loc="lower right", fontsize=7, title="vibrato found by", title_fontsize=7, framealpha=0.8)
