@@ -85,6 +85,7 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100) -> dict:
         preds = dict(motion_only=PL.playing_from_motion(m.speed, r.fps),
                      mixture=PL.playing_from_motion(m.speed, r.fps, audio_rms=rms),
                      av=PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed))
+        preds["posture"] = preds["av"] & ~PL.rest_postures(PL.region_thumbnails(frames, regions), preds["av"], r.fps)
         for k, pred in preds.items():
             out[f"play_{k}"] = PL.accuracy(pred, truth)
             out[f"rest_{k}"] = float(np.mean(~pred[rest]))
@@ -180,9 +181,10 @@ def print_tables(rows, secs, rest, parts):
         print()
     head, cols = ["pair"], []
     if "playing" in parts:
-        head += ["playing accuracy (rest frames found non-playing): audio-visual (motion + synchrony + mixture)",
+        head += ["playing accuracy (rest frames found non-playing): audio-visual + resting posture",
+                 "audio-visual (motion + synchrony + mixture)",
                  "motion + mixture", "motion only", "constant predictor"]
-        for k in ("av", "mixture", "motion_only"):
+        for k in ("posture", "av", "mixture", "motion_only"):
             cols.append(lambda g, k=k: f"{np.mean([r['play_' + k] for r in g]):.3f} "
                                        f"({np.mean([r['rest_' + k] for r in g]):.2f})")
         cols.append(lambda g: f"{np.mean([r['play_const'] for r in g]):.3f}")

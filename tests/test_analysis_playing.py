@@ -262,3 +262,41 @@ def test_playing_and_associate_commands(duet_files, capsys, tmp_path):
     assert main(["playing", str(res.video), *ens, "--labels", str(tmp_path / "l.json"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "ensemble" and len(out["performers"]) >= 1
+
+
+def test_region_thumbnails_of_a_synthetic_duet():
+    from musicperf.analysis.motion import Region
+    from musicperf.synth import render
+
+    r = render(seconds=1, seed=5, instrument="violin", performers=2, size=(320, 240))
+    thumbs = PL.region_thumbnails(r.frames(), [Region(20, 40, 120, 160), Region(180, 40, 120, 160)], size=16)
+    assert thumbs.shape == (25, 2, 256)
+    assert np.allclose(thumbs.mean(-1), 0, atol=1e-9) and np.allclose(thumbs.std(-1), 1, atol=1e-6)
+    with pytest.raises(ParameterError, match="no frames"):
+        PL.region_thumbnails([], [Region(0, 0, 10, 10)])
+
+
+def test_rest_postures(rng):
+    """Player 2 plays in two bow positions and rests 4-7 s in a third, distant posture (bow
+    down); a weak playing cue (25 % of frames wrong) says non-playing more often there. Player 1
+    alternates two positions for seconds at a time, playing throughout: no resting posture."""
+    fps, T, d = 25.0, 300, 64
+    t = np.arange(T) / fps
+    a, b, down = rng.normal(0, 1, (3, d))
+    down *= 3.0
+    X = np.zeros((T, 2, d))
+    X[:, 0] = np.where((np.floor(t / 2.0) % 2 == 0)[:, None], a, b)
+    X[:, 1] = np.where((np.floor(t / 0.4) % 2 == 0)[:, None], a, b)
+    rest = (t >= 4) & (t < 7)
+    X[rest, 1] = down
+    X += rng.normal(0, 0.3, X.shape)
+    truth = np.ones((T, 2), bool)
+    truth[rest, 1] = False
+    cue = truth ^ (rng.random(truth.shape) < 0.25)
+    found = PL.rest_postures(X, cue, fps)
+    assert found[(t > 4.3) & (t < 6.7), 1].all() and not found[(t < 3.7) | (t > 7.3), 1].any()
+    assert not found[:, 0].any()
+    # a cue that says playing everywhere gives no evidence: nothing is found
+    assert not PL.rest_postures(X, np.ones_like(cue), fps).any()
+    with pytest.raises(ParameterError, match="do not match"):
+        PL.rest_postures(X, cue[:, :1], fps)

@@ -30,7 +30,7 @@ import numpy as np
 
 from musicperf.errors import AnnotationError, ParameterError, require
 
-__all__ = ["frame_rms", "playing_from_motion", "playing_audio_visual", "intervals_from_mask", "mask_from_intervals",
+__all__ = ["frame_rms", "playing_from_motion", "playing_audio_visual", "region_thumbnails", "rest_postures", "intervals_from_mask", "mask_from_intervals",
            "Observation", "detect_faces", "upper_body_box", "ensemble_observations", "cluster_musicians",
            "sub_cluster", "simulate_annotator", "read_cluster_labels", "cluster_labels_template",
            "ensemble_timeline", "accuracy"]
@@ -207,6 +207,108 @@ def playing_audio_visual(velocity: np.ndarray, fps: float, *, y: np.ndarray, sr:
         play[none, np.argmax(act[none], 1)] = True
     k = max(1, int(round(kwargs.get("min_duration", 0.4) * fps)))
     return np.stack([_absorb_short(play[:, p], k) for p in range(P)], 1)
+
+
+def region_thumbnails(frames, regions, *, size: int = 20) -> np.ndarray:
+    """Small normalised grey images of each region in every frame (posture descriptors).
+
+    Parameters
+    ----------
+    frames : iterable of np.ndarray, shape (H, W, 3) uint8 RGB
+        Consumed once.
+    regions : sequence of Region
+        ``musicperf.analysis.motion.Region`` boxes in pixels (fixed over the video).
+    size : int
+        Thumbnail side in pixels.
+
+    Returns
+    -------
+    np.ndarray, shape (T, P, size * size)
+        Each thumbnail with zero mean and unit variance.
+    """
+    cv2 = require("cv2", extra="analysis", purpose="posture thumbnails", package="opencv-contrib-python")
+    out = []
+    for f in frames:
+        H, W = f.shape[:2]
+        row = []
+        for r in regions:
+            x0, y0 = int(np.clip(r.x, 0, W - 2)), int(np.clip(r.y, 0, H - 2))
+            x1, y1 = int(np.clip(r.x + r.w, x0 + 2, W)), int(np.clip(r.y + r.h, y0 + 2, H))
+            g = cv2.cvtColor(np.ascontiguousarray(f[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+            t = cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA).ravel().astype(float)
+            row.append((t - t.mean()) / (t.std() + 1e-9))
+        out.append(row)
+    if not out:
+        raise ParameterError("no frames to take thumbnails from")
+    return np.asarray(out)
+
+
+def rest_postures(thumbs: np.ndarray, playing: np.ndarray, fps: float, *, min_rest: float = 1.5,
+                  separation: float = 1.0, share: tuple[float, float] = (0.05, 0.4), min_gap: float = 0.15,
+                  seed: int = 0) -> np.ndarray:
+    """Frames in which a player holds a resting posture (bow, flute or hands lowered).
+
+    Per player, the thumbnails (:func:`region_thumbnails`) are split into two postures by
+    k-means; the more frequent one is the playing posture (players play most of the time).
+    The other is a *resting posture* when all of these hold, else nothing is returned for the
+    player (a guitarist's strumming hand also has two positions):
+
+    * the two postures are apart: centroid distance over the pooled within-posture spread
+      above ``separation``;
+    * after smoothing (0.2 s majority) and absorbing runs under 1 s, it covers a share of the
+      video within ``share`` and every run of it lasts at least ``min_rest`` seconds (rests are
+      long);
+    * ``playing`` (another cue, e.g. :func:`playing_audio_visual`) finds the player playing in
+      it less often than in the playing posture, by at least ``min_gap``.
+
+    Ours: Figure 2 of 002 separates playing from non-playing images of a musician by clustering
+    their appearance and lets a person name the clusters; here the naming is automatic, by the
+    two assumptions above.
+
+    Parameters
+    ----------
+    thumbs : np.ndarray, shape (T, P, d)
+    playing : np.ndarray of bool, shape (T, P)
+    fps : float
+
+    Returns
+    -------
+    np.ndarray of bool, shape (T, P)
+        True in a resting posture.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    from musicperf.analysis.separation import _kmeans
+
+    X = np.asarray(thumbs, float)
+    pl = np.asarray(playing, bool)
+    if X.ndim != 3 or pl.shape != X.shape[:2]:
+        raise ParameterError(f"thumbs (T, P, d) {X.shape} and playing (T, P) {pl.shape} do not match")
+    T, P = pl.shape
+    out = np.zeros((T, P), bool)
+    if T < 10:
+        return out
+    for p in range(P):
+        lab = _kmeans(X[:, p], 2, seed=seed)
+        counts = np.bincount(lab, minlength=2)
+        if counts.min() < 2:
+            continue
+        major = int(np.argmax(counts))
+        cen = np.stack([X[lab == j, p].mean(0) for j in range(2)])
+        spread = np.sqrt(np.mean([X[lab == j, p].var(0).sum() for j in range(2)]))
+        if np.linalg.norm(cen[0] - cen[1]) / max(spread, 1e-9) <= separation:
+            continue
+        minor = uniform_filter1d((lab != major).astype(float), max(1, int(round(0.2 * fps)))) > 0.5
+        minor = _absorb_short(minor, max(1, int(round(fps))))
+        runs = [(a, b) for a, b, v in _runs(minor) if v]
+        if not runs or not share[0] < minor.mean() < share[1]:
+            continue
+        if any(b - a < min_rest * fps for a, b in runs):
+            continue
+        if pl[~minor, p].mean() - pl[minor, p].mean() < min_gap:
+            continue
+        out[:, p] = minor
+    return out
 
 
 def _sync_score(m: np.ndarray, a: np.ndarray, s: int, e: int, max_lag: int) -> float:

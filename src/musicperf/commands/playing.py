@@ -20,7 +20,9 @@ def register(subparsers) -> None:
             "else the upper body below each face found in the first second) plays while its smoothed motion "
             "exceeds a share of its own high level, the audio is not silent and the motion is not clearly out "
             "of time with the audio onsets (idle motion of a resting player); where the audio sounds but "
-            "nobody was found playing, the most active performer plays. --ensemble runs the "
+            "nobody was found playing, the most active performer plays; with several performers, long "
+            "stretches in a rare posture where they are seldom found playing (bow or flute lowered) are "
+            "non-playing. --ensemble runs the "
             "clustering pipeline of Figure 2: key frames, faces, upper bodies, musicians by clustering, "
             "sub-clusters per musician, then a labelling step: --write-labels FILE.json writes every "
             "sub-cluster (and a contact sheet FILE.png) for a person to mark playing / non-playing / reject, "
@@ -83,7 +85,14 @@ def run(args: argparse.Namespace) -> int:
                 head = [f for _t, f in reader.frames(0.0, min(1.0, args.max_seconds or 1.0))]
                 regions = _face_regions(PL, head, fps, W, H, method=args.faces)
                 del head
-            m = region_motion((f for _t, f in reader.frames(0.0, args.max_seconds)), regions, fps=fps,
+            thumbs = []
+
+            def tap(frames):  # posture thumbnails in the same pass as the motion
+                for f in frames:
+                    thumbs.append(PL.region_thumbnails([f], regions)[0])
+                    yield f
+
+            m = region_motion(tap(f for _t, f in reader.frames(0.0, args.max_seconds)), regions, fps=fps,
                               compensate=True)
             T = len(m.speed)
     if T < 3:
@@ -108,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
 
             y, sr = load_audio(args.video, sr=16000, duration=args.max_seconds)
             pred = PL.playing_audio_visual(m.velocity, fps, y=y, sr=sr, speed=m.speed, threshold=args.threshold)
+            if pred.shape[1] > 1:  # a resting posture (bow, flute, hands lowered) is not playing
+                pred &= ~PL.rest_postures(np.asarray(thumbs), pred, fps)
         else:
             pred = PL.playing_from_motion(m.speed, fps, threshold=args.threshold)
         timeline = pred.astype(np.int8)
