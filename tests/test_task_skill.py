@@ -34,7 +34,11 @@ CFG = SkillConfig(clip_length=8, clip_stride=8, clip_size=(32, 32), max_clips=6,
                   n_mels=32, n_fft=1024, width_factor=0.0625, audio_width_factor=0.0625,
                   video_features=8, audio_features=8)
 PER_LEVEL, N_TEST = 10, 4          # 6 training and 4 held-out videos per level
-EPOCHS = 12
+EPOCHS = 16
+# Offline margin (README, tests): with these settings and training seed 0, synthetic data seeds
+# 0-7 give a fused accuracy of 1.0 on seven and 0.75 on one; data seed 2 with training seeds
+# 0-3 gives 1.0, 0.875, 1.0, 1.0.
+DATA_SEED = 2
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,7 +52,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("skill")
-    ann = synth_skill_dataset(root, skills=(0, 9), per_level=PER_LEVEL, seconds=2.0, size=(96, 72), seed=5)
+    ann = synth_skill_dataset(root, skills=(0, 9), per_level=PER_LEVEL, seconds=2.0, size=(96, 72), seed=DATA_SEED)
     items = read_skill_annotations(ann)
     inputs = load_skill_inputs(items, CFG, cache_dir=root / "cache")     # on disk, memory-mapped
     return root, ann, items, inputs
@@ -226,6 +230,24 @@ def test_training_from_disk_equals_memory_and_resumes_exactly(data, tmp_path):
     with pytest.raises(ParameterError, match="other training data"):
         train_skill(its[:3] + items[-1:], CFG, tc, val_fraction=0.0, inputs=cached[:3] + inputs[-1:],
                     checkpoint_dir=tmp_path)
+
+
+def test_clip_augmentation_flips_and_permutes_colours():
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 2, 4, 5)
+    m = torch.randn(64, 8, 6)
+    y, m2 = skill_mod.augment_clips([x, m])
+    assert m2 is m and y.shape == x.shape
+    same = [torch.equal(y[i], x[i]) for i in range(64)]
+    assert 0 < sum(same) < 32                       # most clips changed, a few by chance not
+    for i in range(64):                             # each clip: its own colours, maybe mirrored
+        ok = [torch.equal(torch.sort(y[i], 0).values, torch.sort(x[i].flip(-1) if f else x[i], 0).values)
+              for f in (False, True)]
+        assert any(ok)
+    y2 = skill_mod.augment_clips([x, m], color=False)[0]
+    assert all(torch.equal(y2[i], x[i]) or torch.equal(y2[i], x[i].flip(-1)) for i in range(64))
+    with pytest.raises(ParameterError, match="augment"):
+        SkillConfig(augment="mixup")
 
 
 def test_feature_ratio_option():

@@ -68,6 +68,9 @@ def register(subparsers) -> None:
     t.add_argument("--modality-dropout", type=float, default=0.3,
                    help="training only: drop the fusion head's video or audio input with this probability each "
                         "(our addition; 0 = 004's plain fusion)")
+    t.add_argument("--augment", default="flip+color", choices=("none", "flip", "flip+color"),
+                   help="training-time clip augmentation (our addition): random flips, and colour-channel "
+                        "permutations so that players' clothes do not identify them (default flip+color)")
     t.add_argument("--cache", default=None, metavar="DIR",
                    help="keep each video's clips and mel windows here as .npy files and train from them "
                         "memory-mapped (default: OUTPUT/cache; 'none' holds them in memory)")
@@ -111,7 +114,8 @@ def run_train(args) -> int:
                       n_mels=args.n_mels, video_features=args.features[0], audio_features=args.features[1],
                       video_backbone=args.video_backbone, video_weights=args.video_weights,
                       audio_backbone=args.audio_backbone, width_factor=args.width_factor,
-                      audio_width_factor=args.audio_width_factor, modality_dropout=args.modality_dropout)
+                      audio_width_factor=args.audio_width_factor, modality_dropout=args.modality_dropout,
+                      augment=args.augment)
     tc = TrainConfig(lr=args.lr, weight_decay=1e-4, batch_size=args.batch_size, epochs=args.epochs,
                      patience=args.patience, seed=args.seed)
     items = read_skill_annotations(args.annotations, video_dir=args.videos)

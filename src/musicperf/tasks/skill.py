@@ -26,7 +26,11 @@ Choices (also in README.md (section 'Instrument recognition and piano skill asse
 use 16-frame clips at 112 x 112 (the 3-D ResNet convention) and the mel window of each clip's own
 time span (n_mels 128, FFT 2048, hop 512 at 22050 Hz). The region of interest is one box per
 video (the union of all detected hand points, widened by ``margin`` on each side and downwards to
-take in the keys), not a per-frame track.
+take in the keys), not a per-frame track. Our additions for learning from few videos (both can be
+switched off): clip augmentation (``augment``: flips, colour-channel permutations) and modality
+dropout on the fusion head's input (``modality_dropout``). Inputs can be cached per video as
+``.npy`` files and trained from memory-mapped (``cache_dir``), and training checkpoints every
+epoch and resumes exactly (``checkpoint_dir``).
 
 Imports torch at module level; import lazily.
 """
@@ -115,6 +119,11 @@ class SkillConfig:
         separating the levels perfectly -- one of them by memorising the few training videos --
         and then leans on whichever does; dropping a modality makes it use both. 0 is the
         plain recipe.
+    augment : {"none", "flip", "flip+color"}
+        Training-time augmentation of the clips (our addition; ``004`` does not say): a random
+        horizontal flip per clip, and with ``flip+color`` a random permutation of the colour
+        channels per clip, so that the video network cannot tell the few training players
+        apart by the colours of their clothes and must look at the motion.
     """
 
     clip_length: int = 16
@@ -136,12 +145,15 @@ class SkillConfig:
     width_factor: float = 1.0
     audio_width_factor: float = 1.0
     modality_dropout: float = 0.3
+    augment: str = "flip+color"
 
     def __post_init__(self):
         if self.clip_length < 1 or self.clip_stride < 1 or self.max_clips < 1 or min(self.clip_size) < 8:
             raise ParameterError(f"clip_length, clip_stride, max_clips >= 1 and clip_size >= 8 needed: {self}")
         if self.audio_seconds is not None and self.audio_seconds <= 0:
             raise ParameterError(f"audio_seconds must be > 0 or None, got {self.audio_seconds}")
+        if self.augment not in ("none", "flip", "flip+color"):
+            raise ParameterError(f"augment must be 'none', 'flip' or 'flip+color', got {self.augment!r}")
         if not 0 <= self.modality_dropout <= 0.5:
             raise ParameterError(f"modality_dropout must be in [0, 0.5], got {self.modality_dropout}")
         if self.video_features < 1 or self.audio_features < 1:
@@ -446,6 +458,20 @@ def _prepare(xs):
     return [_clips_to_tensor(xs[0]), xs[1].float()]
 
 
+def augment_clips(xs: list[torch.Tensor], *, color: bool = True) -> list[torch.Tensor]:
+    """Training-time augmentation of clips ``(B, 3, T, H, W)`` in [0, 1] (the first input; the
+    others pass through): a random horizontal flip per clip and, with ``color``, a random
+    permutation of the colour channels per clip. Draws from torch's global generator (reseeded
+    every epoch by the training loop, so resumed runs stay exact)."""
+    x = xs[0]
+    if color:
+        perms = torch.stack([torch.randperm(3) for _ in range(len(x))]).to(x.device)
+        x = torch.gather(x, 1, perms[:, :, None, None, None].expand_as(x))
+    flip = torch.rand(len(x), device=x.device) < 0.5
+    x = torch.where(flip[:, None, None, None, None], x.flip(4), x)
+    return [x] + list(xs[1:])
+
+
 def _build_backbones(config: SkillConfig):
     from musicperf.models.checkpoints import load_video_backbone
     from musicperf.models.resnet2d import resnet2d
@@ -744,6 +770,8 @@ def train_skill(
                           "val": [[str(items[i].path), items[i].label] for i in va], "config": config.to_dict()})
     hist = fit_classifier(net, [c, m], y, None if cv is None else [cv, mv], yv, train_config, prepare=_prepare,
                           loss_fn=skill_loss, predict_fn=lambda out: out[:, 2],
+                          augment=None if config.augment == "none" else
+                          (lambda xs: augment_clips(xs, color=config.augment == "flip+color")),
                           checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / STATE_FILE,
                           resume=resume, data_id=data_id)
     model = SkillModel(classes, config, net.eval())
