@@ -120,6 +120,7 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100) -> dict:
         # motion of a player who is not playing gated out: estimated P/NP, and the true P/NP
         # (what a Figure 2 timeline labelled by a person gives at best)
         est_pl = PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed)
+        est_pl &= ~PL.rest_postures(PL.region_thumbnails(frames, regions), est_pl, r.fps)
         for key, pl in (("g", est_pl), ("t", truth)):
             e = S.evaluate(ref, S.separate(y, sr, motion=m.speed, motion_fps=r.fps, n_components=n_components,
                                            n_iter=n_iter, playing=pl).sources)
