@@ -12,9 +12,10 @@ turns to the partner); ``--rest freeze``: the rest is a Freeze (still and silent
 benchmark. Pairs: violin+violin, violin+guitar, guitar+guitar, violin+flute, piano+violin,
 guitar+flute. Per duet:
 
-* playing / non-playing frame accuracy over both players: the motion+audio method
-  (``playing_from_motion`` with the mixture, motion alone, and with the audio-visual synchrony
-  veto), the constant predictor (the majority class of the duet), the Figure 2 pipeline with a
+* playing / non-playing frame accuracy over both players, and the share of the rest's frames
+  found non-playing: ``playing_audio_visual`` with ``rest_postures`` (what ``musicperf playing``
+  runs), ``playing_audio_visual`` alone, ``playing_from_motion`` with the mixture and without
+  audio, the constant predictor (the majority class of the duet), the Figure 2 pipeline with a
   simulated annotator (dominance 0.5): accuracy on the frames it covers and the coverage, with the
   MediaPipe face detector and with the Haar cascade;
 * separation: SDR / SIR / SAR (BSS Eval v3) of the motion-informed NMF (Equation 2), the same with
