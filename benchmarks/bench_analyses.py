@@ -1,6 +1,6 @@
-"""Figures for README.md (section 'Audio-visual analyses'): the audio-visual analyses of 002 on synthetic performances.
+"""Figures for README.md (section 'Audio-visual analyses'): vibrato from motion (002 V-B) on synthetic performances.
 
-    .venv/bin/python benchmarks/bench_analyses.py [--quick] [--only vibrato,separation,duets]
+    .venv/bin/python benchmarks/bench_analyses.py [--quick]
 
 * Vibrato (002 V-B): violin and guitar solos with scheduled vibrato notes, two seed sets
   (200-207, 300-307; parameters were chosen on 100-103, which also train the SVM). Rate accuracy
@@ -10,10 +10,7 @@
   audio. The hand box is the one a hand detector gives on the first frame (the synthetic
   hand's landmarks there, grown by a quarter), KLT-tracked; also shown: the rate without our
   refinement (the paper's autocorrelation lag), and the box of the hand over the whole video.
-* Duets with one player resting part of the time (a Freeze of 2-3 s):
-  separation SDR/SIR/SAR (BSS Eval v3) of the motion-informed NMF (Equation 2) vs the audio-only
-  NMF baseline (oracle source order), playing/non-playing frame accuracy (motion + audio, and the
-  Figure 2 clustering pipeline with a simulated annotator), player-to-track association.
+* The duets (playing/non-playing, separation, association) are in ``benchmarks/bench_duets.py``.
 
 Prints Markdown tables. Uses one thread per library where it helps on a shared machine.
 """
@@ -206,110 +203,16 @@ def print_vibrato(rows, svm, skipped, seed_sets, secs):
                                                       for k, v in svm.to_dict().items()}))
 
 
-def duet_bench(seeds, seconds=10.0, sr=16000, n_components=30, n_iter=100):
-    import librosa
-
-    from musicperf.analysis import association as AS
-    from musicperf.analysis import playing as PL
-    from musicperf.analysis import separation as S
-    from musicperf.analysis.motion import keypoint_region, region_motion
-    from musicperf.synth import load_truth, render
-
-    pairs = [("violin", "violin"), ("violin", "guitar"), ("guitar", "guitar"), ("violin", "flute")]
-    out = []
-    t0 = time.time()
-    for seed in seeds:
-        for pair in pairs:
-            rng = np.random.default_rng(seed * 10 + len(out))
-            rest = int(rng.integers(0, 2))
-            s0 = float(rng.uniform(1.5, seconds - 4.5))
-            sched = [{}, {}]
-            sched[rest] = {"Freeze": [(round(s0, 2), round(s0 + rng.uniform(2.0, 3.0), 2))]}
-            r = render(seconds=seconds, seed=seed * 7 + len(out), instrument=list(pair), performers=2,
-                       size=(320, 240), schedule=sched)
-            tr = load_truth(r.truth)
-            frames = list(r.frames())
-            T = len(frames)
-            regions = [keypoint_region(p["keypoints"]["right_hand"]["full"], margin=0.2) for p in tr["performers"]]
-            m = region_motion(frames, regions, fps=r.fps, compensate=True)
-            # separation
-            y = librosa.resample(r.audio, orig_sr=r.sr, target_sr=sr)
-            ref = np.stack([librosa.resample(s, orig_sr=r.sr, target_sr=sr) for s in r.stems])
-            a = S.separate(y, sr, motion=m.speed, motion_fps=r.fps, n_components=n_components, n_iter=n_iter)
-            b = S.separate(y, sr, n_sources=2, n_components=n_components, n_iter=n_iter)
-            ea = S.evaluate(ref, a.sources)
-            eb = S.evaluate(ref, b.sources, permute=True)
-            # playing / non-playing
-            truth = np.stack([PL.mask_from_intervals(p["play"], r.fps, T) for p in tr["performers"]], 1)
-            pred = PL.playing_from_motion(m.speed, r.fps, audio_rms=PL.frame_rms(r.audio, r.sr, r.fps, T))
-            acc = PL.accuracy(pred, truth)
-            const = max(truth.mean(), 1 - truth.mean())
-            obs = PL.ensemble_observations(frames, fps=r.fps, step=0.5)
-            ens_cov, ens_acc = 0.0, float("nan")
-            if len(obs) >= 4:
-                n = PL.cluster_musicians(obs, 2)
-                PL.sub_cluster(obs, 4)
-                lab = PL.simulate_annotator(obs, lambda o: truth[min(int(round(o.time * r.fps)), T - 1), o.musician])
-                tl = PL.ensemble_timeline(obs, lab, T, r.fps, n)
-                known = tl >= 0
-                ens_cov = float(known.mean())
-                ens_acc = float(np.mean((tl == truth)[known])) if known.any() else float("nan")
-            # association: tracks = stems, and score parts = note onsets; shuffled order
-            order = [1, 0] if rng.random() < 0.5 else [0, 1]
-            tracks = np.stack([AS.audio_onset_strength(r.stems[k], r.sr, r.fps, T) for k in order], 1)
-            parts = np.stack([AS.onsets_to_envelope([n["onset"] for n in tr["performers"][k]["notes"]], r.fps, T)
-                              for k in order], 1)
-            mo = AS.motion_onset_strength(m.velocity)
-            want = [order.index(0), order.index(1)]
-            ok_audio = AS.associate(mo, tracks).track_of_player == want
-            ok_score = AS.associate(mo, parts).track_of_player == want
-            out.append(dict(pair="+".join(pair), sdr_m=ea["sdr_mean"], sir_m=ea["sir_mean"], sar_m=ea["sar_mean"],
-                            sdr_b=eb["sdr_mean"], sir_b=eb["sir_mean"], sar_b=eb["sar_mean"], play_acc=acc,
-                            play_const=const, ens_cov=ens_cov, ens_acc=ens_acc, assoc_audio=ok_audio,
-                            assoc_score=ok_score))
-            print(f"  {out[-1]['pair']:14s} seed {seed}: SDR motion {ea['sdr_mean']:.2f} / audio {eb['sdr_mean']:.2f}, "
-                  f"playing {acc:.3f} (constant {const:.3f}), ensemble {ens_acc:.3f} on {ens_cov:.2f}, "
-                  f"association audio {ok_audio} score {ok_score}", flush=True)
-    return out, time.time() - t0
-
-
-def print_duets(rows, secs, seconds):
-    print(f"\n### Duets ({len(rows)} synthetic duets of {seconds:g} s, one player resting 2-3 s; {secs:.0f} s)\n")
-    print("| pair | n | SDR motion-NMF | SDR audio-NMF | SIR motion / audio | SAR motion / audio |")
-    print("|---|---|---|---|---|---|")
-    for pair in sorted({r["pair"] for r in rows}) + ["all"]:
-        g = [r for r in rows if pair in ("all", r["pair"])]
-        def mean(k):
-            return float(np.mean([r[k] for r in g]))
-        print(f"| {pair} | {len(g)} | {mean('sdr_m'):.2f} dB | {mean('sdr_b'):.2f} dB | {mean('sir_m'):.2f} / {mean('sir_b'):.2f} dB | "
-              f"{mean('sar_m'):.2f} / {mean('sar_b'):.2f} dB |")
-    print("\n| pair | playing accuracy (motion + audio) | constant predictor | Figure 2 pipeline: accuracy on covered frames (coverage) | association from audio tracks | from score parts |")
-    print("|---|---|---|---|---|---|")
-    for pair in sorted({r["pair"] for r in rows}) + ["all"]:
-        g = [r for r in rows if pair in ("all", r["pair"])]
-        ens = [r["ens_acc"] for r in g if np.isfinite(r["ens_acc"])]
-        print(f"| {pair} | {np.mean([r['play_acc'] for r in g]):.3f} | {np.mean([r['play_const'] for r in g]):.3f} | "
-              f"{(np.mean(ens) if ens else float('nan')):.3f} ({np.mean([r['ens_cov'] for r in g]):.2f}) | "
-              f"{sum(r['assoc_audio'] for r in g)}/{len(g)} | {sum(r['assoc_score'] for r in g)}/{len(g)} |")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer performances")
-    ap.add_argument("--only", default="vibrato,duets")
     a = ap.parse_args()
-    parts = a.only.split(",")
-    if "vibrato" in parts:
-        if a.quick:
-            sets, train = {"200s": list(range(200, 203))}, [100, 101]
-        else:
-            sets, train = {"200s": list(range(200, 208)), "300s": list(range(300, 308))}, [100, 101, 102, 103]
-        rows, svm, skipped, secs = vibrato_bench(sets, train)
-        print_vibrato(rows, svm, skipped, sets, secs)
-    if "duets" in parts:
-        seeds = [1] if a.quick else [1, 2]
-        rows, secs = duet_bench(seeds)
-        print_duets(rows, secs, 10.0)
+    if a.quick:
+        sets, train = {"200s": list(range(200, 203))}, [100, 101]
+    else:
+        sets, train = {"200s": list(range(200, 208)), "300s": list(range(300, 308))}, [100, 101, 102, 103]
+    rows, svm, skipped, secs = vibrato_bench(sets, train)
+    print_vibrato(rows, svm, skipped, sets, secs)
 
 
 if __name__ == "__main__":
