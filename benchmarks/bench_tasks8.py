@@ -6,6 +6,7 @@ Prints markdown tables (the ones in README.md (section 'Instrument recognition a
     .venv/bin/python benchmarks/bench_tasks8.py                 # both tasks, default sizes
     .venv/bin/python benchmarks/bench_tasks8.py --task skill --ratios 128:128,1024:128,128:512
     .venv/bin/python benchmarks/bench_tasks8.py --quick         # minutes less, numbers noisier
+    .venv/bin/python benchmarks/bench_tasks8.py --task memory --sets 8,40   # peak memory of skill training
 
 Synthetic videos are written once to --data (default /tmp/musicperf_bench_tasks8) and reused.
 """
@@ -59,56 +60,125 @@ def bench_instrument(args) -> dict:
 
 
 def bench_skill(args, ratios) -> dict:
+    """Skill 0 vs 9 (levels 1 vs 10): per-video accuracy of each branch on held-out videos, for
+    each video:audio feature ratio and training seed (the networks' initialisation and shuffling)."""
     from musicperf.tasks.skill import (SkillConfig, evaluate_skill, load_skill_inputs, read_skill_annotations,
                                        synth_skill_dataset, train_skill)
     from musicperf.train.loop import TrainConfig
 
-    per_level = 6 if args.quick else 12
-    root = Path(args.data) / f"skill_{per_level}"
+    per_level, n_test = (8, 4) if args.quick else (14, 6)
+    shake = args.camera_shake
+    skills = tuple(int(x) for x in args.skills.split(","))
+    tag = "" if skills == (0, 9) else "_skills" + "-".join(map(str, skills))
+    root = Path(args.data) / f"skill_v2_{per_level}_shake{shake:g}{tag}"   # v2: the skill cue of synth/score.py since issue 8
     ann = root / "annotations.csv"
     t0 = time.perf_counter()
     if not ann.is_file():
-        synth_skill_dataset(root, skills=(0, 9), per_level=per_level, seconds=8.0, size=(160, 120), seed=args.seed)
+        synth_skill_dataset(root, skills=skills, per_level=per_level, seconds=3.0, size=(128, 96), seed=args.seed,
+                            camera_shake=shake)
     items = read_skill_annotations(ann)
-    out = {"n_videos": len(items), "runs": []}
-    inputs = None
+    out = {"n_videos": len(items), "camera_shake": shake, "skills": list(skills), "runs": []}
+    train, test = _split(items, n_test)
     for ratio in ratios:
         v, a = (int(x) for x in ratio.split(":"))
-        cfg = SkillConfig(clip_length=8, clip_stride=4, clip_size=(64, 64), max_clips=16, audio_seconds=3.0,
-                          n_mels=64, n_fft=1024, width_factor=0.25, audio_width_factor=0.25,
+        cfg = SkillConfig(clip_length=8, clip_stride=8, clip_size=(40, 40), max_clips=8, audio_seconds=1.5,
+                          n_mels=48, n_fft=1024, width_factor=0.0625, audio_width_factor=0.0625,
                           video_features=v, audio_features=a)
-        if inputs is None:
-            inputs = load_skill_inputs(items, cfg)
-            out["seconds_data"] = round(time.perf_counter() - t0, 1)
-        train, test = _split(items, 2 if args.quick else 4)
-        t1 = time.perf_counter()
-        model = train_skill([items[i] for i in train], cfg,
-                            TrainConfig(epochs=8 if args.quick else 12, batch_size=32, weight_decay=1e-4, patience=None,
-                                        seed=args.seed),
-                            val_fraction=0.0, inputs=[inputs[i] for i in train])
-        rep = evaluate_skill(model, [items[i] for i in test], inputs=[inputs[i] for i in test])
-        out["runs"].append({"ratio": ratio, "n_train": len(train), "n_test": len(test), "chance": rep["chance"],
-                            "seconds_train": round(time.perf_counter() - t1, 1),
-                            "accuracy": {b: rep[b]["accuracy"] for b in ("video", "audio", "fusion")},
-                            "final_train_loss": model.meta["training"]["history"][-1]["train_loss"]})
+        inputs = load_skill_inputs(items, cfg, cache_dir=root / "cache")
+        out.setdefault("seconds_data", round(time.perf_counter() - t0, 1))
+        for seed in (int(x) for x in args.seeds.split(",")):
+            t1 = time.perf_counter()
+            model = train_skill([items[i] for i in train], cfg,
+                                TrainConfig(epochs=args.epochs or 16, batch_size=8, weight_decay=1e-4, patience=None,
+                                            seed=seed),
+                                val_fraction=0.0, inputs=[inputs[i] for i in train])
+            rep = evaluate_skill(model, [items[i] for i in test], inputs=[inputs[i] for i in test])
+            out["runs"].append({"ratio": ratio, "seed": seed, "n_train": len(train), "n_test": len(test),
+                                "chance": rep["chance"], "seconds_train": round(time.perf_counter() - t1, 1),
+                                "accuracy": {b: rep[b]["accuracy"] for b in ("video", "audio", "fusion")},
+                                "final_train_loss": model.meta["training"]["history"][-1]["train_loss"]})
+    return out
+
+
+def _memory_child(args) -> None:
+    """One skill training run (1 epoch) in this process; prints its peak resident memory."""
+    import resource
+
+    from musicperf.tasks.skill import SkillConfig, load_skill_inputs, read_skill_annotations, train_skill
+    from musicperf.train.loop import TrainConfig
+
+    items = read_skill_annotations(args.memory_child)
+    cfg = SkillConfig(clip_length=16, clip_stride=8, clip_size=(96, 96), max_clips=32, audio_seconds=2.0, n_mels=64,
+                      n_fft=1024, width_factor=0.0625, audio_width_factor=0.0625, video_features=16, audio_features=16)
+    cache = None if args.mode == "memory" else Path(args.memory_child).parent / "cache"
+    inputs = load_skill_inputs(items, cfg, cache_dir=cache)     # filled by the parent: no decoding here
+    t0 = time.perf_counter()
+    train_skill(items, cfg, TrainConfig(epochs=1, batch_size=16, weight_decay=1e-4, patience=None, seed=0),
+                val_fraction=0.0, inputs=inputs)
+    n_clips = sum(v.n_clips for v in inputs)
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "n_clips": n_clips,
+                      "clip_mb": n_clips * 16 * 96 * 96 * 3 / 2**20, "seconds_train": round(time.perf_counter() - t0, 1)}))
+
+
+def bench_memory(args) -> dict:
+    """Peak memory of skill training on a small and a larger synthetic set, inputs held in memory
+    vs cached on disk and read memory-mapped per batch (each run in its own process)."""
+    import subprocess
+    import sys
+
+    from musicperf.tasks.skill import SkillConfig, load_skill_inputs, read_skill_annotations, synth_skill_dataset
+
+    out = {}
+    for n in (int(v) for v in args.sets.split(",")):
+        root = Path(args.data) / f"memory_{n}"
+        ann = root / "annotations.csv"
+        if not ann.is_file():
+            synth_skill_dataset(root, skills=(0, 9), per_level=n // 2, seconds=4.0, size=(128, 96), seed=args.seed)
+        cfg = SkillConfig(clip_length=16, clip_stride=8, clip_size=(96, 96), max_clips=32, audio_seconds=2.0, n_mels=64,
+                          n_fft=1024)
+        load_skill_inputs(read_skill_annotations(ann), cfg, cache_dir=root / "cache")
+        for mode in ("memory", "disk"):
+            res = subprocess.run([sys.executable, __file__, "--memory-child", str(ann), "--mode", mode,
+                                  "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+            out[f"{n}/{mode}"] = {"videos": n, "mode": mode, **json.loads(res.stdout.strip().splitlines()[-1])}
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=("instrument", "skill", "both"), default="both")
+    ap.add_argument("--task", choices=("instrument", "skill", "both", "memory"), default="both")
+    ap.add_argument("--sets", default="8,40", help="--task memory: collection sizes (videos) to compare")
+    ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--mode", default="disk", help=argparse.SUPPRESS)
     ap.add_argument("--data", default="/tmp/musicperf_bench_tasks8")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--audio-net", default="choi", choices=("han", "choi", "xception"))
     ap.add_argument("--ratios", default="128:128", help="video:audio feature sizes for the skill task, comma-separated")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seeds", default="0,1,2", help="skill: training seeds, each a run")
+    ap.add_argument("--epochs", type=int, default=None, help="skill: epochs (default 16)")
+    ap.add_argument("--camera-shake", type=float, default=0.0, help="skill: camera shake of the synthetic videos")
+    ap.add_argument("--skills", default="0,9", help="skill: synthetic skills compared (level = skill + 1)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.memory_child:
+        _memory_child(args)
+        return 0
     res = {}
+    if args.task == "memory":
+        r = bench_memory(args)
+        res["memory"] = r
+        if not args.json:
+            print("## Peak memory of skill training (1 epoch), synthetic 4 s videos, 16 x 96 x 96 clips, 32 per video")
+            print("| videos | clips | clip data (MB) | inputs in memory: peak RSS (MB) | cached on disk: peak RSS (MB) |")
+            print("|---|---|---|---|---|")
+            for n in (int(v) for v in args.sets.split(",")):
+                a, b = r[f"{n}/memory"], r[f"{n}/disk"]
+                print(f"| {n} | {a['n_clips']} | {a['clip_mb']:.0f} | {a['peak_rss_mb']:.0f} | {b['peak_rss_mb']:.0f} |")
     if args.task in ("instrument", "both"):
         r = bench_instrument(args)
         res["instrument"] = r
@@ -125,12 +195,17 @@ def main() -> int:
         res["skill"] = r
         if not args.json:
             run0 = r["runs"][0]
-            print(f"## Skill assessment (004), synthetic piano, skill 0 vs 9 (levels 1 vs 10): "
-                  f"{run0['n_train']} training / {run0['n_test']} test videos, chance {run0['chance']:.2f}")
-            print("| V:A features | video only | audio only | fusion |\n|---|---|---|---|")
+            lv = " vs ".join(str(x + 1) for x in r["skills"])
+            print(f"## Skill assessment (004), synthetic piano, skills {' vs '.join(map(str, r['skills']))} (levels {lv}), camera shake "
+                  f"{r['camera_shake']:g}: {run0['n_train']} training / {run0['n_test']} test videos, chance {run0['chance']:.2f}")
+            print("| V:A features | seed | video only | audio only | fusion |\n|---|---|---|---|---|")
             for run in r["runs"]:
                 a = run["accuracy"]
-                print(f"| {run['ratio']} | {a['video']:.2f} | {a['audio']:.2f} | {a['fusion']:.2f} |")
+                print(f"| {run['ratio']} | {run['seed']} | {a['video']:.2f} | {a['audio']:.2f} | {a['fusion']:.2f} |")
+            for ratio in dict.fromkeys(run["ratio"] for run in r["runs"]):
+                runs = [run["accuracy"] for run in r["runs"] if run["ratio"] == ratio]
+                mean = {b: sum(x[b] for x in runs) / len(runs) for b in ("video", "audio", "fusion")}
+                print(f"| {ratio} | mean | {mean['video']:.2f} | {mean['audio']:.2f} | {mean['fusion']:.2f} |")
             print(f"(data {r.get('seconds_data')} s, training {[run['seconds_train'] for run in r['runs']]} s)")
     if args.json:
         print(json.dumps(res, indent=2))
