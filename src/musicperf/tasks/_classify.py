@@ -235,7 +235,7 @@ def fit_classifier(
     ClassifierHistory
         The model holds the selected epoch's weights on return.
     """
-    from musicperf.train.loop import _load_state, _save_state
+    from musicperf.train.loop import load_train_state, save_train_state
 
     def as_list(x):
         return [x] if isinstance(x, (torch.Tensor, np.ndarray, RowSource)) else list(x)
@@ -265,7 +265,7 @@ def fit_classifier(
     fingerprint = _data_fingerprint(xs_train + (xs_val or []), torch.cat([y_train, y_val]) if has_val else y_train, data_id)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and resume and ckpt.is_file():
-        tensors, meta = _load_state(ckpt)
+        tensors, meta = load_train_state(ckpt)
         if meta.get("kind") != "fit_classifier":
             raise ParameterError(f"'{ckpt}' is not a checkpoint of fit_classifier (written by another training loop?)")
         was = {k: v for k, v in meta["config"].items() if k not in ("epochs", "patience")}
@@ -344,7 +344,7 @@ def fit_classifier(
                     "best_epoch": result.best_epoch, "best_key": list(best_key),
                     "best_accuracy": None if math.isnan(result.best_accuracy) else result.best_accuracy,
                     "bad_epochs": bad, "epochs_done": epoch + 1, "stopped_early": stop}
-            _save_state(ckpt, model, opt, best_state or {}, meta)
+            save_train_state(ckpt, model, opt, best_state or {}, meta)
         if stop:
             break
     if best_state is not None:

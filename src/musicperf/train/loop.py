@@ -190,7 +190,10 @@ def _better(metric: float, best: float, monitor: str) -> bool:
 
 # -- checkpoint (safetensors, no pickle) -------------------------------------------------------
 
-def _save_state(path: Path, model, opt, best_state, meta: dict) -> None:
+def save_train_state(path: Path, model, opt, best_state, meta: dict) -> None:
+    """Write a resumable training state atomically (safetensors): the model's and the best
+    weights, the optimiser's tensors and scalars, and ``meta`` (JSON) in the file's metadata.
+    Used by :func:`fit` and by the instrument/skill loop (:mod:`musicperf.tasks._classify`)."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -208,7 +211,8 @@ def _save_state(path: Path, model, opt, best_state, meta: dict) -> None:
         save_file(tensors, str(tmp), metadata={"train_state": json.dumps(meta)})
 
 
-def _load_state(path: Path):
+def load_train_state(path: Path):
+    """Read a file written by :func:`save_train_state`: ``(tensors, meta)``."""
     from safetensors import safe_open
 
     try:
@@ -274,7 +278,7 @@ def fit(
     ckpt = Path(checkpoint_dir) / STATE_FILE if checkpoint_dir is not None else None
     cfg_dict = config.to_dict()
     if ckpt is not None and resume and ckpt.is_file():
-        tensors, meta = _load_state(ckpt)
+        tensors, meta = load_train_state(ckpt)
         same = {k: v for k, v in meta["config"].items() if k not in ("epochs", "patience")}
         now = {k: v for k, v in cfg_dict.items() if k not in ("epochs", "patience")}
         if same != now:
@@ -347,7 +351,7 @@ def fit(
                 meta = {"config": cfg_dict, "history": result.history, "best_epoch": result.best_epoch,
                         "best_metric": None if math.isnan(result.best_metric) else result.best_metric,
                         "bad_epochs": bad_epochs, "epochs_done": epoch + 1, "stopped_early": stop}
-                _save_state(ckpt, model, opt, result.best_state, meta)
+                save_train_state(ckpt, model, opt, result.best_state, meta)
             bar.update(1)
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_f1=f"{row['val_f1']:.3f}")
             if stop:
