@@ -240,5 +240,22 @@ def test_compiled_backbone_matches_eager(tiny_net, rng):
     compiled = fastpath.BackboneRunner(copy.deepcopy(net), norm, mode="fp32", compile=True)
     out = compiled(clips)
     assert hasattr(compiled._fn, "_torchdynamo_orig_callable")  # really compiled, not silently eager
-    torch._dynamo.reset()
     assert np.linalg.norm(out - eager) / np.linalg.norm(eager) < 1e-4
+    # Automatic mode: the candidates are timed eagerly, only the chosen mode is compiled, once.
+    calls = []
+    real = torch.compile
+
+    def counting(fn, *a, **k):
+        calls.append(fn)
+        return real(fn, *a, **k)
+
+    torch.compile = counting
+    try:
+        auto = fastpath.BackboneRunner(copy.deepcopy(net), norm, compile=True)
+        for _ in range(6):  # 4 trial batches (2 modes x warm-up + timed), then 2 compiled ones
+            got = auto(clips)
+    finally:
+        torch.compile = real
+        torch._dynamo.reset()
+    assert auto.choice is not None and len(calls) == 1
+    assert np.linalg.norm(got - eager) / np.linalg.norm(eager) < 1e-4

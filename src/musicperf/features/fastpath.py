@@ -317,7 +317,8 @@ class BackboneRunner:
         below 1e-6, see tests/test_fastpath.py). :meth:`choose` does the same on a probe.
     compile : bool
         Wrap ``forward_features`` in ``torch.compile`` (inductor with freezing); falls back to
-        eager mode with a warning if compiling fails.
+        eager mode with a warning if compiling fails. The candidate modes are timed eagerly and
+        only the chosen one is compiled.
     tolerance : float
         Largest accepted relative error of bf16 features against fp32.
     probe : int
@@ -351,6 +352,7 @@ class BackboneRunner:
         self.choice: PrecisionChoice | None = None if mode == "auto" else PrecisionChoice(mode)
         self._fn = None
         self._fn_mode = None
+        self._fn_compiled = False
 
     # -- tensors
     def to_tensor(self, clips: np.ndarray, *, channels_last: bool):
@@ -378,11 +380,14 @@ class BackboneRunner:
     def _callable(self, mode: str):
         import torch
 
-        if self._fn_mode != mode:
+        # With compile=True the candidate modes are timed eagerly and only the chosen one is
+        # compiled: compiling each candidate cost two to three compilations (a minute on 2 cores).
+        want_compiled = self.compile and self.choice is not None
+        if self._fn_mode != mode or self._fn_compiled != want_compiled:
             fmt = torch.channels_last_3d if mode.endswith("cl3d") else torch.contiguous_format
             self.net.to(memory_format=fmt)
             fn = self.net.forward_features
-            if self.compile:
+            if want_compiled:
                 try:
                     import torch._inductor.config as inductor_config
 
@@ -390,7 +395,7 @@ class BackboneRunner:
                     fn = torch.compile(fn)
                 except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
                     log.warning("torch.compile unavailable (%s): running eagerly", exc)
-            self._fn, self._fn_mode = fn, mode
+            self._fn, self._fn_mode, self._fn_compiled = fn, mode, want_compiled
         return self._fn
 
     def _key(self, clips: np.ndarray) -> tuple:
@@ -418,7 +423,7 @@ class BackboneRunner:
         for mode in MODES if try_bf16 else MODES[:2]:
             x = self.to_tensor(probe, channels_last=mode.endswith("cl3d"))
             try:
-                out = self._forward(x, mode)  # warm-up (and compile, if asked)
+                out = self._forward(x, mode)  # warm-up (eager: with compile=True only the choice is compiled)
                 t0 = time.perf_counter()
                 out = self._forward(x, mode)
                 secs[mode] = (time.perf_counter() - t0) / len(probe)
