@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded rng, the shared real data folder, a tmp output dir."""
+"""Shared fixtures: a seeded rng, the shared real data folder, one torch thread per module."""
 
 from __future__ import annotations
 
@@ -16,6 +16,18 @@ SHARED_DATA = Path(os.environ.get("MUSICPERF_SHARED_DATA", TESTS.parent.parent /
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module (``pytestmark = pytest.mark.usefixtures(...)``): small
+    training runs are faster and bit-reproducible that way on a shared 2-core machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,7 @@ from musicperf.tasks._classify import STATE_FILE, RowSource, fit_classifier
 from musicperf.train.loop import TrainConfig
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(rng, n=60, d=6):

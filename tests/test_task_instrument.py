@@ -33,12 +33,7 @@ CFG = InstrumentConfig(k_frames=4, frame_backbone="resnet18", frame_size=(72, 96
                        augment="flip+color")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
