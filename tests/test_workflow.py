@@ -270,7 +270,7 @@ def test_region_of_interest_frames_the_moving_part(tmp_path):
 
 
 def test_classes_without_training_annotations_are_left_out(perf, tmp_path, caplog):
-    from musicperf.io.annotations import Annotation, AnnotationSet, Tier
+    from musicperf.io.annotations import Annotation, Tier
     from musicperf.io.elan import write_eaf
     from musicperf.io.elan import read_eaf
 

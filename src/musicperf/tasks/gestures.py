@@ -996,8 +996,6 @@ def fit_head(X: np.ndarray, Y: np.ndarray, config: WorkflowConfig, *, n_classes:
     """
     import torch
 
-    from musicperf.models import SingleModelHead
-
     if len(X) == 0:
         raise ParameterError("no training clips: the annotated part is shorter than one clip plus the validation block")
     torch.manual_seed(config.seed)
@@ -1185,7 +1183,6 @@ def load_workflow_model(model_dir: str | Path, *, compile: bool = False) -> Gest
         The directory or one of its files is missing, it was written by an incompatible
         version, or the weights do not fit the recorded architecture.
     """
-    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
