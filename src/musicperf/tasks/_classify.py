@@ -235,7 +235,7 @@ def fit_classifier(
     ClassifierHistory
         The model holds the selected epoch's weights on return.
     """
-    from musicperf.train.loop import load_train_state, save_train_state
+    from musicperf.train.loop import apply_train_state, check_resume_config, load_train_state, save_train_state
 
     def as_list(x):
         return [x] if isinstance(x, (torch.Tensor, np.ndarray, RowSource)) else list(x)
@@ -268,29 +268,11 @@ def fit_classifier(
         tensors, meta = load_train_state(ckpt)
         if meta.get("kind") != "fit_classifier":
             raise ParameterError(f"'{ckpt}' is not a checkpoint of fit_classifier (written by another training loop?)")
-        was = {k: v for k, v in meta["config"].items() if k not in ("epochs", "patience")}
-        now = {k: v for k, v in cfg_dict.items() if k not in ("epochs", "patience")}
-        if was != now:
-            diff = sorted(k for k in now if now[k] != was.get(k))
-            raise ParameterError(f"checkpoint '{ckpt}' was written with a different configuration ({', '.join(diff)}); "
-                                 "delete it or train into another folder")
+        check_resume_config(meta["config"], cfg_dict, ckpt, "delete it or train into another folder")
         if meta["data"] != fingerprint:
             raise ParameterError(f"checkpoint '{ckpt}' was written for other training data (videos, labels or "
                                  "settings differ); delete it or train into another folder")
-        from musicperf.models.checkpoints import load_state_strict
-
-        load_state_strict(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-                          source=f"training checkpoint '{ckpt}'")
-        state: dict = {}
-        for k, v in tensors.items():
-            if k.startswith("opt."):
-                _, i, name = k.split(".", 2)
-                state.setdefault(int(i), {})[name] = v
-        for k, v in meta["opt_scalars"].items():
-            i, name = k.split(".", 1)
-            state.setdefault(int(i), {})[name] = v
-        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+        best_state = apply_train_state(tensors, meta, model, opt, path=ckpt) or None
         result.history = meta["history"]
         result.best_epoch = meta["best_epoch"]
         result.best_accuracy = float("nan") if meta["best_accuracy"] is None else float(meta["best_accuracy"])

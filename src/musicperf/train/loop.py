@@ -224,6 +224,40 @@ def load_train_state(path: Path):
     return tensors, meta
 
 
+#: Settings that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = ("epochs", "patience")
+
+
+def check_resume_config(saved: dict, now: dict, path: Path, advice: str) -> None:
+    """Refuse to resume from ``path`` when its configuration differs from ``now`` in anything
+    but :data:`RESUMABLE_CHANGES`; ``advice`` ends the one-line error."""
+    was = {k: v for k, v in saved.items() if k not in RESUMABLE_CHANGES}
+    cur = {k: v for k, v in now.items() if k not in RESUMABLE_CHANGES}
+    if was != cur:
+        diff = sorted(k for k in cur if cur[k] != was.get(k))
+        raise ParameterError(
+            f"checkpoint '{path}' was written with a different configuration ({', '.join(diff)}); {advice}")
+
+
+def apply_train_state(tensors: dict, meta: dict, model, opt, *, path: Path) -> dict:
+    """Put a state read by :func:`load_train_state` back into ``model`` (strictly) and ``opt``;
+    returns the saved best weights (empty when none were saved)."""
+    from musicperf.models.checkpoints import load_state_strict
+
+    load_state_strict(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+                      source=f"training checkpoint '{path}'")
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, idx, name = k.split(".", 2)
+            state.setdefault(int(idx), {})[name] = v
+    for k, v in meta["opt_scalars"].items():
+        idx, name = k.split(".", 1)
+        state.setdefault(int(idx), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+
+
 def fit(
     model: torch.nn.Module,
     train_ds: Dataset,
@@ -279,24 +313,8 @@ def fit(
     cfg_dict = config.to_dict()
     if ckpt is not None and resume and ckpt.is_file():
         tensors, meta = load_train_state(ckpt)
-        same = {k: v for k, v in meta["config"].items() if k not in ("epochs", "patience")}
-        now = {k: v for k, v in cfg_dict.items() if k not in ("epochs", "patience")}
-        if same != now:
-            diff = sorted(k for k in now if now[k] != same.get(k))
-            raise ParameterError(f"checkpoint '{ckpt}' was written with a different configuration ({', '.join(diff)}); use another checkpoint_dir or resume=False")
-        from musicperf.models.checkpoints import load_state_strict
-
-        load_state_strict(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, source=f"training checkpoint '{ckpt}'")
-        state = {}
-        for k, v in tensors.items():
-            if k.startswith("opt."):
-                _, idx, name = k.split(".", 2)
-                state.setdefault(int(idx), {})[name] = v
-        for k, v in meta["opt_scalars"].items():
-            idx, name = k.split(".", 1)
-            state.setdefault(int(idx), {})[name] = v
-        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        result.best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        check_resume_config(meta["config"], cfg_dict, ckpt, "use another checkpoint_dir or resume=False")
+        result.best_state = apply_train_state(tensors, meta, model, opt, path=ckpt)
         result.history = meta["history"]
         result.best_epoch = meta["best_epoch"]
         result.best_metric = float(meta["best_metric"]) if meta["best_metric"] is not None else float("nan")
