@@ -516,3 +516,73 @@ def test_low_skill_is_unsteady_uneven_and_tense():
     gaps0 = [b["onset"] - a["offset"] for a, b in zip(n0, n0[1:])]
     assert np.median(gaps0) > 0.05                       # released early: silence between notes
     assert move0 > 2 * move9                             # jerky hands
+
+
+# ------------------------------------------------------------------------- motion dynamics
+
+
+def _wrist_speed_and_loudness(r):
+    """Per video frame: the bow hand's speed (truth key point) and the audio's RMS, aligned."""
+    pose = np.asarray(r.truth["performers"][0]["keypoints"]["pose"]["pixels"])
+    speed = np.linalg.norm(np.diff(pose[:, 16], axis=0), axis=-1)
+    hop = int(r.sr / r.fps)
+    rms = np.sqrt(np.mean(r.audio[: hop * r.n_frames].reshape(r.n_frames, hop).astype(float) ** 2, 1))
+    return speed, (rms[1:] + rms[:-1]) / 2
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_motion_dynamics_violin_loudness_follows_bow_speed(seed):
+    kw = dict(seconds=5, seed=seed, size=SMALL, instrument="violin", schedule={}, **QUIET)
+    plain = render(**kw)
+    dyn = render(motion_dynamics=True, **kw)
+    r_plain = np.corrcoef(*_wrist_speed_and_loudness(plain))[0, 1]
+    r_dyn = np.corrcoef(*_wrist_speed_and_loudness(dyn))[0, 1]
+    assert r_dyn > 0.85 and r_dyn > r_plain + 0.4, (r_dyn, r_plain)
+    notes = dyn.truth["performers"][0]["notes"]
+    assert all(len(n["swell"]) == 3 and 0.2 - 1e-6 <= abs(n["bow"]) <= 1.8 + 1e-6 for n in notes)
+    # strokes alternate and the bow never runs past either end
+    assert all(np.sign(a["bow"]) != np.sign(b["bow"]) for a, b in zip(notes, notes[1:]))
+    assert -0.9 - 1e-6 <= np.cumsum([-0.9] + [n["bow"] for n in notes]).min()
+    assert np.cumsum([-0.9] + [n["bow"] for n in notes]).max() <= 0.9 + 1e-6
+    assert dyn.truth["options"]["motion_dynamics"] is True
+    # the default rendering has none of it (its output is unchanged by the option's existence)
+    assert "motion_dynamics" not in plain.truth["options"]
+    assert not any("swell" in n or "bow" in n for n in plain.truth["performers"][0]["notes"])
+
+
+def test_motion_dynamics_scales_strums_and_strikes_with_velocity():
+    from musicperf.synth.figure import compute_states
+    from musicperf.synth.score import Note
+
+    r = render(seconds=8, seed=4, size=SMALL, instrument="guitar", schedule={}, motion_dynamics=True, **QUIET)
+    notes = r.truth["performers"][0]["notes"]
+    assert not any("bow" in n for n in notes)  # only the violin plans strokes
+    pose = np.asarray(r.truth["performers"][0]["keypoints"]["pose"]["pixels"])
+    speed = np.linalg.norm(np.diff(pose[:, 16], axis=0), axis=-1)
+    # a strum swings from where the last one ended to the other side, as far as its velocity asks:
+    # the strumming hand's path over the stroke follows the two velocities
+    path, vel = [], []
+    for a, b in zip(notes, notes[1:]):
+        i = int(b["onset"] * r.fps)
+        if i + 3 < len(speed):
+            path.append(speed[i - 1:i + 3].sum())
+            vel.append(a["velocity"] + b["velocity"])
+    assert len(path) >= 8 and np.corrcoef(vel, path)[0, 1] > 0.9
+    # a piano strike's depth follows the note's velocity (without the option it does not)
+    t = np.arange(100) / 25.0
+    keys = [Note(onset=0.5 + k, offset=0.9 + k, score_onset=0.5 + k, midi=60, score_midi=60, velocity=v)
+            for k, v in enumerate([0.4, 0.8, 0.6])]
+    depth = [compute_states(t, {}, keys, np.random.default_rng(0), instrument="piano", motion_dynamics=dyn)["press"]
+             for dyn in (False, True)]
+    peak = [[d[int(n.onset * 25):int(n.onset * 25) + 5].max() for n in keys] for d in depth]
+    assert np.allclose(peak[1], np.asarray(peak[0]) * [0.64, 1.28, 0.96]) and np.ptp(peak[0]) < 1e-9
+
+
+def test_synth_cli_motion_dynamics(tmp_path):
+    from musicperf.cli import main
+
+    out = tmp_path / "d"
+    assert main(["synth", str(out), "--seconds", "2", "--seed", "2", "--size", "160x120", "--instrument", "violin",
+                 "--motion-dynamics", "--no-audio"]) == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["options"]["motion_dynamics"] is True and "bow" in truth["performers"][0]["notes"][0]

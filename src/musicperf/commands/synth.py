@@ -77,6 +77,9 @@ def register(subparsers) -> None:
     p.add_argument("--rest", type=_rest, action="append", metavar="[P:]START-END",
                    help="performer P (default 1) rests from START to END s: silent but moving (instrument or bow "
                         "lowered, breathing, sway, head turns); repeat for more rests")
+    p.add_argument("--motion-dynamics", action="store_true",
+                   help="loudness follows the speed of the sound-producing motion (violin notes swell with the bow's "
+                        "speed, louder strums swing wider, louder piano notes strike deeper; 002 VI-B's assumption)")
     p.add_argument("--contact-sheet", action="store_true",
                    help="also write contact_sheets/<gesture>.png: frames of each gesture above normal play")
     p.add_argument("--no-audio", action="store_true", help="video without an audio track")
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         background=args.background, performers=args.performers, instrument=instrument, skill=args.skill,
         gestures=args.gestures, ensure_all=args.ensure_all, gesture_rate=args.gesture_rate, camera_shake=args.camera_shake, noise=args.noise,
         supersample=args.supersample, contact_sheet=args.contact_sheet, audio=not args.no_audio,
-        threads=args.threads, rests=rests,
+        threads=args.threads, rests=rests, motion_dynamics=args.motion_dynamics,
     )
     t = res.truth
     print(f"wrote {res.video} ({t['video']['n_frames']} frames, {t['video']['width']}x{t['video']['height']} "

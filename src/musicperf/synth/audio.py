@@ -3,7 +3,8 @@
 Guitar: Karplus-Strong plucked string (computed block-wise, one delay line length per block),
 tuned and vibrato-modulated by resampling along a warped time axis, so the instantaneous
 frequency is exactly ``f0 * 2 ** (cents(t) / 1200)``. Violin: band-limited sawtooth with a bow
-envelope. Flute: breathy sine with weak harmonics. Piano: decaying, slightly inharmonic
+envelope (shaped by ``Note.swell`` with motion-driven dynamics, so that it follows the bow's
+speed). Flute: breathy sine with weak harmonics. Piano: decaying, slightly inharmonic
 partials. Drums: noise bursts and pitch-dropping membranes. Imports numpy only.
 """
 
@@ -105,6 +106,8 @@ def render_note(note: Note, instrument: str, rng: np.random.Generator, sr: int =
                 break
             y += np.sin(k * ph) / k
         y = 0.35 * y + 0.01 * rng.standard_normal(n)
+        if note.swell is not None:  # motion-driven dynamics: the loudness follows the bow speed
+            y *= note.swell_at(np.arange(n) / n)
         y *= _envelope(n, int(0.06 * sr), max(release, int(0.05 * sr)))
     elif instrument == "flute":
         ph = _phase(f, sr)

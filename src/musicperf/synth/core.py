@@ -31,7 +31,7 @@ from musicperf.synth.gestures import (
     schedule_gestures,
     validate_schedule,
 )
-from musicperf.synth.score import complement, generate_score, play_intervals
+from musicperf.synth.score import complement, couple_dynamics, generate_score, play_intervals
 
 TRUTH_FORMAT = "musicperf-synth-truth"
 TRUTH_VERSION = 1
@@ -157,6 +157,7 @@ def render(
     tempo: float | None = None,
     gesture_rate: float = 1.0,
     rests: list | None = None,
+    motion_dynamics: bool = False,
 ) -> Rendering:
     """Build a synthetic performance in memory.
 
@@ -207,6 +208,15 @@ def render(
         removed from the schedule (the truth stays exact); ``truth.json`` then lists each
         performer's ``rests`` and ``play`` / ``non_play`` exclude them. None (the default)
         leaves the output byte-identical to renderings made before the option existed.
+    motion_dynamics : bool
+        Sound follows the speed of the sound-producing motion, the assumption of 002's
+        motion-informed separation (Section VI-B): a violin note's loudness follows the bow's
+        speed through the note (each note gets a loudness shape and a planned bow stroke, see
+        :func:`~musicperf.synth.score.couple_dynamics`); a louder guitar note is strummed with
+        a wider, faster swing and a louder piano note struck deeper. Flute and drums are
+        unchanged (a flute's breath is not visible). False (the default) leaves the output
+        byte-identical to renderings made before the option existed; True adds the notes'
+        ``swell`` and ``bow`` and ``options.motion_dynamics`` to the truth.
 
     Returns
     -------
@@ -252,8 +262,11 @@ def render(
         notes = generate_score(seconds, sched, _rng(seed, 11, p), instrument=ins, tempo=tempo, skill=skill, key=key)
         if rest_ivs is not None and rest_ivs[p]:
             notes = _silence_rests(notes, rest_ivs[p])
+        if motion_dynamics:  # its own generator: the other random streams are untouched
+            notes = couple_dynamics(notes, ins, _rng(seed, 16, p))
         app = _fig.random_appearance(_rng(seed, 12, p), ins)
-        states = _fig.compute_states(times, sched, notes, _rng(seed, 13, p), instrument=ins, tempo=tempo)
+        states = _fig.compute_states(times, sched, notes, _rng(seed, 13, p), instrument=ins, tempo=tempo,
+                                     motion_dynamics=bool(motion_dynamics))
         if rest_ivs is not None and rest_ivs[p]:
             # a separate generator: the default rendering's random streams are untouched
             _fig.add_rest_motion(states, times, rest_ivs[p], _rng(seed, 15, p), instrument=ins,
@@ -404,6 +417,8 @@ def render(
 
     if rest_ivs is not None:
         truth["options"]["rests"] = [[[round(a, 4), round(b, 4)] for a, b in ivs] for ivs in rest_ivs]
+    if motion_dynamics:
+        truth["options"]["motion_dynamics"] = True
         truth["doc"] = truth["doc"] + _REST_DOC
     return Rendering(fps=fps, size=(w, h), n_frames=n_frames, sr=sr, audio=mix, stems=stems, truth=truth,
                      _frame_fn=frame_at, _background_fn=background_frame)
@@ -676,6 +691,7 @@ def synthesize(
     tempo: float | None = None,
     gesture_rate: float = 1.0,
     rests: list | None = None,
+    motion_dynamics: bool = False,
     contact_sheet: bool = False,
     audio: bool = True,
     threads: int = 1,
@@ -706,7 +722,7 @@ def synthesize(
     r = render(seconds=seconds, seed=seed, fps=fps, size=size, background=background, performers=performers,
                instrument=instrument, skill=skill, gestures=gestures, ensure_all=ensure_all, schedule=schedule,
                camera_shake=camera_shake, noise=noise, supersample=supersample, tempo=tempo,
-               gesture_rate=gesture_rate, rests=rests)
+               gesture_rate=gesture_rate, rests=rests, motion_dynamics=motion_dynamics)
     video = out_dir / "performance.mp4"
     plan = _contact_sheet_plan(r.truth, r.n_frames, r.fps) if contact_sheet else {}
     wanted = {i for ids in plan.values() for i in ids}

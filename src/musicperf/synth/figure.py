@@ -133,6 +133,7 @@ def compute_states(
     *,
     instrument: str = "guitar",
     tempo: float = 90.0,
+    motion_dynamics: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per-frame skeletal state of one performer.
 
@@ -148,6 +149,13 @@ def compute_states(
     instrument : str
     tempo : float
         Beats per minute (Sympathetic body movement sways with it).
+    motion_dynamics : bool
+        The sound-producing motion follows the loudness (see
+        :func:`musicperf.synth.score.couple_dynamics`): the bow follows each violin note's
+        planned stroke (``Note.bow``) at a speed shaped like its loudness (``Note.swell``); a
+        guitar stroke's swing and a piano strike's depth scale with the note's velocity
+        (relative to 0.625, the mean velocity of ordinary notes). False leaves the motion as
+        before the option existed.
 
     Returns
     -------
@@ -261,8 +269,14 @@ def compute_states(
             side = np.where(np.arange(len(notes)) % 2 == 0, 1.0, -1.0)
             prev = np.where(k >= 1, side[np.maximum(k - 1, 0)], -1.0)
             cur = np.where(k >= 0, side[np.maximum(k, 0)], -1.0)
+            if motion_dynamics:  # a louder strum swings further in the same 0.06 s: faster
+                gain = np.clip(np.array([n.velocity for n in notes]) / 0.625, 0.5, 1.5)
+                prev = prev * np.where(k >= 1, gain[np.maximum(k - 1, 0)], 1.0)
+                cur = cur * np.where(k >= 0, gain[np.maximum(k, 0)], 1.0)
             p = _smoothstep((t - onsets[np.maximum(k, 0)]) / 0.06) * (k >= 0)
             st["stroke"] = prev + (cur - prev) * p
+        elif instrument == "violin" and motion_dynamics and all(n.bow is not None for n in notes):
+            st["stroke"] = _bow_positions(t, notes)
         elif instrument == "violin":
             xs, ys, pos = [], [], -0.9
             for n in notes:
@@ -283,7 +297,9 @@ def compute_states(
             st["fret"] = np.interp(t, xs, ys)
             st["key"] = np.array([notes[i].midi if i >= 0 else notes[0].midi for i in k], dtype=float)
         if instrument == "piano":
-            st["press"] = sum((np.exp(-np.clip(t - o, 0, None) / 0.08) * (t >= o) * (t < o + 0.4) for o in onsets), z)
+            depth = [n.velocity / 0.625 if motion_dynamics else 1.0 for n in notes]
+            st["press"] = sum((d * np.exp(-np.clip(t - o, 0, None) / 0.08) * (t >= o) * (t < o + 0.4)
+                               for o, d in zip(onsets, depth)), z)
             tense = [n for n in notes if n.tension > 0]
             for n in tense:
                 # low skill (score.py): a tense, jerky strike -- the hand jumps up in the
@@ -321,6 +337,26 @@ def compute_states(
                 st[key][idx] = held
                 st[key][after] = held + (st[key][after] - held) * w
     return st
+
+
+def _bow_positions(t: np.ndarray, notes: list[Note]) -> np.ndarray:
+    """Bow position (stroke units) at times ``t`` for notes with planned strokes (``Note.bow``).
+
+    Within a note the bow moves by ``Note.bow`` at a speed proportional to ``Note.swell`` (the
+    position is the swell's running integral, scaled to the stroke); between notes it stays.
+    """
+    xs, ys, pos = [], [], -0.9
+    frac = np.linspace(0.0, 1.0, 33)
+    for n in notes:
+        g = n.swell_at(frac)
+        cum = np.concatenate([[0.0], np.cumsum((g[1:] + g[:-1]) / 2)])
+        cum /= cum[-1]
+        xs.append(n.onset + frac * (max(n.offset, n.onset + 0.05) - n.onset))
+        ys.append(pos + n.bow * cum)
+        pos = float(ys[-1][-1])
+    xs, ys = np.concatenate(xs), np.concatenate(ys)
+    order = np.argsort(xs, kind="stable")
+    return np.interp(t, np.maximum.accumulate(xs[order]), ys[order])
 
 
 def add_rest_motion(st: dict, times: np.ndarray, rests, rng: np.random.Generator, *, instrument: str = "guitar",

@@ -61,6 +61,13 @@ class Note:
     hesitation : float
         Seconds of unwritten pause before this note (low skill: a brief stop, perhaps a restart).
         Written to the truth only when non-zero.
+    swell : (float, float, float) or None
+        Bowed notes with motion-driven dynamics (:func:`couple_dynamics`): the loudness at the
+        note's start, middle and end relative to ``velocity`` (piecewise linear in between);
+        the bow's speed follows the same curve. None otherwise (and then not written).
+    bow : float or None
+        The bow stroke of such a note, in stroke units (the whole bow is -0.9..0.9): positive
+        down-bow, negative up-bow. None otherwise (and then not written).
     """
 
     onset: float
@@ -76,17 +83,32 @@ class Note:
     vibrato_end: float | None = None
     tension: float = 0.0
     hesitation: float = 0.0
+    swell: tuple | None = None
+    bow: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        # the skill fields appeared later: absent at 0 so that expert truth files are unchanged
+        # the skill and dynamics fields appeared later: absent when unset so that truth files
+        # of the default rendering are unchanged
         for k in ("tension", "hesitation"):
             if not d[k]:
+                del d[k]
+        for k in ("swell", "bow"):
+            if d[k] is None:
                 del d[k]
         for k, v in d.items():
             if isinstance(v, float):
                 d[k] = round(v, 5)
+            elif k == "swell":
+                d[k] = [round(float(x), 5) for x in v]
         return d
+
+    def swell_at(self, x: np.ndarray) -> np.ndarray:
+        """Relative loudness (and bow speed) at note fractions ``x`` in [0, 1]; ones without a swell."""
+        x = np.asarray(x, dtype=float)
+        if self.swell is None:
+            return np.ones_like(x)
+        return np.interp(x, [0.0, 0.5, 1.0], list(self.swell))
 
 
 def _in_any(t: float, ivs, pad0: float = 0.0, pad1: float = 0.0) -> tuple[float, float] | None:
@@ -267,6 +289,63 @@ def generate_score(
         end = min(end, seconds)
         n.offset = float(max(end, n.onset + 0.03))
     return [n for n in notes if n.onset < seconds - 0.05]
+
+#: Bow speed, in stroke units per second, of a note of velocity 1 (motion-driven dynamics).
+BOW_SPEED = 3.4
+#: Shortest and longest bow strokes (stroke units; the whole bow is 1.8).
+BOW_MIN, BOW_MAX = 0.2, 1.8
+
+
+def couple_dynamics(notes: list[Note], instrument: str, rng: np.random.Generator) -> list[Note]:
+    """Make a bowed performance's loudness follow its bow speed (the synth's ``motion_dynamics``).
+
+    002 (Section VI-B) rests motion-informed separation on "the characteristics of a sound
+    event [being] highly correlated with the speed of sound-producing motion": a violin's
+    loudness follows the bow's speed. The plain synthetic violin does not model it (a note's
+    loudness is its velocity; the bow crosses its stroke at whatever speed the note's length
+    gives). Here each violin note gets
+
+    * a loudness shape within the note (``Note.swell``: flat, crescendo, diminuendo or a swell,
+      levels at start, middle and end, from ``rng``);
+    * a bow stroke (``Note.bow``) whose length the player plans from the note's velocity and
+      length, ``L = velocity * BOW_SPEED * duration * mean(swell)``, kept between
+      ``BOW_MIN`` and the bow left in the stroke's direction (strokes alternate down and up);
+    * the velocity that stroke produces: ``L / (BOW_SPEED * duration * mean(swell))``, so that
+      the sound's amplitude is ``BOW_SPEED``-proportional to the bow's speed at every instant
+      (a long note that runs out of bow is softer, a short soft one that needs the minimum
+      stroke louder).
+
+    :func:`musicperf.synth.figure.compute_states` moves the bow accordingly and
+    :func:`musicperf.synth.audio.render_note` shapes the sound. Other instruments are returned
+    unchanged (their strike or strum speed follows ``velocity`` in ``compute_states``).
+
+    Parameters
+    ----------
+    notes : list of Note
+        Sorted by onset; modified in place.
+    instrument : str
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    list of Note
+    """
+    if instrument != "violin":
+        return notes
+    shapes = ((1.0, 1.0, 1.0), (0.45, 0.75, 1.0), (1.0, 0.75, 0.45), (0.45, 1.0, 0.55))
+    pos, direction = -0.9, 1.0
+    for n in notes:
+        dur = max(n.offset - n.onset, 0.05)
+        base = shapes[int(rng.choice(4, p=[0.3, 0.25, 0.25, 0.2]))]
+        swell = tuple(float(np.clip(v * rng.uniform(0.85, 1.15), 0.3, 1.0)) for v in base)
+        mean = (swell[0] + 2 * swell[1] + swell[2]) / 4.0
+        room = 0.9 - pos if direction > 0 else pos + 0.9
+        length = float(np.clip(n.velocity * BOW_SPEED * dur * mean, BOW_MIN, max(min(room, BOW_MAX), BOW_MIN)))
+        n.velocity = float(length / (BOW_SPEED * dur * mean))
+        n.swell, n.bow = swell, direction * length
+        pos = float(np.clip(pos + direction * length, -0.9, 0.9))
+        direction = -direction
+    return notes
 
 
 def play_intervals(notes: list[Note], seconds: float, *, merge_gap: float = 0.25) -> list[tuple[float, float]]:
