@@ -1,7 +1,8 @@
 """``musicperf playing VIDEO [--json]``: playing / non-playing per performer over time (002 IV-B).
 
-Default: motion in each performer's region (given, or the upper body under each face MediaPipe
-finds) with audio activity and the synchrony of each performer's motion with the audio onsets. ``--ensemble``: the clustering pipeline of Figure 2 with a scriptable
+Default: motion and posture in each performer's region (given, or the upper body under each face
+MediaPipe finds) with the audio activity (:func:`~musicperf.analysis.playing.playing_audio_visual`
+and :func:`~musicperf.analysis.playing.rest_postures`). ``--ensemble``: the clustering pipeline of Figure 2 with a scriptable
 labelling step (``--write-labels`` writes the sub-clusters to label, ``--labels`` applies them).
 Heavy imports happen inside :func:`run` only.
 """
@@ -16,13 +17,13 @@ def register(subparsers) -> None:
         "playing",
         help="per performer, whether they are playing over time (motion + audio, or Figure 2 clustering)",
         description=(
-            "Playing/non-playing detection (002 Section IV-B). Default: each performer's region (--regions, "
-            "else the upper body below each face found in the first second) plays while its smoothed motion "
-            "exceeds a share of its own high level, the audio is not silent and the motion is not clearly out "
-            "of time with the audio onsets (idle motion of a resting player); where the audio sounds but "
-            "nobody was found playing, the most active performer plays; with several performers, long "
-            "stretches in a rare posture where they are seldom found playing (bow or flute lowered) are "
-            "non-playing. --ensemble runs the "
+            "Playing/non-playing detection (002 Section IV-B). Default: one region per performer (--regions, "
+            "else the upper body below each face found in the first second). A soloist plays while the "
+            "region's smoothed motion exceeds a share of its own high level (--threshold) and the audio is "
+            "not silent. With several performers, everyone plays while the audio sounds, except a performer "
+            "whose region stays still for a second or more (below 0.3 of their own usual motion) or who holds "
+            "a rare posture for 1.5 s or more (bow, flute or hands lowered); where the audio sounds but "
+            "nobody is left playing, the performer most active for their own level plays. --ensemble runs the "
             "clustering pipeline of Figure 2: key frames, faces, upper bodies, musicians by clustering, "
             "sub-clusters per musician, then a labelling step: --write-labels FILE.json writes every "
             "sub-cluster (and a contact sheet FILE.png) for a person to mark playing / non-playing / reject, "
@@ -36,7 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("video")
     p.add_argument("--regions", nargs="+", metavar="X,Y,W,H", help="one region per performer, or 'halves'/'thirds'")
     p.add_argument("--threshold", type=float, default=0.3,
-                   help="share of a performer's 95th-percentile motion activity that counts as playing (default 0.3)")
+                   help="share of a performer's 95th-percentile motion activity that counts as playing, for a "
+                        "soloist or without audio (default 0.3)")
     p.add_argument("--no-audio", action="store_true", help="ignore the audio track")
     p.add_argument("--faces", choices=("auto", "mediapipe", "haar"), default="auto",
                    help="face detector: MediaPipe's full-range model (auto, when installed) or OpenCV's Haar cascade")
