@@ -320,6 +320,13 @@ def test_rest_postures(rng):
     assert not found[:, 0].any()
     # too short a rest is no rest
     assert not PL.rest_postures(X, None, fps, min_rest=3.5).any()
+    # a posture held to the end may be a new playing position: not a rest unless asked
+    X2 = X.copy()
+    X2[rest, 1] = X2[(t >= 1) & (t < 4), 1]
+    X2[t >= 9, 1] = down + rng.normal(0, 0.3, ((t >= 9).sum(), d))
+    assert not PL.rest_postures(X2, None, fps).any()
+    late = PL.rest_postures(X2, None, fps, interior=False, grow=0.0)[:, 1]
+    assert late[t > 9.3].all() and not late[t < 8.7].any()
     # with min_gap, another cue must find less playing in the posture: a weak cue (25 % of
     # frames wrong) does, a cue that says playing everywhere gives no evidence
     cue = truth ^ (rng.random(truth.shape) < 0.25)

@@ -283,7 +283,8 @@ def region_thumbnails(frames, regions, *, size: int = 20) -> np.ndarray:
 
 def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *, min_rest: float = 1.5,
                   separation: float = 1.0, share: tuple[float, float] = (0.05, 0.45), min_gap: float | None = None,
-                  n_postures: int = 3, smooth: float = 0.4, seed: int = 0) -> np.ndarray:
+                  n_postures: int = 3, smooth: float = 0.4, interior: bool = True, grow: float = 0.2,
+                  seed: int = 0) -> np.ndarray:
     """Frames in which a player holds a resting posture (bow, flute or hands lowered).
 
     Per player, the thumbnails (:func:`region_thumbnails`), averaged over ``smooth`` seconds
@@ -299,22 +300,46 @@ def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *,
     * if ``min_gap`` is given: ``playing`` (another cue) finds the player playing in it less
       often than in the playing posture, by at least ``min_gap``.
 
+    Its runs are the rests, except (``interior``) a run held from the first frame or to the
+    last, which cannot be told from a player who moved their instrument to a new playing
+    position, and each grows by ``grow`` seconds either way: the smoothed posture changes
+    halfway through lowering the instrument, and the rest (silence) began when it started.
+
     Ours: Figure 2 of 002 separates playing from non-playing images of a musician by clustering
     their appearance and lets a person name the clusters; here the naming is automatic, by the
-    assumptions above. Three postures rather than two, and the smoothing, were chosen on seeds
-    5-12 of ``benchmarks/bench_duets.py`` with idle rests (with the mixture's activity:
-    accuracy 0.849 with two postures, 0.857 with three, 0.835 smoothing 0.8 s, 0.833 with 0.2 s).
-    The ``playing`` gate (``min_gap=0.15`` before) is off by default: the motion cues of
+    assumptions above. Chosen on seeds 5-12 of ``benchmarks/bench_duets.py`` (not its reported
+    seeds), with idle rests, combined with the mixture's activity (before ``interior`` and
+    ``grow``): accuracy 0.849 with two postures, 0.857 with three, 0.835 smoothing 0.8 s, 0.833
+    with 0.2 s. With :func:`playing_audio_visual`: 0.854 / 0.858 (idle / freeze rests), with
+    ``interior`` 0.866 / 0.873, growing 0.1 s 0.872 / 0.871, 0.2 s 0.878 / 0.867, 0.3 s
+    0.877 / 0.864. The ``playing`` gate (``min_gap=0.15`` before) is off by default: the cues of
     :func:`playing_audio_visual` cannot see an idle rest, so they give it no evidence.
 
     Parameters
     ----------
     thumbs : np.ndarray, shape (T, P, d)
+        :func:`region_thumbnails`.
     playing : np.ndarray of bool, shape (T, P), or None
-        Only used with ``min_gap``.
+        Another cue; only used with ``min_gap``.
     fps : float
+    min_rest : float
+        Seconds.
+    separation : float
+        Postures closer than this (centroid distance over the pooled spread) are one.
+    share : (float, float)
+        Open interval of the share of frames a resting posture covers.
+    min_gap : float, optional
+        See above; None (default) turns the gate off.
     n_postures : int
         Clusters per player before merging (2 or more).
+    smooth : float
+        Seconds of moving average over the thumbnails.
+    interior : bool
+        Skip runs that touch the first or the last frame.
+    grow : float
+        Seconds added to each run at both ends.
+    seed : int
+        k-means initialisation.
 
     Returns
     -------
@@ -339,6 +364,7 @@ def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *,
     out = np.zeros((T, P), bool)
     if T < 10:
         return out
+    k_grow = int(round(grow * fps))
     for p in range(P):
         Xs = uniform_filter1d(X[:, p], max(1, int(round(smooth * fps))), axis=0, mode="nearest")
         lab = _kmeans(Xs, n_postures, seed=seed)
@@ -368,7 +394,10 @@ def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *,
                 continue
             if min_gap is not None and pl[major, p].mean() - pl[minor, p].mean() < min_gap:
                 continue
-            out[:, p] |= minor
+            for a, b in runs:
+                if interior and (a == 0 or b == T):
+                    continue  # held from the start or to the end: maybe a new playing position
+                out[max(0, a - k_grow):b + k_grow, p] = True
     return out
 
 
