@@ -44,7 +44,7 @@ PAIRS = [("violin", "violin"), ("violin", "guitar"), ("guitar", "guitar"), ("vio
          ("piano", "violin"), ("guitar", "flute")]
 
 
-def make_duet(seed: int, k: int, pair, rest: str, seconds: float = 10.0):
+def make_duet(seed: int, k: int, pair, rest: str, seconds: float = 10.0, motion_dynamics: bool = False):
     """Render duet number ``k`` of ``seed``: one player rests once (idle or freeze)."""
     from musicperf.synth import load_truth, render
 
@@ -60,7 +60,7 @@ def make_duet(seed: int, k: int, pair, rest: str, seconds: float = 10.0):
         rests = [[], []]
         rests[who] = [iv]
     r = render(seconds=seconds, seed=seed * 7 + k, instrument=list(pair), performers=2, size=(320, 240),
-               schedule=sched, rests=rests)
+               schedule=sched, rests=rests, motion_dynamics=motion_dynamics)
     return r, load_truth(r.truth), rng
 
 
@@ -150,12 +150,12 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100) -> dict:
     return out
 
 
-def bench(seeds, rest, parts, pairs=PAIRS):
+def bench(seeds, rest, parts, pairs=PAIRS, motion_dynamics=False):
     rows = []
     t0 = time.time()
     for seed in seeds:
         for k, pair in enumerate(pairs):
-            r, tr, rng = make_duet(seed, k, pair, rest)
+            r, tr, rng = make_duet(seed, k, pair, rest, motion_dynamics=motion_dynamics)
             row = dict(pair="+".join(pair), seed=seed, **run_duet(r, tr, rng, parts))
             rows.append(row)
             brief = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
@@ -225,6 +225,8 @@ def main():
     ap.add_argument("--seeds", help="comma-separated seeds (default 1,2)")
     ap.add_argument("--rest", default="idle,freeze", help="idle, freeze or both (default both)")
     ap.add_argument("--only", default="playing,figure2,separation,association")
+    ap.add_argument("--motion-dynamics", action="store_true",
+                    help="render with the synth's motion_dynamics (loudness follows the bow/strum/strike speed)")
     a = ap.parse_args()
     try:
         import torch
@@ -235,7 +237,7 @@ def main():
     parts = a.only.split(",")
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else ([1] if a.quick else [1, 2])
     for rest in a.rest.split(","):
-        rows, secs = bench(seeds, rest, parts)
+        rows, secs = bench(seeds, rest, parts, motion_dynamics=a.motion_dynamics)
         print_tables(rows, secs, rest, parts)
 
 
