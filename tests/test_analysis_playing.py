@@ -351,6 +351,16 @@ def test_rest_postures(rng):
     cue = truth ^ (rng.random(truth.shape) < 0.25)
     assert np.array_equal(PL.rest_postures(X, cue, fps, min_gap=0.15), found)
     assert not PL.rest_postures(X, np.ones_like(cue), fps, min_gap=0.15).any()
+    # both players in a rare long posture at once while the mixture sounds: only the more
+    # distinct posture (player 2's, far from a spread-out playing posture) is a rest there
+    X3 = X.copy()
+    X3[rest, 0] = a + 0.15 * (b - a) + rng.normal(0, 0.3, (rest.sum(), d))
+    X3[~rest, 0] = a + rng.normal(0, 0.3, ((~rest).sum(), d))
+    alone = PL.rest_postures(X3, None, fps)
+    assert alone[(t > 4.3) & (t < 6.7)].all()
+    sounding = np.ones((T, 2), bool)
+    both = PL.rest_postures(X3, sounding, fps)
+    assert both[(t > 4.3) & (t < 6.7), 1].all() and not both[(t > 4.3) & (t < 6.7), 0].any()
     with pytest.raises(ParameterError, match="do not match"):
         PL.rest_postures(X, cue[:, :1], fps)
     with pytest.raises(ParameterError, match="min_gap"):

@@ -317,6 +317,9 @@ def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *,
     last, which cannot be told from a player who moved their instrument to a new playing
     position, and each grows by ``grow`` seconds either way: the smoothed posture changes
     halfway through lowering the instrument, and the rest (silence) began when it started.
+    Where every player would rest while ``playing`` has someone playing (the mixture sounds),
+    the sound needs a player: only the player whose resting posture is the most distinct from
+    their playing posture (centroid distance over pooled spread) rests there.
 
     Ours: Figure 2 of 002 separates playing from non-playing images of a musician by clustering
     their appearance and lets a person name the clusters; here the naming is automatic, by the
@@ -333,7 +336,8 @@ def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *,
     thumbs : np.ndarray, shape (T, P, d)
         :func:`region_thumbnails`.
     playing : np.ndarray of bool, shape (T, P), or None
-        Another cue; only used with ``min_gap``.
+        Another cue (:func:`playing_audio_visual`): where someone plays, not everyone rests;
+        and with ``min_gap``, see above.
     fps : float
     min_rest : float
         Seconds.
@@ -378,6 +382,7 @@ def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *,
     if T < 10:
         return out
     k_grow = int(round(grow * fps))
+    distinct = np.zeros(P)
     for p in range(P):
         Xs = uniform_filter1d(X[:, p], max(1, int(round(smooth * fps))), axis=0, mode="nearest")
         lab = _kmeans(Xs, n_postures, seed=seed)
@@ -411,6 +416,15 @@ def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *,
                 if interior and (a == 0 or b == T):
                     continue  # held from the start or to the end: maybe a new playing position
                 out[max(0, a - k_grow):b + k_grow, p] = True
+            c = np.linalg.norm(Xs[minor].mean(0) - Xs[~minor].mean(0))
+            distinct[p] = max(distinct[p], c / max(np.sqrt((Xs[minor].var(0).sum() + Xs[~minor].var(0).sum()) / 2), 1e-9))
+    if pl is not None:
+        # a sound needs a player: where everyone would rest while the other cue hears playing,
+        # only the most distinct resting posture is a rest
+        clash = out.all(1) & pl.any(1)
+        keep = np.zeros(P, bool)
+        keep[int(np.argmax(distinct))] = True
+        out[clash] = keep
     return out
 
 
