@@ -130,19 +130,20 @@ def playing_audio_visual(velocity: np.ndarray, fps: float, *, y: np.ndarray, sr:
     1. *Nobody plays in silence; while the mixture sounds, everyone plays* unless a cue below
        says otherwise. Silence is judged per video frame (the mixture's RMS over the frame
        ``silence_db`` below its 99th percentile), and silent stretches of ``min_silence``
-       seconds or less in the middle count as sounding. Players play most of the time, and the size of the sound-producing
-       motion says little: a flautist's or pianist's fingers barely move their region, while a
-       resting player's idle motion (bow lowered, hands drifting and fidgeting) is as large as
-       bowing. (The earlier decision also required motion above a share of each player's
-       95th-percentile activity: it lost a third of a flautist's or pianist's playing frames.)
+       seconds or less in the middle count as sounding. Players play most of the time, and
+       the size of the sound-producing motion says little: a flautist's or pianist's fingers
+       barely move their region, while a resting player's idle motion (bow lowered, hands
+       drifting and fidgeting) is as large as bowing. (The earlier decision also required
+       motion above a share of each player's 95th-percentile activity: it lost a third of a
+       flautist's or pianist's playing frames.)
     2. *Long stillness*: a player whose activity (``window``-second moving maximum then mean of
        ``speed``) stays below ``still`` times their own 75th-percentile activity (their playing
        level, as long as they play a quarter of the time) for at least ``min_still`` seconds
        does not play (a freeze, hands in the lap, the instrument held still). Relative to the
        player's own level, as a flautist's playing motion is as small as another player's
        noise. A guitarist's hand is still between strums for up to a second or so, hence the
-       minimum (the moving maximum shortens a still stretch by up to ``window``: a 1.5 s freeze
-       is found with the default 1 s).
+       minimum (the moving maximum shortens a still stretch by up to ``window``: a 2 s freeze
+       is found with the default 1 s, not with 1.5 s).
     3. *Synchrony with the sound* (optional, off by default): every playing run is cut into
        ``segment``-second pieces and a piece is turned to non-playing when the correlation of
        the player's motion onset curve (:func:`~musicperf.analysis.association.motion_onset_strength`)
@@ -416,8 +417,8 @@ def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *,
                 if interior and (a == 0 or b == T):
                     continue  # held from the start or to the end: maybe a new playing position
                 out[max(0, a - k_grow):b + k_grow, p] = True
-            c = np.linalg.norm(Xs[minor].mean(0) - Xs[~minor].mean(0))
-            distinct[p] = max(distinct[p], c / max(np.sqrt((Xs[minor].var(0).sum() + Xs[~minor].var(0).sum()) / 2), 1e-9))
+            spread = np.sqrt((Xs[minor].var(0).sum() + Xs[~minor].var(0).sum()) / 2)
+            distinct[p] = max(distinct[p], np.linalg.norm(Xs[minor].mean(0) - Xs[~minor].mean(0)) / max(spread, 1e-9))
     if pl is not None:
         # a sound needs a player: where everyone would rest while the other cue hears playing,
         # only the most distinct resting posture is a rest

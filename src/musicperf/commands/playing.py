@@ -2,9 +2,9 @@
 
 Default: motion and posture in each performer's region (given, or the upper body under each face
 MediaPipe finds) with the audio activity (:func:`~musicperf.analysis.playing.playing_audio_visual`
-and :func:`~musicperf.analysis.playing.rest_postures`). ``--ensemble``: the clustering pipeline of Figure 2 with a scriptable
-labelling step (``--write-labels`` writes the sub-clusters to label, ``--labels`` applies them).
-Heavy imports happen inside :func:`run` only.
+and :func:`~musicperf.analysis.playing.rest_postures`). ``--ensemble``: the clustering pipeline
+of Figure 2 with a scriptable labelling step (``--write-labels`` writes the sub-clusters to
+label, ``--labels`` applies them). Heavy imports happen inside :func:`run` only.
 """
 
 from __future__ import annotations
