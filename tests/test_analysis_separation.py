@@ -154,3 +154,58 @@ def test_separate_command_with_playing_file(tmp_path, duet, capsys):
     assert gated > plain + 2.0, (plain, gated)
     (tmp_path / "bad.json").write_text("{}")
     assert main(args + ["-o", str(tmp_path / "c"), "--playing", str(tmp_path / "bad.json")]) == 2
+
+
+def test_restarts_average_the_masks_of_several_factorisations(duet):
+    ref, motion, fps = duet
+    y = ref.sum(0)
+    kw = dict(n_components=8, n_iter=40, n_fft=512, hop_length=128)
+    res = S.separate(y, SR, motion=motion, motion_fps=fps, restarts=3, seed=4, **kw)
+    # by hand: the masks of seeds 4, 5, 6, averaged, applied to the mixture's STFT
+    X, times = S.stft_mag(y, SR, n_fft=512, hop_length=128)
+    M = S.resample_motion(motion, fps, times)
+    Ms = M / M.mean(0, keepdims=True)
+    masks = []
+    for seed in (4, 5, 6):
+        nmf = S.motion_nmf(np.abs(X), M, 8, n_iter=40, seed=seed)
+        masks.append(S.source_masks(nmf.W, nmf.H, S.assign_by_motion(nmf.A, [1, 1], nmf.H, Ms), 2))
+    want = np.stack([S._istft(X * np.mean(masks, 0)[j], SR, len(y), n_fft=512, hop_length=128) for j in range(2)])
+    assert np.allclose(res.sources, want, atol=1e-9)
+    assert np.allclose(res.nmf.W, S.motion_nmf(np.abs(X), M, 8, n_iter=40, seed=4).W)  # the first run is kept
+    one = S.separate(y, SR, motion=motion, motion_fps=fps, restarts=1, seed=4, **kw)
+    assert not np.allclose(one.sources, res.sources)
+    with pytest.raises(ParameterError, match="restarts"):
+        S.separate(y, SR, motion=motion, motion_fps=fps, restarts=0, **kw)
+    # the audio-only baseline's runs are put in one source order before averaging
+    base = S.separate(y, SR, n_sources=2, restarts=3, **kw)
+    assert S.evaluate(ref, base.sources, permute=True)["sdr_mean"] > 8.0
+
+
+def test_align_masks_undoes_a_permutation(rng):
+    a = rng.uniform(0, 1, (3, 6, 5))
+    a /= a.sum(0, keepdims=True)
+    assert np.array_equal(S.align_masks(a, a[[2, 0, 1]]), a)
+    w = rng.uniform(0, 1, (6, 5))
+    assert np.array_equal(S.align_masks(a, a[[1, 0, 2]], w), a)
+
+
+def test_separate_command_playing_auto_on_a_video(tmp_path, capsys):
+    from musicperf.cli import main
+    from musicperf.synth import synthesize
+
+    d = tmp_path / "duet"
+    synthesize(d, seconds=4, seed=3, performers=2, instrument=["violin", "guitar"], size=(160, 120),
+               rests=[[(1.0, 2.6)], []], motion_dynamics=True)
+    video = d / "performance.mp4"
+    args = ["separate", str(video), "--motion", str(video), "--regions", "halves", "--components", "8",
+            "--iterations", "30", "--restarts", "2", "--json",
+            "--reference", str(d / "stems" / "performer1.wav"), str(d / "stems" / "performer2.wav")]
+    assert main(args + ["-o", str(tmp_path / "a"), "--playing", "auto"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["sources"]) == 2 and np.isfinite(out["metrics"]["sdr_mean"])
+    assert main(args + ["-o", str(tmp_path / "g"), "--playing", "auto", "--grid", "2"]) == 0
+    capsys.readouterr()
+    np.save(tmp_path / "m.npy", np.ones((100, 2)))
+    assert main(["separate", str(video), "--motion", str(tmp_path / "m.npy"), "--motion-fps", "25", "--playing",
+                 "auto", "-o", str(tmp_path / "b")]) == 2
+    assert "needs --motion to be a video" in capsys.readouterr().err

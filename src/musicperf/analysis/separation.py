@@ -26,7 +26,8 @@ import numpy as np
 from musicperf.errors import ParameterError, require
 
 __all__ = ["stft_mag", "NMFResult", "kl_nmf", "motion_nmf", "assign_by_motion", "assign_by_timbre",
-           "separate_masks", "SeparationResult", "separate", "evaluate", "resample_motion"]
+           "source_masks", "separate_masks", "align_masks", "SeparationResult", "separate", "evaluate",
+           "resample_motion"]
 
 _EPS = 1e-12
 
@@ -295,6 +296,23 @@ def _kmeans(X: np.ndarray, k: int, *, seed: int = 0, n_init: int = 8, n_iter: in
     return best_lab
 
 
+def source_masks(W: np.ndarray, H: np.ndarray, sources: np.ndarray, n_sources: int) -> np.ndarray:
+    """Soft masks ``(W_j H_j) / (W H)`` of each source (002 VI-B, step 4).
+
+    Returns
+    -------
+    np.ndarray, shape (J, F, N)
+        Non-negative; they add up to 1 wherever ``W H`` is not zero.
+    """
+    WH = W @ H + _EPS
+    out = np.zeros((n_sources, W.shape[0], H.shape[1]))
+    for j in range(n_sources):
+        sel = sources == j
+        if sel.any():
+            out[j] = (W[:, sel] @ H[sel]) / WH
+    return out
+
+
 def separate_masks(X: np.ndarray, W: np.ndarray, H: np.ndarray, sources: np.ndarray, n_sources: int) -> np.ndarray:
     """Soft-masked source STFTs ``X * (W_j H_j) / (W H)`` (002 VI-B, step 4).
 
@@ -302,13 +320,32 @@ def separate_masks(X: np.ndarray, W: np.ndarray, H: np.ndarray, sources: np.ndar
     -------
     np.ndarray, complex, shape (J, F, N)
     """
-    WH = W @ H + _EPS
-    out = np.zeros((n_sources,) + X.shape, dtype=complex)
-    for j in range(n_sources):
-        sel = sources == j
-        if sel.any():
-            out[j] = X * ((W[:, sel] @ H[sel]) / WH)
-    return out
+    return X[None] * source_masks(W, H, sources, n_sources)
+
+
+def align_masks(reference: np.ndarray, masks: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Reorder the sources of ``masks`` to agree best with ``reference`` (blind: no true sources).
+
+    The order maximising ``sum_j sum(weight * reference[j] * masks[order[j]])`` is taken over all
+    permutations (J! of them; J is a handful of players).
+
+    Parameters
+    ----------
+    reference, masks : np.ndarray, shape (J, F, N)
+    weight : np.ndarray, shape (F, N), optional
+        E.g. the mixture's magnitude spectrogram, so that loud bins count more.
+
+    Returns
+    -------
+    np.ndarray, shape (J, F, N)
+    """
+    from itertools import permutations
+
+    w = 1.0 if weight is None else weight
+    J = len(masks)
+    score = np.array([[float(np.sum(w * reference[a] * masks[b])) for b in range(J)] for a in range(J)])
+    best = max(permutations(range(J)), key=lambda p: sum(score[j, p[j]] for j in range(J)))
+    return masks[list(best)]
 
 
 @dataclass
@@ -321,8 +358,10 @@ class SeparationResult:
         Time-domain estimates at ``sr``.
     sr : int
     assignment : np.ndarray of int, shape (K,)
-        Source of each basis.
+        Source of each basis (of the first factorisation, ``seed``).
     nmf : NMFResult
+        The first factorisation (``seed``); with ``restarts > 1`` the masks are the average over
+        all of them.
     """
 
     sources: np.ndarray
@@ -334,7 +373,7 @@ class SeparationResult:
 def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion_fps: float | None = None,
              clusters: list[int] | None = None, n_sources: int | None = None, n_components: int = 20,
              lam: float = 1.0, mu: float = 0.1, n_iter: int = 200, n_fft: int = 1024, hop_length: int = 256,
-             seed: int = 0, playing: np.ndarray | None = None) -> SeparationResult:
+             seed: int = 0, playing: np.ndarray | None = None, restarts: int = 5) -> SeparationResult:
     """Separate a mixture with the motion-informed NMF of Equation 2, or audio-only without motion.
 
     Parameters
@@ -364,6 +403,14 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         source that is not playing are set to 1 % of their mean there before the factorisation
         (ours: 002 names P/NP as a cue for source allocation; a resting player's idle motion
         would otherwise ask Equation 2 for sound).
+    restarts : int
+        Factorisations from ``restarts`` random initialisations (seeds ``seed``, ``seed + 1``,
+        ...) whose soft masks are averaged (ours; 002 runs one). One factorisation's masks move
+        by several dB of SDR with its initialisation, each way; the average keeps what the
+        runs agree on. Motion-informed runs need no alignment (each basis goes to a named
+        player); the audio-only baseline's clusters are unnamed, so each run's sources are
+        first put in the order that agrees best with the first run's (:func:`align_masks`,
+        weighted by the mixture's spectrogram). ``restarts=1`` is the paper's single run.
 
     Returns
     -------
@@ -372,6 +419,8 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
     y = np.asarray(y, float)
     if y.ndim != 1 or y.size < n_fft:
         raise ParameterError(f"the mixture must be mono and at least {n_fft} samples long, got shape {y.shape}")
+    if int(restarts) < 1:
+        raise ParameterError(f"restarts must be >= 1, got {restarts}")
     X, times = stft_mag(y, sr, n_fft=n_fft, hop_length=hop_length)
     V = np.abs(X)
     if motion is not None:
@@ -391,18 +440,29 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
             gate = np.repeat(pl, clusters, axis=1)
             m = np.where(gate, m, 0.01 * m.mean(0, keepdims=True))
         Mn = resample_motion(m, motion_fps, times)
-        nmf = motion_nmf(V, Mn, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed)
         Mscaled = Mn / np.maximum(Mn.mean(0, keepdims=True), _EPS)
-        src = assign_by_motion(nmf.A, clusters, nmf.H, Mscaled)
     else:
         J = n_sources or (len(clusters) if clusters else None)
         if not J:
             raise ParameterError("the audio-only baseline needs n_sources")
-        nmf = kl_nmf(V, n_components, n_iter=n_iter, seed=seed)
-        src = assign_by_timbre(nmf.W, J, sr, seed=seed)
-    S = separate_masks(X, nmf.W, nmf.H, src, J)
-    est = np.stack([_istft(S[j], sr, len(y), n_fft=n_fft, hop_length=hop_length) for j in range(J)])
-    return SeparationResult(sources=est, sr=sr, assignment=src, nmf=nmf)
+    first, masks = None, np.zeros((J,) + V.shape)
+    for r in range(int(restarts)):
+        if motion is not None:
+            nmf = motion_nmf(V, Mn, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed + r)
+            src = assign_by_motion(nmf.A, clusters, nmf.H, Mscaled)
+            mk = source_masks(nmf.W, nmf.H, src, J)
+        else:
+            nmf = kl_nmf(V, n_components, n_iter=n_iter, seed=seed + r)
+            src = assign_by_timbre(nmf.W, J, sr, seed=seed + r)
+            mk = source_masks(nmf.W, nmf.H, src, J)
+            if first is not None:
+                mk = align_masks(first[2], mk, V)
+        if first is None:
+            first = (nmf, src, mk)
+        masks += mk
+    masks /= int(restarts)
+    est = np.stack([_istft(X * masks[j], sr, len(y), n_fft=n_fft, hop_length=hop_length) for j in range(J)])
+    return SeparationResult(sources=est, sr=sr, assignment=first[1], nmf=first[0])
 
 
 def evaluate(reference: np.ndarray, estimated: np.ndarray, *, permute: bool = False) -> dict:

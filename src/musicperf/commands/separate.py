@@ -37,9 +37,13 @@ def register(subparsers) -> None:
     p.add_argument("--clusters", metavar="N[,N...]",
                    help="with a speed matrix: its columns per player (default one each)")
     p.add_argument("--motion-fps", type=float, help="frame rate of a speed matrix")
-    p.add_argument("--playing", metavar="PLAYING.json",
-                   help="output of 'musicperf playing --json' (performers in player order): a player's motion "
-                        "counts only while they play (a resting player's idle motion asks for no sound)")
+    p.add_argument("--playing", metavar="auto|PLAYING.json",
+                   help="a player's motion counts only while they play (a resting player's idle motion asks for no "
+                        "sound): 'auto' estimates playing/non-playing from the video's regions and the mixture, as "
+                        "'musicperf playing' does; or the output of 'musicperf playing --json' (players in order)")
+    p.add_argument("--restarts", type=int, default=5,
+                   help="factorisations from different random starts whose masks are averaged (default 5; 1 = the "
+                        "paper's single run)")
     p.add_argument("--sources", type=int, help="number of sources for the audio-only baseline")
     p.add_argument("--components", type=int, default=30, help="NMF bases (default 30)")
     p.add_argument("--iterations", type=int, default=100, help="NMF iterations (default 100)")
@@ -76,13 +80,27 @@ def run(args: argparse.Namespace) -> int:
             from musicperf.analysis.motion import region_motion, split_region
             from musicperf.io.video import VideoReader
 
+            auto = args.playing == "auto"
+            thumbs = []
             with VideoReader(mpath) as reader:
                 fps = reader.info.fps
                 W, H = reader.info.width, reader.info.height
                 regions = _regions(args.regions, W, H)
                 cells = [c for r in regions for c in split_region(r, args.grid)]
-                m = region_motion((f for _t, f in reader), cells, fps=fps, compensate=True)
-            motion = m.speed
+                frames = (f for _t, f in reader)
+                if auto:
+                    from musicperf.analysis.playing import region_thumbnails
+
+                    def tap(frames):  # resting-posture thumbnails in the same pass as the motion
+                        for f in frames:
+                            thumbs.append(region_thumbnails([f], regions)[0])
+                            yield f
+
+                    frames = tap(frames)
+                # with a grid, the players' whole regions go along (for playing/non-playing)
+                extra = regions if auto and args.grid > 1 else []
+                m = region_motion(frames, cells + extra, fps=fps, compensate=True)
+            motion = m.speed[:, :len(cells)]
             clusters = [args.grid ** 2] * len(regions)
     elif not args.sources:
         raise ParameterError("give --motion (motion-informed) or --sources N (audio-only baseline)")
@@ -90,10 +108,20 @@ def run(args: argparse.Namespace) -> int:
     if args.playing:
         if motion is None:
             raise ParameterError("--playing needs --motion (it gates each player's motion)")
-        playing = _playing_mask(args.playing, len(motion), fps, len(clusters) if clusters else np.shape(motion)[1])
+        if args.playing == "auto":
+            if not _motion_is_video(args):
+                raise ParameterError("--playing auto needs --motion to be a video (it watches the players' regions)")
+            from musicperf.analysis import playing as PL
+
+            cols = slice(len(motion[0]), None) if args.grid > 1 else slice(None)
+            playing = PL.playing_audio_visual(m.velocity[:, cols], fps, y=y, sr=sr, speed=m.speed[:, cols])
+            if playing.shape[1] > 1:
+                playing &= ~PL.rest_postures(np.asarray(thumbs), playing, fps)
+        else:
+            playing = _playing_mask(args.playing, len(motion), fps, len(clusters) if clusters else np.shape(motion)[1])
     res = separate(y, sr, motion=motion, motion_fps=fps, clusters=clusters, n_sources=args.sources,
                    n_components=args.components, lam=args.lam, mu=args.mu, n_iter=args.iterations,
-                   playing=playing)
+                   playing=playing, restarts=args.restarts)
     import soundfile as sf
 
     from musicperf._util import atomic_path
@@ -124,6 +152,13 @@ def run(args: argparse.Namespace) -> int:
                       f"SAR {metrics['sar'][j]:.2f} dB")
             print(f"mean SDR {metrics['sdr_mean']:.2f} dB")
     return 0
+
+
+def _motion_is_video(args) -> bool:
+    """Whether ``--motion`` is a video (``--playing auto`` watches it), not a speed matrix."""
+    from pathlib import Path
+
+    return Path(args.motion).suffix.lower() not in (".npy", ".csv", ".txt")
 
 
 def _playing_mask(path, n_frames: int, fps: float, n_players: int):
