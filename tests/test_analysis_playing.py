@@ -365,3 +365,30 @@ def test_rest_postures(rng):
         PL.rest_postures(X, cue[:, :1], fps)
     with pytest.raises(ParameterError, match="min_gap"):
         PL.rest_postures(X, None, fps, min_gap=0.1)
+
+
+def test_region_motion_downscale_keeps_speeds_in_frame_pixels():
+    """A textured bar moving 0-6 px per frame in a 480-line frame: the flow on frames shrunk by
+    2 (what the commands do for such frames) follows the same motion, in the frame's pixels."""
+    from musicperf.analysis.motion import Region, auto_downscale, region_motion
+
+    tex = np.random.default_rng(0).integers(60, 250, (25, 15, 1)).repeat(3, 2).astype(np.uint8)
+    tex = np.repeat(np.repeat(tex, 4, 0), 4, 1)  # 4-px blobs: a texture the flow can follow
+    steps = [0, 2, 4, 6, 0, 0, 3, 6, 1, 5, 0, 4, 2, 6, 0]
+    frames, x = [], 100
+    for dx in [0] + steps:
+        x += dx
+        f = np.full((480, 640, 3), 40, np.uint8)
+        f[200:300, x:x + 60] = tex
+        frames.append(f)
+    regs = [Region(60, 150, 240, 200), Region(400, 150, 200, 200)]
+    full = region_motion(frames, regs, fps=25.0)
+    half = region_motion(frames, regs, fps=25.0, downscale=2)
+    assert auto_downscale(480) == 2 and auto_downscale(240) == 1 and auto_downscale(1080) == 4
+    assert np.array_equal(full.boxes, half.boxes)  # boxes in the frame's own pixels
+    a, b = full.speed[2:, 0], half.speed[2:, 0]
+    assert np.corrcoef(a, b)[0, 1] > 0.95 and np.corrcoef(steps[1:], b)[0, 1] > 0.9
+    assert 0.6 < b.mean() / a.mean() < 1.6, (a.mean(), b.mean())  # same units, about the same size
+    assert half.speed[2:, 1].max() < 0.1 * b.max()  # the empty region stays still
+    with pytest.raises(ParameterError, match="downscale"):
+        region_motion(frames[:2], regs, fps=25.0, downscale=0)

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from musicperf.analysis import association as AS
-    from musicperf.analysis.motion import region_motion
+    from musicperf.analysis.motion import auto_downscale, region_motion
     from musicperf.commands.separate import _regions
     from musicperf.io.video import VideoReader
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             except ParameterError:
                 regions = _regions(["halves"], W, H)
             del head
-        m = region_motion((f for _t, f in reader), regions, fps=fps, compensate=True)
+        m = region_motion((f for _t, f in reader), regions, fps=fps, compensate=True, downscale=auto_downscale(H))
     T = len(m.speed)
     motion = AS.motion_onset_strength(m.velocity)
     if args.tracks:

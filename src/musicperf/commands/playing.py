@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 T = i + 1
             frames = _Sparse(keep, T)
         else:
-            from musicperf.analysis.motion import region_motion
+            from musicperf.analysis.motion import auto_downscale, region_motion
             from musicperf.commands.separate import _regions
 
             if args.regions:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                     yield f
 
             m = region_motion(tap(f for _t, f in reader.frames(0.0, args.max_seconds)), regions, fps=fps,
-                              compensate=True)
+                              compensate=True, downscale=auto_downscale(H))
             T = len(m.speed)
     if T < 3:
         raise ParameterError(f"'{args.video}' has fewer than 3 frames")

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             fps = args.motion_fps
             clusters = [int(c) for c in args.clusters.split(",")] if args.clusters else None
         else:
-            from musicperf.analysis.motion import region_motion, split_region
+            from musicperf.analysis.motion import auto_downscale, region_motion, split_region
             from musicperf.io.video import VideoReader
 
             auto = args.playing == "auto"
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                     frames = tap(frames)
                 # with a grid, the players' whole regions go along (for playing/non-playing)
                 extra = regions if auto and args.grid > 1 else []
-                m = region_motion(frames, cells + extra, fps=fps, compensate=True)
+                m = region_motion(frames, cells + extra, fps=fps, compensate=True, downscale=auto_downscale(H))
             motion = m.speed[:, :len(cells)]
             clusters = [args.grid ** 2] * len(regions)
     elif not args.sources:
