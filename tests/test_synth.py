@@ -439,6 +439,7 @@ def test_idle_rest_is_silent_but_moving(instrument):
     r = render(seconds=3.4, seed=11, size=SMALL, instrument=instrument, rests=[rest])
     pf = r.truth["performers"][0]
     assert pf["rests"] == [list(rest)] and r.truth["options"]["rests"] == [[list(rest)]]
+    assert "performers[p].rests" in r.truth["doc"]
     # silent: no note sounds inside the rest, the audio is zero there, play/non_play agree
     assert not any(n["onset"] < rest[1] and n["offset"] > rest[0] for n in pf["notes"])
     seg = r.audio[int(rest[0] * r.sr) + 1:int(rest[1] * r.sr)]
@@ -544,7 +545,8 @@ def test_motion_dynamics_violin_loudness_follows_bow_speed(seed):
     assert all(np.sign(a["bow"]) != np.sign(b["bow"]) for a, b in zip(notes, notes[1:]))
     assert -0.9 - 1e-6 <= np.cumsum([-0.9] + [n["bow"] for n in notes]).min()
     assert np.cumsum([-0.9] + [n["bow"] for n in notes]).max() <= 0.9 + 1e-6
-    assert dyn.truth["options"]["motion_dynamics"] is True
+    assert dyn.truth["options"]["motion_dynamics"] is True and ".swell and .bow" in dyn.truth["doc"]
+    assert "performers[p].rests" not in dyn.truth["doc"]
     # the default rendering has none of it (its output is unchanged by the option's existence)
     assert "motion_dynamics" not in plain.truth["options"]
     assert not any("swell" in n or "bow" in n for n in plain.truth["performers"][0]["notes"])

@@ -417,9 +417,10 @@ def render(
 
     if rest_ivs is not None:
         truth["options"]["rests"] = [[[round(a, 4), round(b, 4)] for a, b in ivs] for ivs in rest_ivs]
+        truth["doc"] = truth["doc"] + _REST_DOC
     if motion_dynamics:
         truth["options"]["motion_dynamics"] = True
-        truth["doc"] = truth["doc"] + _REST_DOC
+        truth["doc"] = truth["doc"] + _DYNAMICS_DOC
     return Rendering(fps=fps, size=(w, h), n_frames=n_frames, sr=sr, audio=mix, stems=stems, truth=truth,
                      _frame_fn=frame_at, _background_fn=background_frame)
 
@@ -428,6 +429,13 @@ _REST_DOC = (
     " performers[p].rests (written only when rests were asked for): [start, end] intervals in "
     "which the performer rests: silent (they are non_play) but moving (instrument, bow or hands "
     "lowered, breathing, sway, head turns)."
+)
+
+
+_DYNAMICS_DOC = (
+    " performers[p].notes[i].swell and .bow (written only with motion_dynamics, violin notes): the "
+    "note's loudness at its start, middle and end relative to velocity (the bow's speed follows "
+    "it), and its bow stroke in stroke units (the whole bow is -0.9..0.9; positive down-bow)."
 )
 
 
