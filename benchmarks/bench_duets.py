@@ -81,15 +81,18 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100, restarts=
     m = region_motion(frames, regions, fps=r.fps, compensate=True)
     truth = np.stack([PL.mask_from_intervals(p["play"], r.fps, T) for p in tr["performers"]], 1)
     out: dict = {}
+    if {"playing", "separation", "association"} & set(parts):
+        # the audio-visual cues (1-3) and the decision `musicperf playing` makes (PL.playing_decision:
+        # cues 1-3, then resting postures), each computed once for all parts
+        av = PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed)
+        decision = av & ~PL.rest_postures(PL.region_thumbnails(frames, regions), av, r.fps)
     if "playing" in parts:
         rms = PL.frame_rms(r.audio, r.sr, r.fps, T)
         # the rest itself (idle rest or freeze), where the resting player must be found not playing
         rest = np.stack([PL.mask_from_intervals(p.get("rests") or p["gestures"]["Freeze"], r.fps, T)
                          for p in tr["performers"]], 1)
         preds = dict(motion_only=PL.playing_from_motion(m.speed, r.fps),
-                     mixture=PL.playing_from_motion(m.speed, r.fps, audio_rms=rms),
-                     av=PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed))
-        preds["posture"] = preds["av"] & ~PL.rest_postures(PL.region_thumbnails(frames, regions), preds["av"], r.fps)
+                     mixture=PL.playing_from_motion(m.speed, r.fps, audio_rms=rms), av=av, posture=decision)
         for k, pred in preds.items():
             out[f"play_{k}"] = PL.accuracy(pred, truth)
             out[f"rest_{k}"] = float(np.mean(~pred[rest]))
@@ -117,13 +120,11 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100, restarts=
         y = librosa.resample(r.audio, orig_sr=r.sr, target_sr=sr)
         ref = np.stack([librosa.resample(s, orig_sr=r.sr, target_sr=sr) for s in r.stems])
         kw = dict(n_components=n_components, n_iter=n_iter)
-        est_pl = PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed)
-        est_pl &= ~PL.rest_postures(PL.region_thumbnails(frames, regions), est_pl, r.fps)
         # motion-informed (Equation 2): ungated, gated by the estimated playing/non-playing (what
         # `musicperf separate --playing auto` runs), gated by the true one (a Figure 2 timeline a
         # person labelled, at best); each with `restarts` averaged factorisations, and the paper's
         # single run for the ungated and the estimated-gated model
-        runs = dict(m=dict(), g=dict(playing=est_pl), t=dict(playing=truth))
+        runs = dict(m=dict(), g=dict(playing=decision), t=dict(playing=truth))
         for key, extra in runs.items():
             res = S.separate(y, sr, motion=m.speed, motion_fps=r.fps, restarts=restarts, **extra, **kw)
             e = S.evaluate(ref, res.sources)
@@ -132,7 +133,7 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100, restarts=
                 # the same oracle order as the baseline: separation quality alone
                 ep = S.evaluate(ref, res.sources, permute=True)
                 out.update(sdr_mp=ep["sdr_mean"], swapped_m=ep["permutation"] != list(range(len(ep["permutation"]))))
-        for key, extra in (("m1", dict()), ("g1", dict(playing=est_pl))):
+        for key, extra in (("m1", dict()), ("g1", dict(playing=decision))):
             res = S.separate(y, sr, motion=m.speed, motion_fps=r.fps, restarts=1, **extra, **kw)
             out[f"sdr_{key}"] = S.evaluate(ref, res.sources)["sdr_mean"]
         # the audio-only baseline, scored in its best source order (an oracle the motion methods do
@@ -150,12 +151,11 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100, restarts=
         want = [order.index(0), order.index(1)]
         out["assoc_audio"] = AS.associate(mo, tracks).track_of_player == want
         out["assoc_score"] = AS.associate(mo, notes).track_of_player == want
-        pl = PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed)
-        out["assoc_audio_pl"] = AS.associate(mo, tracks, playing=pl).track_of_player == want
-        out["assoc_score_pl"] = AS.associate(mo, notes, playing=pl).track_of_player == want
+        out["assoc_audio_pl"] = AS.associate(mo, tracks, playing=av).track_of_player == want
+        out["assoc_score_pl"] = AS.associate(mo, notes, playing=av).track_of_player == want
         # margin of the right assignment: its summed correlation minus the swapped one's
         for key, tr_ in (("audio", tracks), ("score", notes)):
-            for sfx, kw in (("", {}), ("_pl", {"playing": pl})):
+            for sfx, kw in (("", {}), ("_pl", {"playing": av})):
                 C = AS.association_matrix(mo, tr_, **kw)
                 out[f"margin_{key}{sfx}"] = float(C[0, want[0]] + C[1, want[1]] - C[0, want[1]] - C[1, want[0]])
     return out

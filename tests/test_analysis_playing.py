@@ -306,6 +306,27 @@ def test_playing_and_associate_commands(duet_files, capsys, tmp_path):
     assert out["method"] == "ensemble" and len(out["performers"]) >= 1
 
 
+def test_playing_decision_is_cues_1_to_3_then_resting_postures(duet):
+    from musicperf.analysis.motion import keypoint_region, region_motion
+
+    r, truth, frames = duet
+    regions = [keypoint_region(p["keypoints"]["right_hand"]["full"], margin=0.2) for p in truth["performers"]]
+    thumbs = []
+    m = region_motion(PL.thumbnail_tap(iter(frames), regions, thumbs), regions, fps=r.fps, compensate=True)
+    # the tap took the thumbnails of every frame in the motion's pass, as region_thumbnails does
+    assert np.array_equal(np.asarray(thumbs), PL.region_thumbnails(frames, regions))
+    av = PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed)
+    want = av & ~PL.rest_postures(np.asarray(thumbs), av, r.fps)
+    got = PL.playing_decision(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed, thumbs=thumbs)
+    assert np.array_equal(got, want)
+    # without thumbnails, or with one performer, it is the audio-visual decision alone
+    assert np.array_equal(PL.playing_decision(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed), av)
+    one = PL.playing_decision(m.velocity[:, :1], r.fps, y=r.audio, sr=r.sr, speed=m.speed[:, :1],
+                              thumbs=np.asarray(thumbs)[:, :1])
+    assert np.array_equal(one, PL.playing_audio_visual(m.velocity[:, :1], r.fps, y=r.audio, sr=r.sr,
+                                                       speed=m.speed[:, :1]))
+
+
 def test_region_thumbnails_of_a_synthetic_duet():
     from musicperf.analysis.motion import Region
     from musicperf.synth import render

@@ -31,7 +31,8 @@ import numpy as np
 
 from musicperf.errors import AnnotationError, ParameterError, require
 
-__all__ = ["frame_rms", "playing_from_motion", "playing_audio_visual", "region_thumbnails", "rest_postures", "intervals_from_mask", "mask_from_intervals",
+__all__ = ["frame_rms", "playing_from_motion", "playing_audio_visual", "region_thumbnails", "thumbnail_tap",
+           "rest_postures", "playing_decision", "intervals_from_mask", "mask_from_intervals",
            "Observation", "detect_faces", "upper_body_box", "ensemble_observations", "cluster_musicians",
            "sub_cluster", "simulate_annotator", "read_cluster_labels", "cluster_labels_template",
            "ensemble_timeline", "accuracy"]
@@ -293,6 +294,37 @@ def region_thumbnails(frames, regions, *, size: int = 20) -> np.ndarray:
     if not out:
         raise ParameterError("no frames to take thumbnails from")
     return np.asarray(out)
+
+
+def thumbnail_tap(frames, regions, out: list):
+    """Yield ``frames`` unchanged, appending each one's :func:`region_thumbnails` row to ``out``.
+
+    Takes the posture thumbnails in the same pass as the motion (``region_motion(thumbnail_tap(
+    frames, regions, thumbs), ...)``) without keeping the frames; ``np.asarray(out)`` then has
+    shape (T, P, size * size).
+    """
+    for f in frames:
+        out.append(region_thumbnails([f], regions)[0])
+        yield f
+
+
+def playing_decision(velocity: np.ndarray, fps: float, *, y: np.ndarray, sr: int, speed: np.ndarray | None = None,
+                     thumbs: np.ndarray | None = None, **kwargs) -> np.ndarray:
+    """The decision ``musicperf playing`` makes with audio: cues 1-3, then resting postures.
+
+    :func:`playing_audio_visual` (``kwargs`` go to it), and with two or more performers and
+    their posture ``thumbs`` (:func:`region_thumbnails`, shape (T, P, D)) the frames of a
+    resting posture (:func:`rest_postures`) turned to non-playing. ``musicperf separate
+    --playing auto`` gates the motion with the same decision.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (T, P)
+    """
+    pred = playing_audio_visual(velocity, fps, y=y, sr=sr, speed=speed, **kwargs)
+    if thumbs is not None and pred.shape[1] > 1:  # a resting posture (bow, flute, hands lowered)
+        pred &= ~rest_postures(np.asarray(thumbs), pred, fps)
+    return pred
 
 
 def rest_postures(thumbs: np.ndarray, playing: np.ndarray | None, fps: float, *, min_rest: float = 1.5,

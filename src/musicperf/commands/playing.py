@@ -87,15 +87,9 @@ def run(args: argparse.Namespace) -> int:
                 head = [f for _t, f in reader.frames(0.0, min(1.0, args.max_seconds or 1.0))]
                 regions = _face_regions(PL, head, fps, W, H, method=args.faces)
                 del head
-            thumbs = []
-
-            def tap(frames):  # posture thumbnails in the same pass as the motion
-                for f in frames:
-                    thumbs.append(PL.region_thumbnails([f], regions)[0])
-                    yield f
-
-            m = region_motion(tap(f for _t, f in reader.frames(0.0, args.max_seconds)), regions, fps=fps,
-                              compensate=True, downscale=auto_downscale(H))
+            thumbs = []  # posture thumbnails, taken in the same pass as the motion
+            m = region_motion(PL.thumbnail_tap((f for _t, f in reader.frames(0.0, args.max_seconds)), regions, thumbs),
+                              regions, fps=fps, compensate=True, downscale=auto_downscale(H))
             T = len(m.speed)
     if T < 3:
         raise ParameterError(f"'{args.video}' has fewer than 3 frames")
@@ -118,9 +112,8 @@ def run(args: argparse.Namespace) -> int:
             from musicperf.io.audio import load_audio
 
             y, sr = load_audio(args.video, sr=16000, duration=args.max_seconds)
-            pred = PL.playing_audio_visual(m.velocity, fps, y=y, sr=sr, speed=m.speed, threshold=args.threshold)
-            if pred.shape[1] > 1:  # a resting posture (bow, flute, hands lowered) is not playing
-                pred &= ~PL.rest_postures(np.asarray(thumbs), pred, fps)
+            pred = PL.playing_decision(m.velocity, fps, y=y, sr=sr, speed=m.speed, thumbs=thumbs,
+                                       threshold=args.threshold)
         else:
             pred = PL.playing_from_motion(m.speed, fps, threshold=args.threshold)
         timeline = pred.astype(np.int8)

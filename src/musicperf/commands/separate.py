@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
                 raise ParameterError(f"--motion-fps is needed with the speed matrix '{mpath}'")
             fps = args.motion_fps
             clusters = [int(c) for c in args.clusters.split(",")] if args.clusters else None
+            if args.playing == "auto":
+                raise ParameterError("--playing auto needs --motion to be a video (it watches the players' regions)")
         else:
             from musicperf.analysis.motion import auto_downscale, region_motion, split_region
             from musicperf.io.video import VideoReader
@@ -88,15 +90,10 @@ def run(args: argparse.Namespace) -> int:
                 regions = _regions(args.regions, W, H)
                 cells = [c for r in regions for c in split_region(r, args.grid)]
                 frames = (f for _t, f in reader)
-                if auto:
-                    from musicperf.analysis.playing import region_thumbnails
+                if auto:  # resting-posture thumbnails in the same pass as the motion
+                    from musicperf.analysis.playing import thumbnail_tap
 
-                    def tap(frames):  # resting-posture thumbnails in the same pass as the motion
-                        for f in frames:
-                            thumbs.append(region_thumbnails([f], regions)[0])
-                            yield f
-
-                    frames = tap(frames)
+                    frames = thumbnail_tap(frames, regions, thumbs)
                 # with a grid, the players' whole regions go along (for playing/non-playing)
                 extra = regions if auto and args.grid > 1 else []
                 m = region_motion(frames, cells + extra, fps=fps, compensate=True, downscale=auto_downscale(H))
@@ -109,14 +106,10 @@ def run(args: argparse.Namespace) -> int:
         if motion is None:
             raise ParameterError("--playing needs --motion (it gates each player's motion)")
         if args.playing == "auto":
-            if not _motion_is_video(args):
-                raise ParameterError("--playing auto needs --motion to be a video (it watches the players' regions)")
-            from musicperf.analysis import playing as PL
+            from musicperf.analysis.playing import playing_decision
 
-            cols = slice(len(motion[0]), None) if args.grid > 1 else slice(None)
-            playing = PL.playing_audio_visual(m.velocity[:, cols], fps, y=y, sr=sr, speed=m.speed[:, cols])
-            if playing.shape[1] > 1:
-                playing &= ~PL.rest_postures(np.asarray(thumbs), playing, fps)
+            cols = slice(len(cells), None) if args.grid > 1 else slice(None)  # the players' whole regions
+            playing = playing_decision(m.velocity[:, cols], fps, y=y, sr=sr, speed=m.speed[:, cols], thumbs=thumbs)
         else:
             playing = _playing_mask(args.playing, len(motion), fps, len(clusters) if clusters else np.shape(motion)[1])
     res = separate(y, sr, motion=motion, motion_fps=fps, clusters=clusters, n_sources=args.sources,
@@ -152,13 +145,6 @@ def run(args: argparse.Namespace) -> int:
                       f"SAR {metrics['sar'][j]:.2f} dB")
             print(f"mean SDR {metrics['sdr_mean']:.2f} dB")
     return 0
-
-
-def _motion_is_video(args) -> bool:
-    """Whether ``--motion`` is a video (``--playing auto`` watches it), not a speed matrix."""
-    from pathlib import Path
-
-    return Path(args.motion).suffix.lower() not in (".npy", ".csv", ".txt")
 
 
 def _playing_mask(path, n_frames: int, fps: float, n_players: int):
