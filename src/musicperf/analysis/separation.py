@@ -450,13 +450,12 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         if motion is not None:
             nmf = motion_nmf(V, Mn, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed + r)
             src = assign_by_motion(nmf.A, clusters, nmf.H, Mscaled)
-            mk = source_masks(nmf.W, nmf.H, src, J)
         else:
             nmf = kl_nmf(V, n_components, n_iter=n_iter, seed=seed + r)
             src = assign_by_timbre(nmf.W, J, sr, seed=seed + r)
-            mk = source_masks(nmf.W, nmf.H, src, J)
-            if first is not None:
-                mk = align_masks(first[2], mk, V)
+        mk = source_masks(nmf.W, nmf.H, src, J)
+        if motion is None and first is not None:  # unnamed clusters: the first run's order
+            mk = align_masks(first[2], mk, V)
         if first is None:
             first = (nmf, src, mk)
         masks += mk
