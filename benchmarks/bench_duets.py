@@ -82,8 +82,8 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100, restarts=
     truth = np.stack([PL.mask_from_intervals(p["play"], r.fps, T) for p in tr["performers"]], 1)
     out: dict = {}
     if {"playing", "separation", "association"} & set(parts):
-        # the audio-visual cues (1-3) and the decision `musicperf playing` makes (PL.playing_decision:
-        # cues 1-3, then resting postures), each computed once for all parts
+        # the audio-visual cues and the decision `musicperf playing` makes (PL.playing_decision: those
+        # cues, then resting postures), each computed once for all parts
         av = PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed)
         decision = av & ~PL.rest_postures(PL.region_thumbnails(frames, regions), av, r.fps)
     if "playing" in parts:

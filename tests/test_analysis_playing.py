@@ -306,7 +306,7 @@ def test_playing_and_associate_commands(duet_files, capsys, tmp_path):
     assert out["method"] == "ensemble" and len(out["performers"]) >= 1
 
 
-def test_playing_decision_is_cues_1_to_3_then_resting_postures(duet):
+def test_playing_decision_is_the_audio_visual_cues_then_resting_postures(duet):
     from musicperf.analysis.motion import keypoint_region, region_motion
 
     r, truth, frames = duet

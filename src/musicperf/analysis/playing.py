@@ -310,7 +310,7 @@ def thumbnail_tap(frames, regions, out: list):
 
 def playing_decision(velocity: np.ndarray, fps: float, *, y: np.ndarray, sr: int, speed: np.ndarray | None = None,
                      thumbs: np.ndarray | None = None, **kwargs) -> np.ndarray:
-    """The decision ``musicperf playing`` makes with audio: cues 1-3, then resting postures.
+    """The decision ``musicperf playing`` makes with audio: the mixture and motion, then resting postures.
 
     :func:`playing_audio_visual` (``kwargs`` go to it), and with two or more performers and
     their posture ``thumbs`` (:func:`region_thumbnails`, shape (T, P, D)) the frames of a
