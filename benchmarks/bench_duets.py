@@ -8,10 +8,10 @@ V-A, VI-B).
 
 Each duet is 10 s at 320x240, 25 fps, no scheduled gestures; one of the two players rests once for
 2.5-3.5 s at a random time. ``--motion-dynamics`` renders them with the synth's option of that name
-(sound follows the bow, strum or strike speed: 002 VI-B's assumption). ``--rest idle`` (the default, the realistic case): the synth's rest
-option (silent, but the bow, strumming hand or flute is lowered, hands drift and fidget, the head
-turns to the partner); ``--rest freeze``: the rest is a Freeze (still and silent), the earlier
-benchmark. Pairs: violin+violin, violin+guitar, guitar+guitar, violin+flute, piano+violin,
+(sound follows the bow, strum or strike speed: 002 VI-B's assumption). ``--rest idle`` (the
+realistic case): the synth's rest option (silent, but the bow, strumming hand or flute is
+lowered, hands drift and fidget, the head turns to the partner); ``--rest freeze``: the rest is a
+Freeze (still and silent), the earlier benchmark. Both run by default. Pairs: violin+violin, violin+guitar, guitar+guitar, violin+flute, piano+violin,
 guitar+flute. Per duet:
 
 * playing / non-playing frame accuracy over both players, and the share of the rest's frames
