@@ -209,3 +209,87 @@ def test_separate_command_playing_auto_on_a_video(tmp_path, capsys):
     assert main(["separate", str(video), "--motion", str(tmp_path / "m.npy"), "--motion-fps", "25", "--playing",
                  "auto", "-o", str(tmp_path / "b")]) == 2
     assert "needs --motion to be a video" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def mixed_duet():
+    """A bright string-like source whose player's motion follows its loudness, and a soft flute-like
+    source (two partials) whose player's motion is unrelated to the sound; different registers."""
+    rng = np.random.default_rng(11)
+    seconds, fps = 6.0, 25.0
+    t = np.arange(int(seconds * SR)) / SR
+    tv = np.arange(int(seconds * fps)) / fps
+    bow = np.abs(np.sin(2 * np.pi * tv / 1.3)) * (np.floor(tv / 0.9) % 3 != 2)  # bow speed, with stops
+    on2 = (np.floor(tv / 0.6) % 3 != 0).astype(float)
+    f1 = np.where(t < 3, 196.0, 233.0)
+    s1 = 0.4 * np.interp(t, tv, bow) * sum(np.sin(2 * np.pi * f1 * k * t) * 0.9 ** k for k in range(1, 11))
+    f2 = np.where((t % 2) < 1, 587.0, 659.0)
+    s2 = 0.3 * np.interp(t, tv, on2) * (np.sin(2 * np.pi * f2 * t) + 0.2 * np.sin(4 * np.pi * f2 * t))
+    motion = np.stack([2.0 * bow, rng.uniform(0.5, 1.5, len(tv))], 1)
+    return np.stack([s1, s2]), motion, fps
+
+
+def test_name_by_motion_orders_clusters_by_the_motion_driven_player():
+    rng = np.random.default_rng(0)
+    N, F = 200, 6
+    loud = rng.uniform(0.1, 1, N)
+    V = np.ones((F, N))
+    masks = np.stack([np.tile(1 - 0.9 * loud / loud.max(), (F, 1)), np.tile(0.9 * loud / loud.max(), (F, 1))])
+    motion = np.stack([loud * 3, rng.uniform(size=N)], 1)
+    order, margin = S.name_by_motion(masks, V, motion, [True, False])
+    assert order == [1, 0] and margin > 0.5  # cluster 1 follows player 0's motion
+    order, margin = S.name_by_motion(masks[::-1], V, motion, [True, False])
+    assert order == [0, 1] and margin > 0.5
+    # a motion unrelated to both clusters cannot name them
+    _o, margin = S.name_by_motion(masks, V, np.stack([rng.uniform(size=N), rng.uniform(size=N)], 1), [True, False])
+    assert margin < 0.3
+
+
+def test_instruments_use_timbre_clusters_named_by_motion(mixed_duet):
+    src, motion, fps = mixed_duet
+    y = src.sum(0)
+    kw = dict(motion=motion, motion_fps=fps, n_components=20, n_iter=100, restarts=2)
+    res = S.separate(y, SR, instruments=["violin", "flute"], **kw)
+    assert res.method == "timbre+motion" and res.naming_margin >= 0.1
+    e = S.evaluate(src, res.sources)
+    assert e["sdr_mean"] > 6 and e["sdr_mean"] >= S.evaluate(src, res.sources, permute=True)["sdr_mean"] - 1e-9
+    # players given the other way round: the sources follow them
+    swapped = S.separate(y, SR, **dict(kw, motion=motion[:, ::-1]), instruments=["flute", "violin"])
+    assert swapped.method == "timbre+motion"
+    np.testing.assert_allclose(swapped.sources, res.sources[::-1], atol=1e-9)
+    # all strings, or the same instrument twice: Equation 2 as without instruments
+    for inst in (["violin", "guitar"], ["flute", "flute"]):
+        r = S.separate(y, SR, instruments=inst, **kw)
+        assert r.method == "motion" and r.naming_margin is None
+        np.testing.assert_allclose(r.sources, S.separate(y, SR, **kw).sources)
+    # motion that cannot tell the clusters apart: Equation 2 after all
+    noise = np.random.default_rng(3).uniform(0.5, 1.5, motion.shape)
+    r = S.separate(y, SR, **dict(kw, motion=noise), instruments=["violin", "flute"], min_margin=0.5)
+    assert r.method == "motion" and r.naming_margin < 0.5
+    with pytest.raises(ParameterError, match="instruments"):
+        S.separate(y, SR, instruments=["violin"], **kw)
+
+
+def test_separate_command_instruments(tmp_path, mixed_duet, capsys):
+    import soundfile as sf
+
+    from musicperf.cli import main
+
+    src, motion, fps = mixed_duet
+    mix = tmp_path / "mix.wav"
+    sf.write(mix, src.sum(0), SR)
+    np.save(tmp_path / "m.npy", motion)
+    refs = []
+    for j in range(2):
+        refs.append(str(tmp_path / f"ref{j}.wav"))
+        sf.write(refs[-1], src[j], SR)
+    rc = main(["separate", str(mix), "--motion", str(tmp_path / "m.npy"), "--motion-fps", str(fps), "--sr", str(SR),
+               "--instruments", "violin,flute", "--restarts", "2", "--components", "20", "-o", str(tmp_path / "out"),
+               "--reference", *refs, "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "timbre-nmf-named-by-motion" and out["naming_margin"] >= 0.1
+    assert out["metrics"]["sdr_mean"] > 6
+    assert main(["separate", str(mix), "--motion", str(tmp_path / "m.npy"), "--motion-fps", str(fps),
+                 "--instruments", "violin", "-o", str(tmp_path / "out")]) == 2
+    assert "1 instruments for 2 players" in capsys.readouterr().err

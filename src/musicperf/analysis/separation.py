@@ -27,7 +27,15 @@ from musicperf.errors import ParameterError, require
 
 __all__ = ["stft_mag", "NMFResult", "kl_nmf", "motion_nmf", "assign_by_motion", "assign_by_timbre",
            "source_masks", "separate_masks", "align_masks", "SeparationResult", "separate", "evaluate",
-           "resample_motion"]
+           "resample_motion", "MOTION_DRIVEN", "name_by_motion"]
+
+#: Instruments whose loudness follows the speed of the hand motion a region around the player's
+#: right hand measures (bowed and strummed or plucked strings): 002 VI-B's premise ("the
+#: characteristics of a sound event is highly correlated with the speed of sound-producing
+#: motion", there bow speed). A flute's sound is made by breath, a piano's by key strikes whose
+#: travel along the keyboard is most of the hand's motion; Equation 2 has no cue for them.
+MOTION_DRIVEN = frozenset({"violin", "viola", "cello", "double bass", "contrabass", "guitar", "bass", "ukulele",
+                           "mandolin", "harp"})
 
 _EPS = 1e-12
 
@@ -348,6 +356,55 @@ def align_masks(reference: np.ndarray, masks: np.ndarray, weight: np.ndarray | N
     return masks[list(best)]
 
 
+def name_by_motion(masks: np.ndarray, V: np.ndarray, motion: np.ndarray, driven, playing: np.ndarray | None = None):
+    """Name unnamed sources (audio-only clusters) by the motion of the players who make sound by moving.
+
+    For each order of the sources, the score is the sum, over the players whose instrument's
+    loudness follows their motion (``driven``), of the Pearson correlation between the log
+    loudness of the source given to them (``log(sum_f masks[j] * V + floor)``, floor 1e-3 of its
+    maximum) and their motion speed, over the frames in which they play. This is 002 VI-B's
+    premise (sound follows the speed of sound-producing motion) applied to whole sources, not
+    to single bases.
+
+    Parameters
+    ----------
+    masks : np.ndarray, shape (J, F, N)
+    V : np.ndarray, shape (F, N)
+        Mixture magnitude spectrogram.
+    motion : np.ndarray, shape (N, J)
+        Each player's motion speed at the STFT frames.
+    driven : sequence of bool, length J
+    playing : np.ndarray of bool, shape (N, J), optional
+        Each player's playing frames (all frames when None or fewer than 10).
+
+    Returns
+    -------
+    order : list of int
+        ``masks[order]`` puts player ``j``'s source at index ``j``.
+    margin : float
+        Best score minus the second best (0 with a single order); a small margin means the
+        motion cannot tell.
+    """
+    from itertools import permutations
+
+    J = len(masks)
+    env = np.stack([(masks[j] * V).sum(0) for j in range(J)])
+    env = np.log(env + 1e-3 * env.max(1, keepdims=True) + _EPS)
+    corr = np.zeros((J, J))  # corr[p, c]: player p's motion with cluster c's loudness
+    for p in range(J):
+        if not driven[p]:
+            continue
+        sel = np.ones(env.shape[1], bool) if playing is None or playing[:, p].sum() < 10 else playing[:, p]
+        m = motion[sel, p]
+        for c in range(J):
+            e = env[c, sel]
+            corr[p, c] = np.corrcoef(e, m)[0, 1] if e.std() > 0 and m.std() > 0 else 0.0
+    scores = sorted(((sum(corr[p, o[p]] for p in range(J)), list(o)) for o in permutations(range(J))),
+                    key=lambda t: -t[0])
+    margin = scores[0][0] - scores[1][0] if len(scores) > 1 else 0.0
+    return scores[0][1], float(margin)
+
+
 @dataclass
 class SeparationResult:
     """Separated sources.
@@ -362,18 +419,27 @@ class SeparationResult:
     nmf : NMFResult
         The first factorisation (``seed``); with ``restarts > 1`` the masks are the average over
         all of them.
+    method : str
+        ``"motion"`` (Equation 2), ``"audio"`` (the audio-only baseline, sources unnamed) or
+        ``"timbre+motion"`` (timbre clusters named by the players' motion, see ``instruments``
+        in :func:`separate`).
+    naming_margin : float or None
+        With ``instruments``: the evidence margin of the naming (:func:`name_by_motion`).
     """
 
     sources: np.ndarray
     sr: int
     assignment: np.ndarray
     nmf: NMFResult
+    method: str = "motion"
+    naming_margin: float | None = None
 
 
 def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion_fps: float | None = None,
              clusters: list[int] | None = None, n_sources: int | None = None, n_components: int = 20,
              lam: float = 1.0, mu: float = 0.1, n_iter: int = 200, n_fft: int = 1024, hop_length: int = 256,
-             seed: int = 0, playing: np.ndarray | None = None, restarts: int = 5) -> SeparationResult:
+             seed: int = 0, playing: np.ndarray | None = None, restarts: int = 5,
+             instruments: list[str] | None = None, min_margin: float = 0.1) -> SeparationResult:
     """Separate a mixture with the motion-informed NMF of Equation 2, or audio-only without motion.
 
     Parameters
@@ -411,6 +477,21 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         player); the audio-only baseline's clusters are unnamed, so each run's sources are
         first put in the order that agrees best with the first run's (:func:`align_masks`,
         weighted by the mixture's spectrogram). ``restarts=1`` is the paper's single run.
+    instruments : list of str, optional
+        The instrument of each source, in player order (ours). Equation 2 needs every player's
+        sound to follow their motion (:data:`MOTION_DRIVEN`: strings). When some instruments are
+        not motion-driven (flute, piano, ...), at least one is, and all are different, the
+        sources are instead the audio-only baseline's timbre clusters (different instruments
+        have different spectral envelopes), named by the motion of the motion-driven players
+        (:func:`name_by_motion`). If the naming margin is under ``min_margin`` (the motion cannot
+        tell which cluster is whose) Equation 2 is used after all. Otherwise, or without
+        ``instruments``, Equation 2. On the synthetic duets of ``benchmarks/bench_duets.py``
+        (violin, guitar, flute, piano) Equation 2 was 2.8-4.8 dB behind the timbre baseline on
+        every pair with a flute or piano and ahead on every string pair.
+    min_margin : float
+        See ``instruments``. 0.1 (a difference of correlations) was chosen on seeds 1, 2, 5
+        and 6 of the duet benchmark: the naming was wrong in 2 of 36 duets with a flute or a
+        piano, both with margins under 0.07.
 
     Returns
     -------
@@ -445,23 +526,45 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         J = n_sources or (len(clusters) if clusters else None)
         if not J:
             raise ParameterError("the audio-only baseline needs n_sources")
-    first, masks = None, np.zeros((J,) + V.shape)
-    for r in range(int(restarts)):
-        if motion is not None:
-            nmf = motion_nmf(V, Mn, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed + r)
-            src = assign_by_motion(nmf.A, clusters, nmf.H, Mscaled)
-        else:
-            nmf = kl_nmf(V, n_components, n_iter=n_iter, seed=seed + r)
-            src = assign_by_timbre(nmf.W, J, sr, seed=seed + r)
-        mk = source_masks(nmf.W, nmf.H, src, J)
-        if motion is None and first is not None:  # unnamed clusters: the first run's order
-            mk = align_masks(first[2], mk, V)
-        if first is None:
-            first = (nmf, src, mk)
-        masks += mk
-    masks /= int(restarts)
+
+    def averaged(with_motion: bool):
+        first, masks = None, np.zeros((J,) + V.shape)
+        for r in range(int(restarts)):
+            if with_motion:
+                nmf = motion_nmf(V, Mn, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed + r)
+                src = assign_by_motion(nmf.A, clusters, nmf.H, Mscaled)
+            else:
+                nmf = kl_nmf(V, n_components, n_iter=n_iter, seed=seed + r)
+                src = assign_by_timbre(nmf.W, J, sr, seed=seed + r)
+            mk = source_masks(nmf.W, nmf.H, src, J)
+            if not with_motion and first is not None:  # unnamed clusters: the first run's order
+                mk = align_masks(first[2], mk, V)
+            if first is None:
+                first = (nmf, src, mk)
+            masks += mk
+        return masks / int(restarts), first
+
+    method, margin = ("motion" if motion is not None else "audio"), None
+    if motion is not None and instruments is not None:
+        inst = [str(i).strip().lower() for i in instruments]
+        if len(inst) != J:
+            raise ParameterError(f"{len(inst)} instruments for {J} sources: give one per source, in player order")
+        driven = [i in MOTION_DRIVEN for i in inst]
+        if any(driven) and not all(driven) and len(set(inst)) == J:
+            masks, first = averaged(False)
+            per_source = np.stack([Mn[:, sum(clusters[:j]):sum(clusters[:j + 1])].sum(1) for j in range(J)], 1)
+            pl_stft = None
+            if playing is not None:
+                pl_stft = pl[np.clip(np.round(times * motion_fps).astype(int), 0, len(pl) - 1)]
+            order, margin = name_by_motion(masks, V, per_source, driven, pl_stft)
+            if margin >= min_margin:
+                masks, method = masks[order], "timbre+motion"
+                first = (first[0], np.argsort(order)[first[1]])  # cluster order[j] is now source j
+    if method != "timbre+motion":
+        masks, first = averaged(motion is not None)
     est = np.stack([_istft(X * masks[j], sr, len(y), n_fft=n_fft, hop_length=hop_length) for j in range(J)])
-    return SeparationResult(sources=est, sr=sr, assignment=first[1], nmf=first[0])
+    return SeparationResult(sources=est, sr=sr, assignment=first[1], nmf=first[0], method=method,
+                            naming_margin=margin)
 
 
 def evaluate(reference: np.ndarray, estimated: np.ndarray, *, permute: bool = False) -> dict:

@@ -41,6 +41,11 @@ def register(subparsers) -> None:
                    help="a player's motion counts only while they play (a resting player's idle motion asks for no "
                         "sound): 'auto' estimates playing/non-playing from the video's regions and the mixture, as "
                         "'musicperf playing' does; or the output of 'musicperf playing --json' (players in order)")
+    p.add_argument("--instruments", metavar="NAME[,NAME...]",
+                   help="each player's instrument, in player order (e.g. violin,flute). When a string player plays "
+                        "with a flute, piano or other instrument whose sound does not follow the hand's motion, the "
+                        "audio-only timbre clusters are used, named by the string players' motion (Equation 2 if the "
+                        "motion cannot tell them apart); otherwise Equation 2")
     p.add_argument("--restarts", type=int, default=5,
                    help="factorisations from different random starts whose masks are averaged (default 5; 1 = the "
                         "paper's single run)")
@@ -101,6 +106,14 @@ def run(args: argparse.Namespace) -> int:
             clusters = [args.grid ** 2] * len(regions)
     elif not args.sources:
         raise ParameterError("give --motion (motion-informed) or --sources N (audio-only baseline)")
+    instruments = None
+    if args.instruments:
+        if motion is None:
+            raise ParameterError("--instruments needs --motion (the players' motion names the sources)")
+        instruments = [i.strip() for i in args.instruments.split(",") if i.strip()]
+        n_src = len(clusters) if clusters else np.shape(motion)[1]
+        if len(instruments) != n_src:
+            raise ParameterError(f"--instruments names {len(instruments)} instruments for {n_src} players")
     playing = None
     if args.playing:
         if motion is None:
@@ -114,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             playing = _playing_mask(args.playing, len(motion), fps, len(clusters) if clusters else np.shape(motion)[1])
     res = separate(y, sr, motion=motion, motion_fps=fps, clusters=clusters, n_sources=args.sources,
                    n_components=args.components, lam=args.lam, mu=args.mu, n_iter=args.iterations,
-                   playing=playing, restarts=args.restarts)
+                   playing=playing, restarts=args.restarts, instruments=instruments)
     import soundfile as sf
 
     from musicperf._util import atomic_path
@@ -134,9 +147,15 @@ def run(args: argparse.Namespace) -> int:
         n = min(refs.shape[1], res.sources.shape[1])
         metrics = evaluate(refs[:, :n], res.sources[:, :n], permute=motion is None)
     if args.json:
-        print(json.dumps(dict(mixture=str(args.mixture), method="motion-nmf" if motion is not None else "audio-nmf",
+        method = {"motion": "motion-nmf", "audio": "audio-nmf", "timbre+motion": "timbre-nmf-named-by-motion"}[res.method]
+        print(json.dumps(dict(mixture=str(args.mixture), method=method, naming_margin=res.naming_margin,
                               sources=files, metrics=metrics), indent=1))
     else:
+        if res.method == "timbre+motion":
+            print(f"sources: timbre clusters named by the players' motion (margin {res.naming_margin:.2f})")
+        elif res.naming_margin is not None:
+            print(f"sources: Equation 2 (the motion could not name the timbre clusters: margin "
+                  f"{res.naming_margin:.2f})")
         for f in files:
             print(f"wrote {f}")
         if metrics:
