@@ -485,9 +485,10 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         have different spectral envelopes), named by the motion of the motion-driven players
         (:func:`name_by_motion`). If the naming margin is under ``min_margin`` (the motion cannot
         tell which cluster is whose) Equation 2 is used after all. Otherwise, or without
-        ``instruments``, Equation 2. On the synthetic duets of ``benchmarks/bench_duets.py``
-        (violin, guitar, flute, piano) Equation 2 was 2.8-4.8 dB behind the timbre baseline on
-        every pair with a flute or piano and ahead on every string pair.
+        ``instruments``, Equation 2. Names are compared in lower case; a name not in
+        :data:`MOTION_DRIVEN` counts as not motion-driven. On seeds 1-2 of
+        ``benchmarks/bench_duets.py`` Equation 2 was 2.8-4.8 dB behind the timbre baseline on
+        the pairs with a flute or piano (mean per condition); README.md has all the figures.
     min_margin : float
         See ``instruments``. 0.1 (a difference of correlations) was chosen on seeds 1, 2, 5
         and 6 of the duet benchmark: the naming was wrong in 2 of 36 duets with a flute or a
