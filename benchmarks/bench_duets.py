@@ -84,10 +84,11 @@ def run_duet(r, tr, rng, parts, sr=16000, n_components=30, n_iter=100, restarts=
     truth = np.stack([PL.mask_from_intervals(p["play"], r.fps, T) for p in tr["performers"]], 1)
     out: dict = {}
     if {"playing", "separation", "association"} & set(parts):
-        # the audio-visual cues and the decision `musicperf playing` makes (PL.playing_decision: those
-        # cues, then resting postures), each computed once for all parts
+        # the audio-visual cues alone, and the decision `musicperf playing` makes (those cues, then
+        # resting postures), once for all parts
         av = PL.playing_audio_visual(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed)
-        decision = av & ~PL.rest_postures(PL.region_thumbnails(frames, regions), av, r.fps)
+        decision = PL.playing_decision(m.velocity, r.fps, y=r.audio, sr=r.sr, speed=m.speed,
+                                       thumbs=PL.region_thumbnails(frames, regions))
     if "playing" in parts:
         rms = PL.frame_rms(r.audio, r.sr, r.fps, T)
         # the rest itself (idle rest or freeze), where the resting player must be found not playing

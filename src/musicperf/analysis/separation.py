@@ -551,7 +551,7 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
     if motion is not None and instruments is not None:
         inst = [str(i).strip().lower() for i in instruments]
         if len(inst) != J:
-            raise ParameterError(f"{len(inst)} instruments for {J} sources: give one per source, in player order")
+            raise ParameterError(f"{len(inst)} instruments for {J} players: give one per player, in player order")
         driven = [i in MOTION_DRIVEN for i in inst]
         if any(driven) and not all(driven) and len(set(inst)) == J:
             masks, first = averaged(False)

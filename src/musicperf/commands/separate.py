@@ -110,10 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.instruments:
         if motion is None:
             raise ParameterError("--instruments needs --motion (the players' motion names the sources)")
-        instruments = [i.strip() for i in args.instruments.split(",") if i.strip()]
-        n_src = len(clusters) if clusters else np.shape(motion)[1]
-        if len(instruments) != n_src:
-            raise ParameterError(f"--instruments names {len(instruments)} instruments for {n_src} players")
+        instruments = [i.strip() for i in args.instruments.split(",") if i.strip()]  # one per player: separate() checks
     playing = None
     if args.playing:
         if motion is None:
