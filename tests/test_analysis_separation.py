@@ -127,6 +127,30 @@ def test_playing_gates_a_resting_players_idle_motion(duet):
         S.separate(ref.sum(0), SR, motion=idle, playing=on[:, :1], **kw)
 
 
+def test_playing_gates_the_even_restarts_and_leaves_the_odd_ones_as_measured(duet):
+    """A wrong playing estimate (a player called resting while playing) weighs half: restarts
+    seed, seed + 2, ... factorise the gated motion, seed + 1, ... the motion as measured."""
+    ref, motion, fps = duet
+    y = ref.sum(0)
+    pl = np.ones((len(motion), 2), bool)
+    pl[:30, 0] = False
+    kw = dict(n_components=8, n_iter=30, n_fft=512, hop_length=128)
+    res = S.separate(y, SR, motion=motion, motion_fps=fps, playing=pl, restarts=2, seed=3, **kw)
+    X, times = S.stft_mag(y, SR, n_fft=512, hop_length=128)
+    gated = np.where(pl, motion, 0.01 * motion.mean(0, keepdims=True))
+    masks = []
+    for seed, m in ((3, gated), (4, motion)):
+        M = S.resample_motion(m, fps, times)
+        nmf = S.motion_nmf(np.abs(X), M, 8, n_iter=30, seed=seed)
+        masks.append(S.source_masks(nmf.W, nmf.H, S.assign_by_motion(nmf.A, [1, 1], nmf.H, M / M.mean(0)), 2))
+    want = np.stack([S._istft(X * np.mean(masks, 0)[j], SR, len(y), n_fft=512, hop_length=128) for j in range(2)])
+    np.testing.assert_allclose(res.sources, want, atol=1e-9)
+    # one restart: gated only
+    one = S.separate(y, SR, motion=motion, motion_fps=fps, playing=pl, restarts=1, seed=3, **kw)
+    want1 = np.stack([S._istft(X * masks[0][j], SR, len(y), n_fft=512, hop_length=128) for j in range(2)])
+    np.testing.assert_allclose(one.sources, want1, atol=1e-9)
+
+
 def test_separate_command_with_playing_file(tmp_path, duet, capsys):
     import soundfile as sf
 
@@ -266,6 +290,13 @@ def test_instruments_use_timbre_clusters_named_by_motion(mixed_duet):
     noise = np.random.default_rng(3).uniform(0.5, 1.5, motion.shape)
     r = S.separate(y, SR, **dict(kw, motion=noise), instruments=["violin", "flute"], min_margin=0.5)
     assert r.method == "motion" and r.naming_margin < 0.5
+    # by default the sign of the evidence names them; a violinist whose motion never changes gives none
+    r = S.separate(y, SR, **dict(kw, motion=noise), instruments=["violin", "flute"])
+    assert r.method == "timbre+motion" and 0 < r.naming_margin < 0.5
+    still = motion.copy()
+    still[:, 0] = 1.0
+    r = S.separate(y, SR, **dict(kw, motion=still), instruments=["violin", "flute"])
+    assert r.method == "motion" and r.naming_margin == 0
     with pytest.raises(ParameterError, match="instruments"):
         S.separate(y, SR, instruments=["violin"], **kw)
 

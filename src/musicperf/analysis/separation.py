@@ -439,7 +439,7 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
              clusters: list[int] | None = None, n_sources: int | None = None, n_components: int = 20,
              lam: float = 1.0, mu: float = 0.1, n_iter: int = 200, n_fft: int = 1024, hop_length: int = 256,
              seed: int = 0, playing: np.ndarray | None = None, restarts: int = 5,
-             instruments: list[str] | None = None, min_margin: float = 0.1) -> SeparationResult:
+             instruments: list[str] | None = None, min_margin: float = 0.0) -> SeparationResult:
     """Separate a mixture with the motion-informed NMF of Equation 2, or audio-only without motion.
 
     Parameters
@@ -468,7 +468,15 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         :func:`~musicperf.analysis.playing.playing_audio_visual`). The motion clusters of a
         source that is not playing are set to 1 % of their mean there before the factorisation
         (ours: 002 names P/NP as a cue for source allocation; a resting player's idle motion
-        would otherwise ask Equation 2 for sound).
+        would otherwise ask Equation 2 for sound). Only the even restarts (``seed``, ``seed +
+        2``, ...) use the gated motion; the odd ones use the motion as measured, so that an
+        estimate that calls a playing player resting (which moves whole bases to the other
+        player) weighs about half. On the 72 string duets of seeds 1-6 of
+        ``benchmarks/bench_duets.py`` (estimated playing/non-playing, 5 restarts) the mean SDR
+        was 4.11 dB with every restart gated, 4.13 dB with none, 4.21 dB alternating; per
+        condition, gating every restart was the worst with freezes (a still player needs no
+        gate, and each false rest costs: 3.27 / 5.40 / 4.15 dB on seeds 3-4 with motion
+        dynamics), gating none the worst with idle rests, alternating never (README.md).
     restarts : int
         Factorisations from ``restarts`` random initialisations (seeds ``seed``, ``seed + 1``,
         ...) whose soft masks are averaged (ours; 002 runs one). One factorisation's masks move
@@ -483,18 +491,23 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         not motion-driven (flute, piano, ...), at least one is, and all are different, the
         sources are instead the audio-only baseline's timbre clusters (different instruments
         have different spectral envelopes), named by the motion of the motion-driven players
-        (:func:`name_by_motion`). If the naming margin is under ``min_margin`` (the motion cannot
-        tell which cluster is whose) Equation 2 is used after all. Otherwise, or without
-        ``instruments``, Equation 2. Names are compared in lower case; a name not in
+        (:func:`name_by_motion`). If the naming margin is 0 (no evidence) or under
+        ``min_margin``, Equation 2 is used after all. Otherwise, or without ``instruments``,
+        Equation 2. Names are compared in lower case; a name not in
         :data:`MOTION_DRIVEN` counts as not motion-driven. On seeds 1-2 of
         ``benchmarks/bench_duets.py`` Equation 2 was 2.8-4.8 dB behind the timbre baseline on
         the pairs with a flute or piano (mean per condition); README.md has all the figures.
     min_margin : float
-        See ``instruments``. 0.1 (a difference of correlations) was chosen on seeds 1, 2, 5
-        and 6 of the duet benchmark: the naming was wrong in 2 of 36 duets with a flute or a
-        piano, both with margins under 0.07. On seeds 3-4 (not used to choose it) the clusters
-        were named in 15 of 24 such duets: all 8 right with the synth's motion dynamics (the
-        violin's loudness follows the bow), 3 of 7 right without it.
+        See ``instruments``. Default 0: the clusters are named by the sign of the evidence, with
+        Equation 2 only when there is none. With motion dynamics (the violin's loudness follows
+        its bow) the sign was right in 23 of the 24 flute or piano duets of seeds 1, 2, 5 and 6
+        of the duet benchmark and in all 12 of seeds 3-4, including the 4 whose margins were
+        under 0.1; on the plain synth in 11 of 12 and 6 of 12. A wrong name swaps two good
+        sources (about -b dB where the right one has b); Equation 2 on such a pair reaches 1-2
+        dB, so naming pays whenever the sign is right clearly more often than not. (0.1 before,
+        chosen on seeds 1, 2, 5 and 6: on seeds 3-4 with motion dynamics it sent those 4 right
+        namings to Equation 2: 2.1, 7.4, -1.4 and 6.5 dB where the named clusters had 7.1,
+        10.2, 7.2 and 11.0.)
 
     Returns
     -------
@@ -522,9 +535,14 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
             if pl.shape != (len(m), J):
                 raise ParameterError(f"playing must have shape ({len(m)}, {J}) (frames, sources), got {pl.shape}")
             gate = np.repeat(pl, clusters, axis=1)
+            m_open = resample_motion(m, motion_fps, times)
             m = np.where(gate, m, 0.01 * m.mean(0, keepdims=True))
         Mn = resample_motion(m, motion_fps, times)
         Mscaled = Mn / np.maximum(Mn.mean(0, keepdims=True), _EPS)
+        # restarts with the gated motion (even r) and, with ``playing``, the motion as measured (odd r)
+        runs_motion = [(Mn, Mscaled)]
+        if playing is not None:
+            runs_motion.append((m_open, m_open / np.maximum(m_open.mean(0, keepdims=True), _EPS)))
     else:
         J = n_sources or (len(clusters) if clusters else None)
         if not J:
@@ -534,8 +552,9 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         first, masks = None, np.zeros((J,) + V.shape)
         for r in range(int(restarts)):
             if with_motion:
-                nmf = motion_nmf(V, Mn, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed + r)
-                src = assign_by_motion(nmf.A, clusters, nmf.H, Mscaled)
+                M_r, M_rs = runs_motion[r % len(runs_motion)]
+                nmf = motion_nmf(V, M_r, n_components, lam=lam, mu=mu, n_iter=n_iter, seed=seed + r)
+                src = assign_by_motion(nmf.A, clusters, nmf.H, M_rs)
             else:
                 nmf = kl_nmf(V, n_components, n_iter=n_iter, seed=seed + r)
                 src = assign_by_timbre(nmf.W, J, sr, seed=seed + r)
@@ -560,7 +579,7 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
             if playing is not None:
                 pl_stft = pl[np.clip(np.round(times * motion_fps).astype(int), 0, len(pl) - 1)]
             order, margin = name_by_motion(masks, V, per_source, driven, pl_stft)
-            if margin >= min_margin:
+            if margin > 0 and margin >= min_margin:
                 masks, method = masks[order], "timbre+motion"
                 first = (first[0], np.argsort(order)[first[1]])  # cluster order[j] is now source j
     if method != "timbre+motion":

@@ -39,13 +39,15 @@ def register(subparsers) -> None:
     p.add_argument("--motion-fps", type=float, help="frame rate of a speed matrix")
     p.add_argument("--playing", metavar="auto|PLAYING.json",
                    help="a player's motion counts only while they play (a resting player's idle motion asks for no "
-                        "sound): 'auto' estimates playing/non-playing from the video's regions and the mixture, as "
-                        "'musicperf playing' does; or the output of 'musicperf playing --json' (players in order)")
+                        "sound), in every other restart (the others keep the motion as measured, in case the "
+                        "estimate is wrong): 'auto' estimates playing/non-playing from the video's regions and the "
+                        "mixture, as 'musicperf playing' does; or the output of 'musicperf playing --json' (players "
+                        "in order)")
     p.add_argument("--instruments", metavar="NAME[,NAME...]",
                    help="each player's instrument, in player order (e.g. violin,flute). When a string player plays "
                         "with a flute, piano or other instrument whose sound does not follow the hand's motion, the "
                         "audio-only timbre clusters are used, named by the string players' motion (Equation 2 if the "
-                        "motion cannot tell them apart); otherwise Equation 2")
+                        "motion gives no evidence at all); otherwise Equation 2")
     p.add_argument("--restarts", type=int, default=5,
                    help="factorisations from different random starts whose masks are averaged (default 5; 1 = the "
                         "paper's single run)")
