@@ -495,8 +495,9 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         ``min_margin``, Equation 2 is used after all. Otherwise, or without ``instruments``,
         Equation 2. Names are compared in lower case; a name not in
         :data:`MOTION_DRIVEN` counts as not motion-driven. On seeds 1-2 of
-        ``benchmarks/bench_duets.py`` Equation 2 was 2.8-4.8 dB behind the timbre baseline on
-        the pairs with a flute or piano (mean per condition); README.md has all the figures.
+        ``benchmarks/bench_duets.py`` Equation 2 with the estimated playing/non-playing was
+        3.3-5.1 dB behind the timbre baseline on the pairs with a flute or piano (mean per
+        condition); README.md has all the figures.
     min_margin : float
         See ``instruments``. Default 0: the clusters are named by the sign of the evidence, with
         Equation 2 only when there is none. With motion dynamics (the violin's loudness follows
@@ -535,14 +536,12 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
             if pl.shape != (len(m), J):
                 raise ParameterError(f"playing must have shape ({len(m)}, {J}) (frames, sources), got {pl.shape}")
             gate = np.repeat(pl, clusters, axis=1)
-            m_open = resample_motion(m, motion_fps, times)
-            m = np.where(gate, m, 0.01 * m.mean(0, keepdims=True))
-        Mn = resample_motion(m, motion_fps, times)
-        Mscaled = Mn / np.maximum(Mn.mean(0, keepdims=True), _EPS)
-        # restarts with the gated motion (even r) and, with ``playing``, the motion as measured (odd r)
-        runs_motion = [(Mn, Mscaled)]
-        if playing is not None:
-            runs_motion.append((m_open, m_open / np.maximum(m_open.mean(0, keepdims=True), _EPS)))
+        # the motion of restart r (at the STFT frames, and scaled for the assignment): the gated
+        # motion for even r and, with ``playing``, the motion as measured for odd r
+        variants = [m] if playing is None else [np.where(gate, m, 0.01 * m.mean(0, keepdims=True)), m]
+        runs_motion = [(M, M / np.maximum(M.mean(0, keepdims=True), _EPS))
+                       for M in (resample_motion(v, motion_fps, times) for v in variants)]
+        Mn = runs_motion[0][0]
     else:
         J = n_sources or (len(clusters) if clusters else None)
         if not J:
