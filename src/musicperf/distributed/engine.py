@@ -491,7 +491,10 @@ def run_batch(
     t0 = time.perf_counter()
     with RunLock(out_dir):
         manifest = Manifest.open(out_dir, videos, task=job.task, key=key)
-        leftovers = stale_temporaries(out_dir, [o for v in videos for o in job.outputs(v).values()])
+        # The run's own state files are written atomically too: a kill during a save leaves
+        # '.musicperf-manifest.<random>.json' (or the failures report's) beside the outputs.
+        own = [manifest.path, manifest.failures_path]
+        leftovers = stale_temporaries(out_dir, [o for v in videos for o in job.outputs(v).values()] + own)
         for f in leftovers:
             log.info("removing '%s', left half-written by an interrupted run", f)
             f.unlink(missing_ok=True)
