@@ -69,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # Disk full, read-only folder, permission denied, a path that is a file...: one line
+        # naming the path (outputs are written atomically, so nothing is left half-written).
+        from musicperf._util import describe_os_error
+
+        print(f"musicperf {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

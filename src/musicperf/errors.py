@@ -28,6 +28,14 @@ class AnnotationError(MusicperfError):
     inconsistent with the media it describes."""
 
 
+class OutputError(MusicperfError, OSError):
+    """An output cannot be written: the location is a file, read-only, missing or full.
+
+    Raised before the compute where the location can be checked cheaply
+    (:func:`musicperf._util.check_output_location`), and for an ``OSError`` met while writing.
+    """
+
+
 class ModelError(MusicperfError):
     """A model file or checkpoint is missing, malformed or does not fit the architecture."""
 
