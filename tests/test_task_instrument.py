@@ -128,7 +128,12 @@ def test_training_beats_chance_on_held_out_videos(data, trained):
     assert rep["fusion"]["accuracy"] >= 5 / 6, rep
     assert rep["audio"]["accuracy"] >= 5 / 6, rep
     assert rep["fusion"]["hit@3"] == 1.0
-    assert trained.meta["training"]["frame"]["history"][-1]["train_loss"] < 0.5
+    # The frame network fits its training set: cross-entropy from ~ln 3 = 1.10 down to 0.43-0.59
+    # over training seeds 0-5 on an AVX-512 BF16 machine (0.52-0.54 reported on AMX), final/first
+    # 0.39-0.51. The bounds keep a margin over those seeds and CPUs.
+    history = trained.meta["training"]["frame"]["history"]
+    assert history[-1]["train_loss"] < 0.75, history
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"], history
     assert set(rep["fusion"]["per_class"]) == {"drums", "flute", "guitar"}
 
 
