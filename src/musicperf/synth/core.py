@@ -571,8 +571,11 @@ def encode_mp4(path: Path, frames: Iterator[np.ndarray], audio: np.ndarray | Non
         with av.open(str(tmp), mode="w", format="mp4") as out:
             vs = out.add_stream("libx264", rate=rate)
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+            # mbtree=0: with macroblock-tree rate control, x264's assembly gave different bytes
+            # from run to run for frame heights that are not a multiple of 16 (72, 240+8k...)
+            # on an AVX-512 CPU, so synthetic data and every figure made from it varied.
             vs.options = {"crf": str(crf), "preset": preset,
-                          "x264-params": f"threads={threads}:lookahead-threads=1:sliced-threads=0"}
+                          "x264-params": f"threads={threads}:lookahead-threads=1:sliced-threads=0:mbtree=0"}
             vs.codec_context.thread_count = threads
             aus = None
             if audio is not None:
