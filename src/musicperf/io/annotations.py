@@ -8,12 +8,77 @@ Imports numpy only.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from musicperf.errors import AnnotationError
+
+
+#: Latest time an annotation file may hold, in seconds (100 hours). No recording of a
+#: performance is that long; a larger time is a unit error or a hostile file, and would make
+#: frame arrays of absurd size downstream.
+MAX_TIME = 100 * 3600.0
+
+
+class AnnotationWarning(UserWarning):
+    """A reader left something out or changed it (zero-length or untimed annotations, ...).
+
+    The message names the file, the tier and what was done.
+    """
+
+
+def time_problem(t: float) -> str | None:
+    """Why ``t`` (seconds) is not an acceptable annotation time, or ``None`` when it is.
+
+    Accepted: finite, ``0 <= t <= MAX_TIME``.
+    """
+    if not math.isfinite(t):
+        return "is not a finite number"
+    if t < 0:
+        return "is negative"
+    if t > MAX_TIME:
+        return f"is beyond {MAX_TIME / 3600:.0f} hours"
+    return None
+
+
+def check_time(t: float, *, path: str | Path | None, where: str, shown: str | None = None) -> float:
+    """Return ``t`` or raise a one-line :class:`AnnotationError` naming ``path``, ``where`` and the value.
+
+    ``shown`` is the value as written in the file (``"1e20"`` ms, ``"nan"``), when it differs
+    from ``t`` in seconds.
+    """
+    problem = time_problem(t)
+    if problem is not None:
+        value = shown if shown is not None else f"{t!r} s"
+        raise AnnotationError(f"'{path}': {where}: time {value} {problem}; the file is refused")
+    return t
+
+
+def drop_zero_length(annotations: list[Annotation], *, path: str | Path | None, tier: str,
+                     stacklevel: int = 3) -> list[Annotation]:
+    """``annotations`` without the zero-length ones, with one :class:`AnnotationWarning` if any.
+
+    A zero-length annotation in an interval format (ELAN, a Praat IntervalTier) covers no frame:
+    it is an editing slip, and training on it teaches nothing (or worse, a model that predicts
+    nothing). Point tiers (Praat ``TextTier``) are not passed here.
+    """
+    kept = [a for a in annotations if a.end > a.start]
+    dropped = len(annotations) - len(kept)
+    if dropped:
+        first = next(a for a in annotations if a.end <= a.start)
+        warnings.warn(
+            AnnotationWarning(
+                f"'{path}': tier {tier!r}: {dropped} zero-length annotation(s) (the first at {first.start:.3f} s, "
+                f"value {first.value!r}) dropped"
+            ),
+            stacklevel=stacklevel,
+        )
+    return kept
 
 
 @dataclass(frozen=True)
@@ -95,12 +160,18 @@ class AnnotationSet:
         Controlled vocabulary id -> allowed values.
     source : Path or None
         The file this set was read from.
+    document : object or None
+        The source document as read, for writers that keep what the model does not hold
+        (:func:`musicperf.io.elan.read_eaf` stores an :class:`~musicperf.io.elan.EafDocument`
+        here and :func:`~musicperf.io.elan.write_eaf` writes it back losslessly). ``None`` for
+        sets built in code or read from other formats.
     """
 
     tiers: dict[str, Tier] = field(default_factory=dict)
     media: list[MediaRef] = field(default_factory=list)
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
     source: Path | None = None
+    document: Any = field(default=None, repr=False, compare=False)
 
     def __iter__(self):
         return iter(self.tiers.values())

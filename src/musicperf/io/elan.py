@@ -45,23 +45,49 @@ Imports only the standard library (and :mod:`musicperf.io.annotations`).
 from __future__ import annotations
 
 import bisect
+import copy
 import datetime as _dt
 import itertools
+import math
 import mimetypes
 import os
+import re
 import urllib.parse
 import urllib.request
+import uuid
 import warnings
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from musicperf._util import write_bytes_atomic
 from musicperf.errors import AnnotationError
 from musicperf.io._xml import parse_xml
-from musicperf.io.annotations import Annotation, AnnotationSet, MediaRef, Tier
+from musicperf.io.annotations import (
+    MAX_TIME,
+    Annotation,
+    AnnotationSet,
+    AnnotationWarning,
+    MediaRef,
+    Tier,
+    check_time,
+    drop_zero_length,
+    time_problem,
+)
 
-__all__ = ["read_eaf", "write_eaf", "read_ecv", "add_vocabulary", "EAF_FORMAT"]
+__all__ = [
+    "read_eaf",
+    "write_eaf",
+    "read_ecv",
+    "add_vocabulary",
+    "add_prediction_tiers",
+    "EafDocument",
+    "EAF_FORMAT",
+    "PREDICTION_TYPE",
+    "PREDICTION_VOCABULARY",
+]
 
 #: The EAF version :func:`write_eaf` writes.
 EAF_FORMAT = "3.0"
@@ -157,12 +183,27 @@ def _tier_paths(root: ET.Element) -> list[list[str]]:
     return paths
 
 
-def _resolve_slots(root: ET.Element, path: Path, unit_ms: float) -> dict[str, float]:
+def _slot_users(root: ET.Element, sid: str) -> str:
+    """The tiers whose annotations use time slot ``sid``, for error messages."""
+    names = [
+        tier.get("TIER_ID", "?")
+        for tier in root.iterfind("TIER")
+        if any(sid in (el.get("TIME_SLOT_REF1"), el.get("TIME_SLOT_REF2"))
+               for el in tier.iterfind("ANNOTATION/ALIGNABLE_ANNOTATION"))
+    ]
+    return f"tier {', '.join(map(repr, names))}" if names else "no tier"
+
+
+def _resolve_slots(root: ET.Element, path: Path, unit_ms: float) -> dict[str, float] | None:
     """Time slot id -> time in document milliseconds, unaligned slots interpolated.
 
     Unaligned slots are first spaced evenly along the chain of annotations of their tier
     between its aligned slots (how ELAN draws subdivisions), then any left are interpolated
-    between their aligned neighbours in the ``TIME_ORDER``.
+    between their aligned neighbours in the ``TIME_ORDER``. ``None`` when the document has
+    time slots but none of them has a ``TIME_VALUE``: then no annotation has a knowable time.
+
+    A ``TIME_VALUE`` that is not finite, negative or beyond :data:`MAX_TIME` is an
+    :class:`AnnotationError` naming the slot, the tiers that use it and the value.
     """
     order: list[str] = []
     declared: set[str] = set()
@@ -177,16 +218,16 @@ def _resolve_slots(root: ET.Element, path: Path, unit_ms: float) -> dict[str, fl
         order.append(sid)
         value = slot.get("TIME_VALUE")
         if value not in (None, ""):
-            times[sid] = _number(value, what=f"TIME_VALUE of slot {sid!r}", path=path) * unit_ms
+            ms = _number(value, what=f"TIME_VALUE of slot {sid!r}", path=path) * unit_ms
+            if time_problem(ms / 1000.0) is not None:
+                check_time(ms / 1000.0, path=path, where=f"{_slot_users(root, sid)}, time slot {sid!r}",
+                           shown=f"{value.strip()} ms")
+            times[sid] = ms
     n_unaligned = len(order) - len(times)
     if not n_unaligned:
         return times
     if not times:
-        warnings.warn(
-            f"'{path}': none of its {len(order)} time slots has a TIME_VALUE; they are all placed at 0 s",
-            stacklevel=3,
-        )
-        return {sid: 0.0 for sid in order}
+        return None
     for chain in _tier_paths(root):
         _fill_between([sid for sid in chain if sid in declared], times, extend=False)
     _fill_between(order, times, extend=True)
@@ -305,6 +346,11 @@ def _read_media(root: ET.Element, path: Path) -> list[MediaRef]:
     for md in root.iterfind("HEADER/MEDIA_DESCRIPTOR"):
         origin = md.get("TIME_ORIGIN")
         origin_ms = 0.0 if origin in (None, "") else _number(origin, what="TIME_ORIGIN", path=path)
+        if not math.isfinite(origin_ms) or abs(origin_ms) > MAX_TIME * 1000.0:
+            raise AnnotationError(
+                f"'{path}': media {md.get('MEDIA_URL', '')!r}: TIME_ORIGIN {origin.strip()} ms is not a finite "
+                f"time within {MAX_TIME / 3600:.0f} hours; the file is refused"
+            )
         media.append(
             MediaRef(
                 url=md.get("MEDIA_URL", ""),
@@ -314,6 +360,35 @@ def _read_media(root: ET.Element, path: Path) -> list[MediaRef]:
             )
         )
     return media
+
+
+@dataclass(eq=False)
+class EafDocument:
+    """An ELAN document as :func:`read_eaf` read it, kept in ``AnnotationSet.document``.
+
+    :func:`write_eaf` starts from ``root`` and rewrites only what changed in the
+    :class:`AnnotationSet` since it was read (compared with the snapshots below), so every
+    element and attribute the model does not hold (header properties, linked files, locales,
+    languages, multilingual vocabularies and their ids, external and lexicon references,
+    linguistic types, constraints, unaligned time slots, reference annotations) is written back
+    as it was.
+    """
+
+    root: ET.Element
+    path: Path
+    origin_ms: float  # TIME_ORIGIN of the master media, in ms
+    tiers: dict[str, tuple]  # tier name -> _tier_key(tier) as read
+    media: list[tuple]  # _media_key(aset.media) as read
+    vocabularies: dict[str, list[str]]  # as read
+
+
+def _tier_key(tier: Tier) -> tuple:
+    return (tuple(tier.annotations), tier.parent, tier.linguistic_type, tier.participant, tier.annotator,
+            tier.vocabulary)
+
+
+def _media_key(media: list[MediaRef]) -> list[tuple]:
+    return [(m.url, m.mime_type, m.relative_url, m.time_origin) for m in media]
 
 
 def read_eaf(path: str | Path) -> AnnotationSet:
@@ -362,6 +437,8 @@ def read_eaf(path: str | Path) -> AnnotationSet:
     media = _read_media(root, path)
     origin_ms = media[0].time_origin * 1000.0 if media else 0.0
     slots = _resolve_slots(root, path, _TIME_UNITS_MS[units])
+    declared = {slot.get("TIME_SLOT_ID") for slot in root.iterfind("TIME_ORDER/TIME_SLOT")}
+    untimed: set[str] = set()  # annotations whose time cannot be known (no slot has a TIME_VALUE)
     vocabularies = _read_vocabularies(root, path)
     types = {lt.get("LINGUISTIC_TYPE_ID"): lt for lt in root.iterfind("LINGUISTIC_TYPE")}
 
@@ -405,16 +482,22 @@ def read_eaf(path: str | Path) -> AnnotationSet:
         if el.tag == "ALIGNABLE_ANNOTATION":
             refs = el.get("TIME_SLOT_REF1"), el.get("TIME_SLOT_REF2")
             for ref in refs:
-                if ref not in slots:
+                if ref not in declared:
                     raise AnnotationError(
                         f"'{path}': annotation {aid!r} in tier {tier_id!r} refers to undeclared time slot {ref!r}"
                     )
-            result = (slots[refs[0]], slots[refs[1]])
+            if slots is None:
+                result = None
+                untimed.add(aid)
+            else:
+                result = (slots[refs[0]], slots[refs[1]])
         elif el.tag == "REF_ANNOTATION":
             parent = el.get("ANNOTATION_REF", "")
             parent_span = span(parent, (*stack, aid)) if parent in records else None
             if parent_span is None:
                 result = None
+                if parent in untimed:
+                    untimed.add(aid)
             else:
                 chain = chains[(tier_id, parent)]
                 n, i = len(chain), chain.index(aid)
@@ -430,17 +513,35 @@ def read_eaf(path: str | Path) -> AnnotationSet:
     for tier_el, ids in tier_order:
         lt_id = tier_el.get("LINGUISTIC_TYPE_REF", "")
         lt = types.get(lt_id)
+        tier_id = tier_el.get("TIER_ID", "")
         annotations = []
+        n_untimed = 0
         for aid in ids:
             resolved = span(aid)
             if resolved is None:
-                orphans += 1
+                if aid in untimed:
+                    n_untimed += 1
+                else:
+                    orphans += 1
                 continue
             start, end = resolved
             if end < start:  # slots in the wrong order; ELAN would not draw it either
                 reversed_ += 1
                 start, end = end, start
-            annotations.append(Annotation((start + origin_ms) / 1000.0, (end + origin_ms) / 1000.0, records[aid][2]))
+            start, end = (start + origin_ms) / 1000.0, (end + origin_ms) / 1000.0
+            for t in (start, end):  # a TIME_ORIGIN can push a valid slot time out of range
+                check_time(t, path=path, where=f"tier {tier_id!r}, annotation {aid!r} (after the media TIME_ORIGIN)")
+            annotations.append(Annotation(start, end, records[aid][2]))
+        if n_untimed:
+            warnings.warn(
+                AnnotationWarning(
+                    f"'{path}': tier {tier_id!r}: none of the document's time slots has a TIME_VALUE, so the "
+                    f"times of its {n_untimed} annotation(s) cannot be known; they were dropped (align the "
+                    "file in ELAN first)"
+                ),
+                stacklevel=2,
+            )
+        annotations = drop_zero_length(annotations, path=path, tier=tier_id, stacklevel=4)
         aset.add_tier(
             Tier(
                 name=tier_el.get("TIER_ID", ""),
@@ -462,6 +563,14 @@ def read_eaf(path: str | Path) -> AnnotationSet:
             f"'{path}': {reversed_} annotations end before they start; their begin and end were swapped",
             stacklevel=2,
         )
+    aset.document = EafDocument(
+        root=root,
+        path=path,
+        origin_ms=origin_ms,
+        tiers={tier.name: _tier_key(tier) for tier in aset},
+        media=_media_key(aset.media),
+        vocabularies={k: list(v) for k, v in aset.vocabularies.items()},
+    )
     return aset
 
 
@@ -547,57 +656,48 @@ def _date(date: _dt.datetime | str | None) -> str:
     return str(date)
 
 
-def write_eaf(
-    aset: AnnotationSet,
-    path: str | Path,
-    *,
-    media: str | Path | None = None,
-    vocabularies: bool = True,
-    author: str = "musicperf",
-    date: _dt.datetime | str | None = None,
-) -> None:
-    """Write ``aset`` as an EAF 3.0 document that ELAN opens; the write is atomic.
+#: Order of the children of ANNOTATION_DOCUMENT in the EAF schemas (2.x and 3.0).
+_SCHEMA_ORDER = (
+    "LICENSE", "HEADER", "TIME_ORDER", "TIER", "LINGUISTIC_TYPE", "LOCALE", "LANGUAGE",
+    "CONSTRAINT", "CONTROLLED_VOCABULARY", "LEXICON_REF", "REF_LINK_SET", "EXTERNAL_REF",
+)  # fmt: skip
 
-    Parameters
-    ----------
-    aset : AnnotationSet
-        Times in seconds from the start of the media.
-    path : str or Path
-        The ``.eaf`` file to write.
-    media : str or Path, optional
-        A media file to link instead of ``aset.media``: ``MEDIA_URL`` is its absolute
-        ``file://`` URI, ``RELATIVE_MEDIA_URL`` its path relative to the ``.eaf``, ``MIME_TYPE``
-        guessed from the suffix. When ``None``, ``aset.media`` is kept.
-    vocabularies : bool
-        Write ``aset.vocabularies`` as EAF 3.0 controlled vocabularies (``CV_ENTRY_ML`` /
-        ``CVE_VALUE``) and link each tier's vocabulary through its linguistic type. A tier's
-        vocabulary that ``aset.vocabularies`` lacks is not linked.
-    author : str
-        The ``AUTHOR`` attribute.
-    date : datetime or str, optional
-        The ``DATE`` attribute (ISO 8601); the current time by default. Give a fixed date for
-        byte-identical output.
 
-    Notes
-    -----
-    Times are rounded to integer milliseconds. Every tier gets a linguistic type declared
-    explicitly (``TIME_ALIGNABLE="true"``, ``GRAPHIC_REFERENCES="false"``, ``CONSTRAINTS=
-    "Included_In"`` for dependent tiers, ``CONTROLLED_VOCABULARY_REF`` when it has a vocabulary):
-    one type per distinct (type name, constraint, vocabulary). All four ELAN constraints are
-    declared, as ELAN itself does.
+def _insert_in_order(parent: ET.Element, element: ET.Element, order: Sequence[str] = _SCHEMA_ORDER) -> None:
+    """Insert ``element`` after the last child of ``parent`` that the schema puts at or before it."""
+    rank = order.index(element.tag)
+    index = 0
+    for i, child in enumerate(parent):
+        if child.tag in order and order.index(child.tag) <= rank:
+            index = i + 1
+    parent.insert(index, element)
 
-    Raises
-    ------
-    AnnotationError
-        When an annotation would start before document time 0 (before the media's
-        ``TIME_ORIGIN``), or ends before it starts.
-    """
-    path = Path(path)
-    media_refs = [_media_ref(media, path)] if media is not None else list(aset.media)
-    origin_ms = round(media_refs[0].time_origin * 1000.0) if media_refs else 0
+
+class _Ids:
+    """New ids of one kind (``ts``, ``a``) that collide with none in the document."""
+
+    def __init__(self, prefix: str, existing: Iterable[str], start: int = 0):
+        pattern = re.compile(rf"{re.escape(prefix)}(\d+)$")
+        numbers = [int(m.group(1)) for m in map(pattern.match, existing) if m]
+        self.prefix, self.next, self.taken = prefix, max([start, *numbers]) + 1, set(existing)
+
+    def __call__(self) -> str:
+        while f"{self.prefix}{self.next}" in self.taken:
+            self.next += 1
+        name = f"{self.prefix}{self.next}"
+        self.next += 1
+        self.taken.add(name)
+        return name
+
+
+def _spans_ms(tiers: list[Tier], aset: AnnotationSet, path: Path, origin_ms: int) -> dict[str, list[tuple[int, int]]]:
+    """Integer document-ms spans of the tiers to write, checked; overlaps within a tier warn."""
     where = f"'{aset.source}'" if aset.source else "the annotation set"
 
     def to_ms(t: float, tier: Tier) -> int:
+        problem = time_problem(t)
+        if problem is not None:
+            raise AnnotationError(f"cannot write '{path}': tier {tier.name!r} of {where} has a time {t!r} s that {problem}")
         ms = round(t * 1000.0) - origin_ms
         if ms < 0:
             raise AnnotationError(
@@ -606,7 +706,6 @@ def write_eaf(
             )
         return ms
 
-    tiers = _ordered_tiers(aset)
     ms_spans = {}
     for tier in tiers:
         spans = [(to_ms(a.start, tier), to_ms(a.end, tier)) for a in tier.annotations]
@@ -623,8 +722,143 @@ def write_eaf(
             warnings.warn(
                 f"'{path}': tier {tier.name!r} has {overlaps} overlapping annotations, which ELAN does not "
                 "allow within one tier (write one tier per class)",
-                stacklevel=2,
+                stacklevel=4,
             )
+    return ms_spans
+
+
+def _written_parent(tier: Tier, aset: AnnotationSet, written: set[str], ms_spans: dict, path: Path) -> str | None:
+    """The PARENT_REF a freshly written tier gets: its parent when written before it and containing it."""
+    parent = tier.parent
+    if parent is None:
+        return None
+    if parent not in aset.tiers or parent not in written:
+        warnings.warn(
+            f"'{path}': tier {tier.name!r} has parent {parent!r}, which is not written; "
+            "it is written as an independent tier",
+            stacklevel=4,
+        )
+        return None
+    parent_spans = ms_spans.get(parent)
+    if parent_spans is None:  # a parent kept verbatim: its annotations as the set holds them
+        parent_spans = [(round(a.start * 1000.0), round(a.end * 1000.0)) for a in aset.tiers[parent].annotations]
+        child = [(round(a.start * 1000.0), round(a.end * 1000.0)) for a in tier.annotations]
+    else:
+        child = ms_spans[tier.name]
+    if not _contained(sorted(child), sorted(parent_spans)):
+        warnings.warn(
+            f"'{path}': tier {tier.name!r} has annotations outside those of its parent {parent!r}; "
+            "it is written as an independent tier",
+            stacklevel=4,
+        )
+        return None
+    return parent
+
+
+def _tier_element(tier: Tier, lt_id: str, parent: str | None, spans: list[tuple[int, int]],
+                  slot_ids: list[tuple[str, str]], annotation_id, cve_ref) -> ET.Element:
+    """A time-alignable TIER element; ``cve_ref(value)`` gives the CVE_REF of a value or ``None``."""
+    attrs = {"LINGUISTIC_TYPE_REF": lt_id, "TIER_ID": tier.name}
+    if parent:
+        attrs["PARENT_REF"] = parent
+    if tier.participant:
+        attrs["PARTICIPANT"] = tier.participant
+    if tier.annotator:
+        attrs["ANNOTATOR"] = tier.annotator
+    tier_el = ET.Element("TIER", attrs)
+    for ann, (ref1, ref2) in zip(tier.annotations, slot_ids):
+        wrapper = ET.SubElement(tier_el, "ANNOTATION")
+        al_attrs = {"ANNOTATION_ID": annotation_id(), "TIME_SLOT_REF1": ref1, "TIME_SLOT_REF2": ref2}
+        ref = cve_ref(ann.value)
+        if ref:
+            al_attrs["CVE_REF"] = ref
+        al = ET.SubElement(wrapper, "ALIGNABLE_ANNOTATION", al_attrs)
+        ET.SubElement(al, "ANNOTATION_VALUE").text = ann.value
+    return tier_el
+
+
+def write_eaf(
+    aset: AnnotationSet,
+    path: str | Path,
+    *,
+    media: str | Path | None = None,
+    vocabularies: bool = True,
+    author: str | None = None,
+    date: _dt.datetime | str | None = None,
+    keep_document: bool = True,
+) -> None:
+    """Write ``aset`` as an ELAN document; the write is atomic.
+
+    A set read by :func:`read_eaf` is written back **whole** (``keep_document``): the document
+    as read is the starting point and only what changed in the set is rewritten, so a read-write
+    round trip gives an equivalent document (same version, header properties, media and linked
+    file descriptors, locales, languages, vocabularies with their descriptions and entry ids,
+    external and lexicon references, linguistic types, constraints, tier attributes, annotation
+    and time slot ids; unaligned time slots stay unaligned; only ``DATE`` changes). See
+    :func:`_build_kept` for what counts as changed. Any other set is written as a new EAF 3.0
+    document.
+
+    Parameters
+    ----------
+    aset : AnnotationSet
+        Times in seconds from the start of the media.
+    path : str or Path
+        The ``.eaf`` file to write.
+    media : str or Path, optional
+        A media file to link instead of ``aset.media``: ``MEDIA_URL`` is its absolute
+        ``file://`` URI, ``RELATIVE_MEDIA_URL`` its path relative to the ``.eaf``, ``MIME_TYPE``
+        guessed from the suffix. When ``None``, ``aset.media`` is kept. In a kept document it
+        replaces the first (master) media descriptor and takes over its ``TIME_ORIGIN``; the
+        other descriptors stay.
+    vocabularies : bool
+        Write ``aset.vocabularies`` as controlled vocabularies (EAF 3.0: ``CV_ENTRY_ML`` /
+        ``CVE_VALUE``) and link each tier's vocabulary through its linguistic type; annotations
+        whose value is an entry refer to it (``CVE_REF``). A tier's vocabulary that
+        ``aset.vocabularies`` lacks is not linked. In a kept document the document's own
+        vocabularies are always kept (they belong to it); ``False`` only adds none.
+    author : str, optional
+        The ``AUTHOR`` attribute; by default ``"musicperf"`` for a new document and the
+        original author for a kept one.
+    date : datetime or str, optional
+        The ``DATE`` attribute (ISO 8601); the current time by default. Give a fixed date for
+        byte-identical output.
+    keep_document : bool
+        Start from the document ``aset`` was read from, when it has one (``aset.document``).
+        ``False`` writes a new EAF 3.0 document from the set alone (every tier time-alignable,
+        explicit times).
+
+    Notes
+    -----
+    Tiers written anew have explicit times rounded to integer milliseconds. Every such tier
+    gets a linguistic type declared explicitly (``TIME_ALIGNABLE="true"``,
+    ``GRAPHIC_REFERENCES="false"``, ``CONSTRAINTS="Included_In"`` for dependent tiers,
+    ``CONTROLLED_VOCABULARY_REF`` when it has a vocabulary): one type per distinct (type name,
+    constraint, vocabulary). A new document declares all four ELAN constraints, as ELAN does.
+
+    Raises
+    ------
+    AnnotationError
+        When an annotation would start before document time 0 (before the media's
+        ``TIME_ORIGIN``), ends before it starts, or has a time that is not finite, negative or
+        beyond :data:`~musicperf.io.annotations.MAX_TIME`.
+    """
+    path = Path(path)
+    doc = aset.document if keep_document and isinstance(aset.document, EafDocument) else None
+    if doc is not None:
+        root = _build_kept(aset, doc, path, media=media, vocabularies=vocabularies, author=author, date=date)
+    else:
+        root = _build_new(aset, path, media=media, vocabularies=vocabularies, author=author or "musicperf", date=date)
+    ET.indent(root, space="    ")
+    data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n"
+    write_bytes_atomic(path, data)
+
+
+def _build_new(aset: AnnotationSet, path: Path, *, media, vocabularies: bool, author: str, date) -> ET.Element:
+    """A new EAF 3.0 document holding ``aset``."""
+    media_refs = [_media_ref(media, path)] if media is not None else list(aset.media)
+    origin_ms = round(media_refs[0].time_origin * 1000.0) if media_refs else 0
+    tiers = _ordered_tiers(aset)
+    ms_spans = _spans_ms(tiers, aset, path, origin_ms)
 
     written_cvs = {k: list(dict.fromkeys(v)) for k, v in aset.vocabularies.items()} if vocabularies else {}
     root = ET.Element(
@@ -640,12 +874,7 @@ def write_eaf(
     )
     header = ET.SubElement(root, "HEADER", {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"})
     for ref in media_refs:
-        attrs = {"MEDIA_URL": ref.url, "MIME_TYPE": ref.mime_type or "unknown"}
-        if ref.relative_url:
-            attrs["RELATIVE_MEDIA_URL"] = ref.relative_url
-        if ref.time_origin:
-            attrs["TIME_ORIGIN"] = str(round(ref.time_origin * 1000.0))
-        ET.SubElement(header, "MEDIA_DESCRIPTOR", attrs)
+        header.append(_media_element(ref))
     n_annotations = sum(len(t) for t in tiers)
     ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"}).text = str(n_annotations)
 
@@ -667,22 +896,7 @@ def write_eaf(
     tier_parent: dict[str, str | None] = {}
     written_names: set[str] = set()
     for tier in tiers:
-        parent = tier.parent
-        if parent is not None:
-            if parent not in aset.tiers or parent not in written_names:
-                warnings.warn(
-                    f"'{path}': tier {tier.name!r} has parent {parent!r}, which is not written; "
-                    "it is written as an independent tier",
-                    stacklevel=2,
-                )
-                parent = None
-            elif not _contained(sorted(ms_spans[tier.name]), sorted(ms_spans[parent])):
-                warnings.warn(
-                    f"'{path}': tier {tier.name!r} has annotations outside those of its parent {parent!r}; "
-                    "it is written as an independent tier",
-                    stacklevel=2,
-                )
-                parent = None
+        parent = _written_parent(tier, aset, written_names, ms_spans, path)
         written_names.add(tier.name)
         cv = tier.vocabulary if tier.vocabulary in written_cvs else None
         key = (tier.linguistic_type or "default-lt", "Included_In" if parent else None, cv)
@@ -696,31 +910,21 @@ def write_eaf(
         tier_lt[tier.name] = lt_of[key]
         tier_parent[tier.name] = parent
 
+    cve_ids = {
+        (cv_id, value): f"cveid_{k}_{j}"
+        for k, (cv_id, values) in enumerate(written_cvs.items())
+        for j, value in enumerate(values)
+    }
     next_slot = 0
-    next_ann = 1
+    annotation_id = _Ids("a", [])
     for tier in tiers:
-        attrs = {"LINGUISTIC_TYPE_REF": tier_lt[tier.name], "TIER_ID": tier.name}
-        if tier_parent[tier.name]:
-            attrs["PARENT_REF"] = tier_parent[tier.name]
-        if tier.participant:
-            attrs["PARTICIPANT"] = tier.participant
-        if tier.annotator:
-            attrs["ANNOTATOR"] = tier.annotator
-        tier_el = ET.SubElement(root, "TIER", attrs)
-        for ann in tier.annotations:
-            wrapper = ET.SubElement(tier_el, "ANNOTATION")
-            al = ET.SubElement(
-                wrapper,
-                "ALIGNABLE_ANNOTATION",
-                {
-                    "ANNOTATION_ID": f"a{next_ann}",
-                    "TIME_SLOT_REF1": slot_id[next_slot],
-                    "TIME_SLOT_REF2": slot_id[next_slot + 1],
-                },
-            )
-            ET.SubElement(al, "ANNOTATION_VALUE").text = ann.value
-            next_slot += 2
-            next_ann += 1
+        slots = [(slot_id[next_slot + 2 * i], slot_id[next_slot + 2 * i + 1]) for i in range(len(tier))]
+        next_slot += 2 * len(tier)
+        cv = tier.vocabulary if tier.vocabulary in written_cvs else None
+        root.append(
+            _tier_element(tier, tier_lt[tier.name], tier_parent[tier.name], ms_spans[tier.name], slots,
+                          annotation_id, lambda value, cv=cv: cve_ids.get((cv, value)))
+        )
 
     for (_, constraint, cv), lt_id in lt_of.items():
         attrs = {"GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": lt_id, "TIME_ALIGNABLE": "true"}
@@ -730,23 +934,281 @@ def write_eaf(
             attrs["CONTROLLED_VOCABULARY_REF"] = cv
         ET.SubElement(root, "LINGUISTIC_TYPE", attrs)
     if written_cvs:
-        ET.SubElement(
-            root,
-            "LANGUAGE",
-            {"LANG_DEF": "http://cdb.iso.org/lg/CDB-00130975-001", "LANG_ID": "und", "LANG_LABEL": "undetermined (und)"},
-        )
+        ET.SubElement(root, "LANGUAGE", _UND)
     for stereotype, description in _CONSTRAINTS.items():
         ET.SubElement(root, "CONSTRAINT", {"DESCRIPTION": description, "STEREOTYPE": stereotype})
-    for k, (cv_id, values) in enumerate(written_cvs.items()):
-        cv_el = ET.SubElement(root, "CONTROLLED_VOCABULARY", {"CV_ID": cv_id})
-        ET.SubElement(cv_el, "DESCRIPTION", {"LANG_REF": "und"})
-        for j, value in enumerate(values):
-            entry = ET.SubElement(cv_el, "CV_ENTRY_ML", {"CVE_ID": f"cveid_{k}_{j}"})
-            ET.SubElement(entry, "CVE_VALUE", {"DESCRIPTION": "", "LANG_REF": "und"}).text = value
+    for cv_id, values in written_cvs.items():
+        root.append(_cv_element(cv_id, values, ml=True, lang="und", ids=[cve_ids[(cv_id, v)] for v in values]))
+    return root
 
-    ET.indent(root, space="    ")
-    data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n"
-    write_bytes_atomic(path, data)
+
+#: The LANGUAGE element ELAN writes for "undetermined".
+_UND = {"LANG_DEF": "http://cdb.iso.org/lg/CDB-00130975-001", "LANG_ID": "und", "LANG_LABEL": "undetermined (und)"}
+
+
+def _media_element(ref: MediaRef) -> ET.Element:
+    attrs = {"MEDIA_URL": ref.url, "MIME_TYPE": ref.mime_type or "unknown"}
+    if ref.relative_url:
+        attrs["RELATIVE_MEDIA_URL"] = ref.relative_url
+    if ref.time_origin:
+        attrs["TIME_ORIGIN"] = str(round(ref.time_origin * 1000.0))
+    return ET.Element("MEDIA_DESCRIPTOR", attrs)
+
+
+def _cve_id(cv_id: str, value: str) -> str:
+    """A CVE_ID for a new entry: ELAN's ``cveid_<uuid>`` form, derived from the vocabulary and value."""
+    return f"cveid_{uuid.uuid5(uuid.NAMESPACE_URL, 'musicperf-cv:' + cv_id + chr(0) + value)}"
+
+
+def _cv_entry(value: str, *, ml: bool, lang: str | None, cve_id: str | None) -> ET.Element:
+    if ml:  # EAF >= 2.8: multilingual entry
+        entry = ET.Element("CV_ENTRY_ML", {"CVE_ID": cve_id or ""})
+        ET.SubElement(entry, "CVE_VALUE", {"DESCRIPTION": "", "LANG_REF": lang or "und"}).text = value
+    else:  # EAF <= 2.7
+        entry = ET.Element("CV_ENTRY", {"DESCRIPTION": ""})
+        entry.text = value
+    return entry
+
+
+def _cv_element(cv_id: str, values: list[str], *, ml: bool, lang: str | None, ids: list[str]) -> ET.Element:
+    cv_el = ET.Element("CONTROLLED_VOCABULARY", {"CV_ID": cv_id})
+    if ml:
+        ET.SubElement(cv_el, "DESCRIPTION", {"LANG_REF": lang or "und"})
+    for value, cve_id in zip(values, ids):
+        cv_el.append(_cv_entry(value, ml=ml, lang=lang, cve_id=cve_id))
+    return cv_el
+
+
+def _version(root: ET.Element) -> tuple[int, ...]:
+    text = root.get("VERSION") or root.get("FORMAT") or EAF_FORMAT
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        return (3, 0)
+
+
+def _build_kept(aset: AnnotationSet, doc: EafDocument, path: Path, *, media, vocabularies: bool, author, date) -> ET.Element:
+    """The document ``aset`` was read from, with what changed in ``aset`` rewritten.
+
+    * A tier is kept **verbatim** (element, annotation ids, time slots, REF annotations, CVE_REFs
+      as read) when its annotations and attributes equal what was read and so does every tier
+      above it (its ``PARENT_REF`` chain). Otherwise it is written anew in the place of the old
+      element, time-alignable with explicit times (as by a new document); new tiers follow the
+      last tier. Tiers no longer in the set are removed, with the time slots only they used.
+    * New time slots are inserted into the ``TIME_ORDER`` before the first aligned slot that is
+      later; new ids (``ts<n>``, ``a<n>``) follow the largest in the document, and the header's
+      ``lastUsedAnnotationId`` follows them.
+    * A new tier reuses the document's linguistic type of its ``linguistic_type`` name when that
+      type fits (time-alignable, same constraint and vocabulary), otherwise a new type named
+      after it. Vocabularies new to the document are added (multilingual from EAF 2.8 on, in
+      the document's first LANGUAGE); values new to a vocabulary of the document are appended
+      to it; entries are never removed (kept annotations may refer to them).
+    * ``FORMAT``/``VERSION`` and ``AUTHOR`` stay; ``DATE`` is set.
+    """
+    root = copy.deepcopy(doc.root)
+    ml = _version(root) >= (2, 8)
+    if author is not None:
+        root.set("AUTHOR", author)
+    root.set("DATE", _date(date))
+    header = root.find("HEADER")
+    if header is None:
+        header = ET.Element("HEADER", {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"})
+        _insert_in_order(root, header)
+    unit_ms = _TIME_UNITS_MS.get(header.get("TIME_UNITS", "milliseconds"), 1.0)
+
+    # Media. A changed master origin changes every document time: then every tier is rewritten.
+    descriptors = header.findall("MEDIA_DESCRIPTOR")
+    origin_ms = doc.origin_ms
+    if media is not None:
+        ref = _media_ref(media, path)
+        ref.time_origin = doc.origin_ms / 1000.0
+        new = _media_element(ref)
+        if descriptors:
+            header.insert(list(header).index(descriptors[0]), new)
+            header.remove(descriptors[0])
+        else:
+            header.insert(0, new)
+    elif _media_key(aset.media) != doc.media:
+        index = list(header).index(descriptors[0]) if descriptors else 0
+        for md in descriptors:
+            header.remove(md)
+        for k, ref in enumerate(aset.media):
+            header.insert(index + k, _media_element(ref))
+        origin_ms = round(aset.media[0].time_origin * 1000.0) if aset.media else 0
+    shifted = origin_ms != doc.origin_ms
+    if shifted or unit_ms != 1.0:
+        # document times change (or are not milliseconds): write every time slot anew, in ms
+        header.set("TIME_UNITS", "milliseconds")
+
+    tier_els = {el.get("TIER_ID"): el for el in root.iterfind("TIER")}
+    verbatim: dict[str, bool] = {}
+
+    def is_verbatim(name: str, seen: frozenset = frozenset()) -> bool:
+        if name in verbatim:
+            return verbatim[name]
+        tier = aset.tiers.get(name)
+        ok = (
+            tier is not None
+            and not shifted
+            and unit_ms == 1.0
+            and name in doc.tiers
+            and name in tier_els
+            and _tier_key(tier) == doc.tiers[name]
+            and name not in seen
+        )
+        if ok:
+            parent = tier_els[name].get("PARENT_REF")
+            ok = not parent or is_verbatim(parent, seen | {name})
+        verbatim[name] = ok
+        return ok
+
+    for name in aset.tiers:
+        is_verbatim(name)
+    slots_before = {
+        ref for el in root.iterfind("TIER/ANNOTATION/ALIGNABLE_ANNOTATION")
+        for ref in (el.get("TIME_SLOT_REF1"), el.get("TIME_SLOT_REF2"))
+    }
+    all_annotation_ids = [el.get("ANNOTATION_ID", "") for el in root.iterfind("TIER/ANNOTATION/*")]
+    # Remove the tiers not kept verbatim; remember where the rewritten ones stood.
+    place: dict[str, ET.Element] = {}
+    for name, el in tier_els.items():
+        if verbatim.get(name):
+            continue
+        if name in aset.tiers:
+            marker = ET.Element("__musicperf_place__")
+            root.insert(list(root).index(el), marker)
+            place[name] = marker
+        root.remove(el)
+    time_order = root.find("TIME_ORDER")
+    if time_order is None:
+        time_order = ET.Element("TIME_ORDER")
+        _insert_in_order(root, time_order)
+    slots_now = {
+        ref for el in root.iterfind("TIER/ANNOTATION/ALIGNABLE_ANNOTATION")
+        for ref in (el.get("TIME_SLOT_REF1"), el.get("TIME_SLOT_REF2"))
+    }
+    for slot in list(time_order):
+        if slot.get("TIME_SLOT_ID") in slots_before - slots_now or shifted or unit_ms != 1.0:
+            time_order.remove(slot)  # (a shift or other units: no tier is kept, all slots are new)
+
+    fresh = [t for t in _ordered_tiers(aset) if not verbatim.get(t.name)]
+    ms_spans = _spans_ms(fresh, aset, path, round(origin_ms))
+
+    # Vocabularies: new ones added, new values appended; the document's own always kept.
+    cv_els = {cv.get("CV_ID"): cv for cv in root.iterfind("CONTROLLED_VOCABULARY")}
+    languages = [lang.get("LANG_ID") for lang in root.iterfind("LANGUAGE")]
+    if vocabularies:
+        for cv_id, values in aset.vocabularies.items():
+            values = list(dict.fromkeys(values))
+            if doc.vocabularies.get(cv_id) == values:
+                continue
+            if ml and not languages:
+                _insert_in_order(root, ET.Element("LANGUAGE", _UND))
+                languages.append("und")
+            lang = languages[0] if languages else None
+            cv_el = cv_els.get(cv_id)
+            if cv_el is None:
+                cv_el = _cv_element(cv_id, values, ml=ml, lang=lang, ids=[_cve_id(cv_id, v) for v in values])
+                _insert_in_order(root, cv_el)
+                cv_els[cv_id] = cv_el
+            elif not cv_el.get("EXT_REF"):
+                present = set(_cv_values(cv_el))
+                for value in values:
+                    if value not in present:
+                        cv_el.append(_cv_entry(value, ml=ml, lang=lang, cve_id=_cve_id(cv_id, value)))
+    entry_ids: dict[tuple[str, str], str] = {}
+    if ml:
+        for cv_id, cv_el in cv_els.items():
+            for entry in cv_el.iterfind("CV_ENTRY_ML"):
+                for value_el in entry.iterfind("CVE_VALUE"):
+                    entry_ids.setdefault((cv_id, (value_el.text or "").strip()), entry.get("CVE_ID", ""))
+
+    # Linguistic types and constraints for the tiers written anew.
+    lts = {lt.get("LINGUISTIC_TYPE_ID"): lt for lt in root.iterfind("LINGUISTIC_TYPE")}
+    constraints = {c.get("STEREOTYPE") for c in root.iterfind("CONSTRAINT")}
+
+    def lt_for(tier: Tier, constraint: str | None, cv: str | None) -> str:
+        base = tier.linguistic_type or "default-lt"
+        name, n = base, 1
+        while name in lts:
+            lt = lts[name]
+            if (
+                lt.get("TIME_ALIGNABLE", "true") == "true"
+                and (lt.get("CONSTRAINTS") or None) == constraint
+                and (lt.get("CONTROLLED_VOCABULARY_REF") or None) == cv
+            ):
+                return name
+            n += 1
+            name = f"{base}-{n}"
+        attrs = {"GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": name, "TIME_ALIGNABLE": "true"}
+        if constraint:
+            attrs["CONSTRAINTS"] = constraint
+        if cv:
+            attrs["CONTROLLED_VOCABULARY_REF"] = cv
+        lts[name] = ET.Element("LINGUISTIC_TYPE", attrs)
+        _insert_in_order(root, lts[name])
+        if constraint and constraint not in constraints:
+            _insert_in_order(root, ET.Element("CONSTRAINT", {"DESCRIPTION": _CONSTRAINTS[constraint],
+                                                             "STEREOTYPE": constraint}))
+            constraints.add(constraint)
+        return name
+
+    slot_ids = _Ids("ts", [s.get("TIME_SLOT_ID", "") for s in time_order])
+    last_used = header.find("PROPERTY[@NAME='lastUsedAnnotationId']")
+    try:
+        last = int(last_used.text) if last_used is not None and last_used.text else 0
+    except ValueError:
+        last = 0
+    annotation_id = _Ids("a", all_annotation_ids, start=last)
+    new_slots: list[tuple[int, str]] = []
+    written = {name for name, ok in verbatim.items() if ok}
+    n_new = 0
+    for tier in fresh:
+        parent = _written_parent(tier, aset, written, ms_spans, path)
+        written.add(tier.name)
+        cv = tier.vocabulary if tier.vocabulary in cv_els else None
+        lt_id = lt_for(tier, "Included_In" if parent else None, cv)
+        refs = []
+        for start, end in ms_spans[tier.name]:
+            pair = (slot_ids(), slot_ids())
+            new_slots += [(start, pair[0]), (end, pair[1])]
+            refs.append(pair)
+        tier_el = _tier_element(tier, lt_id, parent, ms_spans[tier.name], refs, annotation_id,
+                                lambda value, cv=cv: entry_ids.get((cv, value)) if cv else None)
+        n_new += len(tier)
+        if tier.name in place:
+            root.insert(list(root).index(place.pop(tier.name)), tier_el)
+        else:
+            _insert_in_order(root, tier_el)
+    for marker in place.values():
+        root.remove(marker)
+    for el in list(root):
+        if el.tag == "__musicperf_place__":
+            root.remove(el)
+
+    # New slots go before the first aligned slot that is later (the TIME_ORDER is in time order).
+    if new_slots:
+        new_slots.sort()
+        merged: list[ET.Element] = []
+        k = 0
+        for slot in list(time_order):
+            value = slot.get("TIME_VALUE")
+            if value not in (None, ""):
+                ms = float(value)
+                while k < len(new_slots) and new_slots[k][0] < ms:
+                    merged.append(ET.Element("TIME_SLOT", {"TIME_SLOT_ID": new_slots[k][1],
+                                                           "TIME_VALUE": str(new_slots[k][0])}))
+                    k += 1
+            merged.append(slot)
+        merged += [ET.Element("TIME_SLOT", {"TIME_SLOT_ID": sid, "TIME_VALUE": str(ms)}) for ms, sid in new_slots[k:]]
+        for slot in list(time_order):
+            time_order.remove(slot)
+        time_order.extend(merged)
+    if n_new:
+        if last_used is None:
+            last_used = ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"})
+        last_used.text = str(annotation_id.next - 1)
+    return root
 
 
 def add_vocabulary(aset: AnnotationSet, cv_id: str, values=None, *, tiers=None) -> list[str]:
@@ -777,3 +1239,101 @@ def add_vocabulary(aset: AnnotationSet, cv_id: str, values=None, *, tiers=None) 
     for tier in chosen:
         tier.vocabulary = cv_id
     return values
+
+
+#: The linguistic type and vocabulary id of the tiers :func:`add_prediction_tiers` adds.
+PREDICTION_TYPE = "musicperf-prediction"
+PREDICTION_VOCABULARY = "musicperf-classes"
+
+
+def add_prediction_tiers(
+    aset: AnnotationSet,
+    predictions: Mapping[str, Iterable[tuple[float, float]]],
+    *,
+    classes: Sequence[str] | None = None,
+    prefix: str = "",
+    linguistic_type: str = PREDICTION_TYPE,
+    vocabulary: str = PREDICTION_VOCABULARY,
+    annotator: str = "musicperf",
+) -> list[Tier]:
+    """Add one predicted tier per class to ``aset``, under a linguistic type and vocabulary of their own.
+
+    Each tier is named ``prefix + class``; its annotations are the predicted intervals, each
+    valued with the class name. The tiers get the linguistic type ``linguistic_type`` (not the
+    human tiers' type), whose controlled vocabulary ``vocabulary`` lists the class names, so
+    :func:`write_eaf` writes every predicted annotation with a ``CVE_REF`` to its class's entry
+    and ELAN offers the classes as the only values. When ``aset`` was read from an ELAN file,
+    :func:`write_eaf` keeps that document whole and adds the tiers to it.
+
+    Parameters
+    ----------
+    aset : AnnotationSet
+        Modified in place (typically the human annotations read with :func:`read_eaf`).
+    predictions : mapping of str to iterable of (start, end)
+        Class name -> predicted intervals in seconds from the start of the media.
+    classes : sequence of str, optional
+        The vocabulary's values, in order: every class of the model, including those predicted
+        nowhere; by default the keys of ``predictions``. Every key must be one of them.
+    prefix : str
+        Prepended to the class name to form the tier name (``"auto: "`` in the labelling
+        workflow, so that predicted tiers never take a human tier's name).
+    linguistic_type, vocabulary : str
+        Ids of the tiers' linguistic type and controlled vocabulary.
+    annotator : str
+        The tiers' ``ANNOTATOR`` attribute.
+
+    Returns
+    -------
+    list of Tier
+        The tiers added, in the order of ``predictions``.
+
+    Raises
+    ------
+    AnnotationError
+        When a tier name is taken by a tier that is not an earlier prediction (a tier of
+        another linguistic type: human work is never replaced), a key of ``predictions`` is
+        not in ``classes``, or an interval is not finite, negative, beyond
+        :data:`~musicperf.io.annotations.MAX_TIME` or does not end after it starts.
+        Nothing is changed then.
+
+    Notes
+    -----
+    An existing tier of the same name *and* of ``linguistic_type`` (an earlier prediction) is
+    replaced. Values already in the vocabulary ``vocabulary`` are kept; the classes are added
+    after them.
+
+    Examples
+    --------
+    >>> aset = read_eaf("concert.eaf")                                     # doctest: +SKIP
+    >>> add_prediction_tiers(aset, {"Nodding": [(1.0, 2.5)]}, classes=["Nodding", "Swaying"],
+    ...                      prefix="auto: ")                              # doctest: +SKIP
+    >>> write_eaf(aset, "concert.labelled.eaf")                            # doctest: +SKIP
+    """
+    classes = list(dict.fromkeys(classes if classes is not None else predictions))
+    where = f"'{aset.source}'" if aset.source else "the annotation set"
+    tiers: list[Tier] = []
+    for cls, intervals in predictions.items():
+        if cls not in classes:
+            raise AnnotationError(f"predicted class {cls!r} is not one of the classes {classes}")
+        name = prefix + cls
+        existing = aset.tiers.get(name)
+        if existing is not None and existing.linguistic_type != linguistic_type:
+            raise AnnotationError(
+                f"{where} already has a tier {name!r} of linguistic type {existing.linguistic_type!r}, not an "
+                f"earlier prediction ({linguistic_type!r}); it is not replaced (choose another prefix)"
+            )
+        annotations = []
+        for start, end in intervals:
+            start, end = float(start), float(end)
+            for t in (start, end):
+                check_time(t, path=aset.source, where=f"predicted tier {name!r}")
+            if not end > start:
+                raise AnnotationError(f"predicted tier {name!r}: interval {start!r}-{end!r} s does not end after it starts")
+            annotations.append(Annotation(start, end, cls))
+        tiers.append(Tier(name, annotations, linguistic_type=linguistic_type, annotator=annotator, vocabulary=vocabulary))
+    values = list(aset.vocabularies.get(vocabulary, []))
+    aset.vocabularies[vocabulary] = values + [c for c in classes if c not in values]
+    for tier in tiers:
+        aset.tiers.pop(tier.name, None)
+        aset.add_tier(tier)
+    return tiers
