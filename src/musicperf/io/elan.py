@@ -996,8 +996,8 @@ def _build_kept(aset: AnnotationSet, doc: EafDocument, path: Path, *, media, voc
       element, time-alignable with explicit times (as by a new document); new tiers follow the
       last tier. Tiers no longer in the set are removed, with the time slots only they used.
     * New time slots are inserted into the ``TIME_ORDER`` before the first aligned slot that is
-      later; new ids (``ts<n>``, ``a<n>``) follow the largest in the document, and the header's
-      ``lastUsedAnnotationId`` follows them.
+      later; new ids (``ts<n>``, ``a<n>``) follow the largest in the document (and its
+      ``lastUsedAnnotationId``), which then follows them.
     * A new tier reuses the document's linguistic type of its ``linguistic_type`` name when that
       type fits (time-alignable, same constraint and vocabulary), otherwise a new type named
       after it. Vocabularies new to the document are added (multilingual from EAF 2.8 on, in
@@ -1204,10 +1204,8 @@ def _build_kept(aset: AnnotationSet, doc: EafDocument, path: Path, *, media, voc
         for slot in list(time_order):
             time_order.remove(slot)
         time_order.extend(merged)
-    if n_new:
-        if last_used is None:
-            last_used = ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"})
-        last_used.text = str(annotation_id.next - 1)
+    if n_new and last_used is not None:  # (a document without it, EAF < 2.7, gets none)
+        last_used.text = str(max(last, annotation_id.next - 1))
     return root
 
 
