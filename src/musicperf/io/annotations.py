@@ -59,26 +59,41 @@ def check_time(t: float, *, path: str | Path | None, where: str, shown: str | No
     return t
 
 
-def drop_zero_length(annotations: list[Annotation], *, path: str | Path | None, tier: str,
-                     stacklevel: int = 3) -> list[Annotation]:
-    """``annotations`` without the zero-length ones, with one :class:`AnnotationWarning` if any.
+def zero_length_rule(annotations: list[Annotation], *, path: str | Path | None, tier: str,
+                     point_tier: bool = False, stacklevel: int = 3) -> list[Annotation]:
+    """Apply the zero-length rule of the readers to one tier's annotations; warn when it acts.
 
-    A zero-length annotation in an interval format (ELAN, a Praat IntervalTier) covers no frame:
-    it is an editing slip, and training on it teaches nothing (or worse, a model that predicts
-    nothing). Point tiers (Praat ``TextTier``) are not passed here.
+    * A tier whose annotations are **all** zero-length has no time span anywhere: in an interval
+      format (ELAN, a Praat IntervalTier, an ELAN export) it is damage (ELAN and Praat cannot make
+      such annotations; a file whose slots were all placed at one time looks like this), and
+      training on it teaches a model to predict nothing. Its annotations are dropped with an
+      :class:`AnnotationWarning`. With ``point_tier`` (a format that has points: the musicperf
+      CSV, which writes a Praat TextTier so) the tier is kept as points.
+    * Zero-length annotations **among intervals** are kept as points (musicperf writes points
+      so; :func:`musicperf.labels.frame_labels` labels the one frame containing a point), with
+      an :class:`AnnotationWarning` giving their number and the first one.
     """
-    kept = [a for a in annotations if a.end > a.start]
-    dropped = len(annotations) - len(kept)
-    if dropped:
-        first = next(a for a in annotations if a.end <= a.start)
+    zero = [a for a in annotations if a.end <= a.start]
+    if not zero or (point_tier and len(zero) == len(annotations)):
+        return annotations
+    first = zero[0]
+    if len(zero) == len(annotations):
         warnings.warn(
             AnnotationWarning(
-                f"'{path}': tier {tier!r}: {dropped} zero-length annotation(s) (the first at {first.start:.3f} s, "
-                f"value {first.value!r}) dropped"
+                f"'{path}': tier {tier!r}: all its {len(zero)} annotation(s) have zero length (the first at "
+                f"{first.start:.3f} s, value {first.value!r}): the tier spans no time; its annotations were dropped"
             ),
             stacklevel=stacklevel,
         )
-    return kept
+        return []
+    warnings.warn(
+        AnnotationWarning(
+            f"'{path}': tier {tier!r}: {len(zero)} zero-length annotation(s) (the first at {first.start:.3f} s, "
+            f"value {first.value!r}) are kept as points, each marking one frame"
+        ),
+        stacklevel=stacklevel,
+    )
+    return annotations
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ from musicperf.io.annotations import (
     MediaRef,
     Tier,
     check_time,
-    drop_zero_length,
+    zero_length_rule,
     time_problem,
 )
 
@@ -541,7 +541,7 @@ def read_eaf(path: str | Path) -> AnnotationSet:
                 ),
                 stacklevel=2,
             )
-        annotations = drop_zero_length(annotations, path=path, tier=tier_id, stacklevel=4)
+        annotations = zero_length_rule(annotations, path=path, tier=tier_id, stacklevel=4)
         aset.add_tier(
             Tier(
                 name=tier_el.get("TIER_ID", ""),
@@ -716,6 +716,14 @@ def _spans_ms(tiers: list[Tier], aset: AnnotationSet, path: Path, origin_ms: int
                     f"ends ({ann.end:.3f} s) before it starts ({ann.start:.3f} s)"
                 )
         ms_spans[tier.name] = spans
+        if spans and all(end == start for start, end in spans):
+            warnings.warn(
+                AnnotationWarning(
+                    f"'{path}': tier {tier.name!r} holds only zero-length annotations (points), which ELAN "
+                    "cannot show; read_eaf drops such a tier (write points to a TextGrid or CSV)"
+                ),
+                stacklevel=4,
+            )
         ordered = sorted(spans)
         overlaps = sum(1 for (_, e0), (s1, _) in zip(ordered, ordered[1:]) if s1 < e0)
         if overlaps:

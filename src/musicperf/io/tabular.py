@@ -27,10 +27,11 @@ ELAN does); :func:`read_csv` / :func:`write_csv` use the musicperf CSV, columns
 ``tier,start,end,value`` with times in seconds. Neither tabular format can hold an empty tier.
 
 Validation: a time that is negative or beyond 100 hours (or not finite) is an
-:class:`AnnotationError` naming the file, line, tier and value. Zero-length annotations are
-dropped with an :class:`~musicperf.io.annotations.AnnotationWarning` naming the tier (an ELAN
-export cannot hold a meaningful one), except in a musicperf CSV tier whose annotations are all
-zero-length: that is a point tier (a Praat TextTier written by :func:`write_csv`) and is kept.
+:class:`AnnotationError` naming the file, line, tier and value. A tier whose annotations all
+have zero length is dropped with an :class:`~musicperf.io.annotations.AnnotationWarning` naming
+it (an ELAN export cannot hold a meaningful one), except in a musicperf CSV, where it is a point
+tier (a Praat TextTier written by :func:`write_csv`) and is kept; zero-length annotations among
+intervals are kept as points with a warning.
 
 Imports only the standard library.
 """
@@ -45,7 +46,7 @@ from pathlib import Path
 
 from musicperf._util import write_text_atomic
 from musicperf.errors import AnnotationError
-from musicperf.io.annotations import Annotation, AnnotationSet, Tier, check_time, drop_zero_length
+from musicperf.io.annotations import Annotation, AnnotationSet, Tier, check_time, zero_length_rule
 
 __all__ = ["read_elan_tab", "write_elan_tab", "read_csv", "write_csv", "sniff_tabular", "parse_time"]
 
@@ -147,7 +148,7 @@ class _TierBuilder:
             self.tiers[tier].annotations.append(Annotation(start, end, value))
 
     def build(self, *, points: bool = False) -> AnnotationSet:
-        """The tiers, zero-length annotations dropped with a warning.
+        """The tiers, with the zero-length rule of :func:`~musicperf.io.annotations.zero_length_rule`.
 
         With ``points``, a tier whose annotations are *all* zero-length is a point tier (as
         :func:`write_csv` writes a Praat TextTier) and is kept whole.
@@ -155,9 +156,8 @@ class _TierBuilder:
         aset = AnnotationSet(source=self.path)
         for tier in self.tiers.values():
             fields = {**tier.__dict__}
-            if not (points and fields["annotations"] and all(a.end == a.start for a in fields["annotations"])):
-                fields["annotations"] = drop_zero_length(fields["annotations"], path=self.path, tier=tier.name,
-                                                         stacklevel=5)
+            fields["annotations"] = zero_length_rule(fields["annotations"], path=self.path, tier=tier.name,
+                                                     point_tier=points, stacklevel=5)
             aset.add_tier(Tier(**fields))  # re-sorts annotations by time
         return aset
 

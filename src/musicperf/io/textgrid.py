@@ -11,9 +11,10 @@ Choices:
   does the same. Points (``TextTier``) become zero-length annotations.
 * Times are validated (:func:`musicperf.io.annotations.check_time`): a kept interval or point
   whose time is not finite (``1e400``), negative or beyond 100 hours is an
-  :class:`AnnotationError` naming the file, tier, item and value. A zero-length interval of an
-  IntervalTier covers nothing: it is dropped with an
-  :class:`~musicperf.io.annotations.AnnotationWarning` naming the tier.
+  :class:`AnnotationError` naming the file, tier, item and value. Praat cannot make a
+  zero-length interval: an IntervalTier whose kept intervals all have zero length is dropped
+  with an :class:`~musicperf.io.annotations.AnnotationWarning` naming the tier; zero-length
+  intervals among others are kept as points, with a warning.
 * Praat allows two tiers with the same name, the model does not: the second becomes
   ``"name (2)"``.
 * A tier that declares more intervals than the file holds (a truncated file such as
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from musicperf._util import write_text_atomic
 from musicperf.errors import AnnotationError
-from musicperf.io.annotations import Annotation, AnnotationSet, Tier, check_time, drop_zero_length
+from musicperf.io.annotations import Annotation, AnnotationSet, Tier, check_time, zero_length_rule
 
 __all__ = ["read_textgrid", "write_textgrid"]
 
@@ -199,7 +200,7 @@ def read_textgrid(path: str | Path, *, skip_empty: bool = True) -> AnnotationSet
                     raise AnnotationError(f"'{path}': {where} ends ({end}) before it starts ({start})")
                 if value.strip() or not skip_empty:
                     annotations.append(Annotation(start, end, value))
-            annotations = drop_zero_length(annotations, path=path, tier=name)
+            annotations = zero_length_rule(annotations, path=path, tier=name)
         elif kind == "TextTier":
             for k in range(1, n + 1):
                 _check_not_next_tier(tokens, label, n, k, "points")
