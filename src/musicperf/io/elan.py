@@ -30,14 +30,40 @@ How the reader resolves what the file leaves implicit
   with ``_<name>`` (collections that prefix their files with a source name). A missing ``.ecv``
   is a warning, not an error, and leaves that vocabulary out of ``AnnotationSet.vocabularies``.
 
+Validation (what a hostile or broken file gets)
+-----------------------------------------------
+* A ``TIME_VALUE`` (or ``TIME_ORIGIN``) that is not a number, not finite (``NaN``, ``inf``),
+  negative, or beyond 100 hours (:data:`~musicperf.io.annotations.MAX_TIME`), and an annotation
+  time that the master ``TIME_ORIGIN`` makes negative or too large, are an
+  :class:`AnnotationError` naming the file, the tier, the slot and the value as written.
+* A document whose time slots have no ``TIME_VALUE`` at all has no knowable time: every
+  annotation of it is dropped, with one :class:`~musicperf.io.annotations.AnnotationWarning`
+  per tier naming it (before, all of them sat at 0 s and were trained on).
+* Zero-length annotations: a tier whose annotations all have zero length spans no time and is
+  dropped with a warning; zero-length annotations among intervals are kept as points (one
+  frame each), with a warning (:func:`~musicperf.io.annotations.zero_length_rule`).
+* An XML encoding that Python cannot read is an :class:`AnnotationError` (:mod:`._xml`).
+
 Choices of the writer
 ---------------------
-Every tier is written time-alignable with explicit integer-millisecond times, so what was read
-is written back to the millisecond. A dependent tier keeps its ``PARENT_REF`` under an
-``Included_In`` linguistic type when each of its annotations lies inside a parent annotation
-(always true for tiers read from an EAF); otherwise it is written as an independent tier, with a
-warning. Symbolic (REF) structure is therefore not reproduced: ELAN shows the same times, and
-the annotations can be edited freely.
+:func:`write_eaf` writes a set read by :func:`read_eaf` back **whole**: the document as read is
+kept in ``AnnotationSet.document`` (an :class:`EafDocument`) and is the starting point of the
+write; tiers whose annotations and attributes (and those of the tiers above them) are as read
+are written verbatim, with their ids, time slots (unaligned ones stay unaligned), REF
+annotations and ``CVE_REF``; everything the model does not hold (header properties such as the
+URN, media and linked file descriptors, LOCALE, LANGUAGE, multilingual vocabularies with their
+descriptions and ``CVE_ID``, EXTERNAL_REF, LEXICON_REF, linguistic types, constraints) is kept.
+Only ``DATE`` changes in a plain round trip. Tiers that changed, and new ones, are written
+time-alignable with explicit integer-millisecond times.
+
+A set built in code (or ``keep_document=False``) is written as a new EAF 3.0 document: every
+tier time-alignable with explicit times. A dependent tier keeps its ``PARENT_REF`` under an
+``Included_In`` linguistic type when each of its annotations lies inside a parent annotation;
+otherwise it is written as an independent tier, with a warning.
+
+:func:`add_prediction_tiers` adds predicted tiers under a linguistic type of their own
+(``musicperf-prediction``) whose controlled vocabulary lists the class names; each predicted
+annotation refers to its class's entry (``CVE_REF``, EAF 2.8 and later).
 
 Imports only the standard library (and :mod:`musicperf.io.annotations`).
 """
@@ -405,7 +431,8 @@ def read_eaf(path: str | Path) -> AnnotationSet:
         Tiers in document order. Times are float seconds from the start of the first linked
         media (``TIME_ORIGIN`` applied); reference annotations carry their resolved times.
         ``vocabularies`` holds the controlled vocabularies that could be read; each tier's
-        ``vocabulary`` is its linguistic type's ``CONTROLLED_VOCABULARY_REF``.
+        ``vocabulary`` is its linguistic type's ``CONTROLLED_VOCABULARY_REF``. ``document``
+        holds the :class:`EafDocument`, so that :func:`write_eaf` writes the file back whole.
 
     Raises
     ------
@@ -413,12 +440,19 @@ def read_eaf(path: str | Path) -> AnnotationSet:
         When the file is not well-formed safe XML, not an ELAN document, or refers to time
         slots that are not declared.
 
+        Also when a time is not finite, negative or beyond 100 hours (the message names the
+        tier, the slot and the value), or the XML encoding cannot be read.
+
     Warns
     -----
     UserWarning
         Once per file for unaligned time slots (interpolated), for external vocabulary files
         that are missing or broken (left out), for reference annotations whose parent does not
         exist (dropped) and for annotations whose end slot precedes their begin (swapped).
+    AnnotationWarning
+        Per tier, when its annotations have no knowable time (no slot of the document has a
+        ``TIME_VALUE``: dropped), when all of them have zero length (dropped) or some of them
+        do (kept as points).
 
     Examples
     --------
