@@ -95,6 +95,8 @@ def test_changes_rewrite_only_what_changed(shared_data, tmp_path):
     for name in after:
         if name == "W-Words" or name in children:
             assert after[name].find("ANNOTATION/REF_ANNOTATION") is None  # rewritten: time-alignable
+            kept = {k: v for k, v in before[name].attrib.items() if k not in ("LINGUISTIC_TYPE_REF", "PARENT_REF")}
+            assert kept.items() <= after[name].attrib.items() and "DEFAULT_LOCALE" in kept  # e.g. DEFAULT_LOCALE
         else:
             assert canonical(after[name]) == canonical(before[name]), name
     for el in (root, original):  # the new annotation ids move lastUsedAnnotationId on

@@ -1218,6 +1218,14 @@ def _build_kept(aset: AnnotationSet, doc: EafDocument, path: Path, *, media, voc
         tier_el = _tier_element(tier, lt_id, parent, ms_spans[tier.name], refs, annotation_id,
                                 lambda value, cv=cv: entry_ids.get((cv, value)) if cv else None)
         n_new += len(tier)
+        old_el = tier_els.get(tier.name)
+        if old_el is not None:  # attributes the model does not hold (DEFAULT_LOCALE, LANG_REF, EXT_REF) stay
+            for key, value in old_el.attrib.items():
+                if key in ("PARTICIPANT", "ANNOTATOR"):  # the model's value wins; an empty one stays
+                    if key not in tier_el.attrib and getattr(tier, key.lower()) == value:
+                        tier_el.set(key, value)
+                elif key not in ("LINGUISTIC_TYPE_REF", "PARENT_REF", "TIER_ID"):
+                    tier_el.set(key, value)
         if tier.name in place:
             root.insert(list(root).index(place.pop(tier.name)), tier_el)
         else:
