@@ -1129,8 +1129,9 @@ def _build_kept(aset: AnnotationSet, doc: EafDocument, path: Path, *, media, voc
         ref for el in root.iterfind("TIER/ANNOTATION/ALIGNABLE_ANNOTATION")
         for ref in (el.get("TIME_SLOT_REF1"), el.get("TIME_SLOT_REF2"))
     }
+    orphaned = slots_before - slots_now
     for slot in list(time_order):
-        if slot.get("TIME_SLOT_ID") in slots_before - slots_now or shifted or unit_ms != 1.0:
+        if slot.get("TIME_SLOT_ID") in orphaned or shifted or unit_ms != 1.0:
             time_order.remove(slot)  # (a shift or other units: no tier is kept, all slots are new)
 
     fresh = [t for t in _ordered_tiers(aset) if not verbatim.get(t.name)]
