@@ -156,6 +156,10 @@ def test_zero_length_tier_is_dropped_with_a_named_warning(tmp_path, show_json):
     tg = write(tmp_path, "zero.TextGrid", textgrid("4", "4"))
     summary, err = show_json(tg)
     assert summary["n_annotations"] == 0 and "tier 'gestures': all its 1 annotation(s) have zero length" in err
+    tab = write(tmp_path, "zero.txt", "gestures\t\t1.000\t1.000\t0.000\tNodding\nbows\t\t1.000\t2.000\t1.000\tup\n")
+    summary, err = show_json(tab)
+    assert {t["name"]: t["count"] for t in summary["tiers"]} == {"gestures": 0, "bows": 1}
+    assert "tier 'gestures': all its 1 annotation(s) have zero length" in err
     # a musicperf CSV tier of points only is a point tier (a Praat TextTier written as CSV): kept
     csv = write(tmp_path, "points.csv", "tier,start,end,value\nbeats,1,1,x\nbeats,2,2,x\n")
     summary, err = show_json(csv)
