@@ -294,10 +294,14 @@ def test_time_origin_is_added_and_written_back(tmp_path):
     root = ET.parse(out).getroot()
     assert [md.get("TIME_ORIGIN") for md in root.iterfind("HEADER/MEDIA_DESCRIPTOR")] == ["5000", "1200"]
     assert triples(read_eaf(out)["t"]) == [(5.0, 5.75, "v")]
-    # an annotation before the origin cannot be written
+    # an annotation before the origin cannot be written in a new document with that origin
     aset["t"].annotations.append(Annotation(4.0, 4.5, "early"))
     with pytest.raises(AnnotationError, match="before the media time origin"):
-        write_eaf(aset, tmp_path / "bad.eaf")
+        write_eaf(aset, tmp_path / "bad.eaf", keep_document=False)
+    # the kept document moves its origin to 0 instead (test_io_elan_roundtrip)
+    with pytest.warns(UserWarning, match="the origin is set to 0"):
+        write_eaf(aset, tmp_path / "moved.eaf")
+    assert triples(read_eaf(tmp_path / "moved.eaf")["t"]) == [(4.0, 4.5, "early"), (5.0, 5.75, "v")]
 
 
 @pytest.mark.parametrize(

@@ -138,6 +138,16 @@ def test_media_replaces_the_master_descriptor_and_keeps_its_origin(tmp_path):
     assert mds[1].get("MEDIA_URL") == "file:///a.wav" and root.get("AUTHOR") == "me"
     assert root.findtext("HEADER/PROPERTY[@NAME='URN']") == "urn:nl-mpi-tools-elan-eaf:x"
     assert triples(read_eaf(tmp_path / "out.eaf")["t"]) == [(2.0, 2.5, "v")]
+    # a prediction before the origin: the origin becomes 0, every tier is written in media time
+    add_prediction_tiers(aset, {"v": [(0.5, 1.0)]})
+    with pytest.warns(UserWarning, match="before the document's media TIME_ORIGIN 2.000 s"):
+        write_eaf(aset, tmp_path / "out.eaf", media=video)
+    root = parse_xml(tmp_path / "out.eaf")
+    check_eaf_document(root)
+    assert root.find("HEADER/MEDIA_DESCRIPTOR").get("TIME_ORIGIN") is None
+    again = read_eaf(tmp_path / "out.eaf")
+    assert triples(again["t"]) == [(2.0, 2.5, "v")] and triples(again["v"]) == [(0.5, 1.0, "v")]
+    assert root.findtext("HEADER/PROPERTY[@NAME='URN']") == "urn:nl-mpi-tools-elan-eaf:x"
 
 
 def check_predictions(path: Path, names: list[str], classes: list[str]) -> ET.Element:

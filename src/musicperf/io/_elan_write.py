@@ -443,6 +443,9 @@ def _build_kept(aset: AnnotationSet, doc: EafDocument, path: Path, *, media, voc
       the document's first LANGUAGE); values new to a vocabulary of the document are appended
       to it; entries are never removed (kept annotations may refer to them).
     * ``FORMAT``/``VERSION`` and ``AUTHOR`` stay; ``DATE`` is set.
+    * A changed master ``TIME_ORIGIN``, or a new or changed annotation before it, changes every
+      document time: then every tier is rewritten (the latter sets the origin to 0, with a
+      warning).
     """
     root = copy.deepcopy(doc.root)
     ml = _version(root) >= (2, 8)
@@ -474,6 +477,21 @@ def _build_kept(aset: AnnotationSet, doc: EafDocument, path: Path, *, media, voc
         for k, ref in enumerate(aset.media):
             header.insert(index + k, _media_element(ref))
         origin_ms = round(aset.media[0].time_origin * 1000.0) if aset.media else 0
+    # A new or changed annotation before the master TIME_ORIGIN (a prediction from the start of
+    # the video in a document whose time 0 is later) cannot be written in the document's time:
+    # then the origin becomes 0 and every tier is written in media time, with a warning.
+    changed = [a.start for t in aset if doc.tiers.get(t.name) != _tier_key(t) for a in t.annotations
+               if not time_problem(a.start)]
+    if origin_ms and changed and round(min(changed) * 1000.0) < round(origin_ms):
+        warnings.warn(
+            f"'{path}': an annotation at {min(changed):.3f} s lies before the document's media TIME_ORIGIN "
+            f"{origin_ms / 1000:.3f} s; the origin is set to 0 and every tier is written in media time",
+            stacklevel=3,
+        )
+        origin_ms = 0
+        master = header.find("MEDIA_DESCRIPTOR")
+        if master is not None:
+            master.attrib.pop("TIME_ORIGIN", None)
     shifted = origin_ms != doc.origin_ms
     if shifted or unit_ms != 1.0:
         # document times change (or are not milliseconds): write every time slot anew, in ms
