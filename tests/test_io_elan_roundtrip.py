@@ -234,3 +234,73 @@ def test_read_annotations_with_tier_filter_keeps_the_rest_whole(shared_data, tmp
     assert [t.get("TIER_ID") for t in root.iterfind("TIER")] == list(aset.tiers)
     assert [canonical(e) for e in root.iterfind("CONTROLLED_VOCABULARY")] == [
         canonical(e) for e in parse_xml(src).iterfind("CONTROLLED_VOCABULARY")]
+
+
+RICH = """<?xml version="1.0" encoding="UTF-8"?>
+<ANNOTATION_DOCUMENT AUTHOR="ann" DATE="2024-05-01T10:00:00+02:00" FORMAT="3.0" VERSION="3.0"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv3.0.xsd">
+  <LICENSE LICENSE_URL="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</LICENSE>
+  <HEADER MEDIA_FILE="" TIME_UNITS="milliseconds">
+    <MEDIA_DESCRIPTOR MEDIA_URL="file:///v.mp4" MIME_TYPE="video/mp4" RELATIVE_MEDIA_URL="./v.mp4"/>
+    <MEDIA_DESCRIPTOR EXTRACTED_FROM="file:///v.mp4" MEDIA_URL="file:///v.wav" MIME_TYPE="audio/x-wav"/>
+    <LINKED_FILE_DESCRIPTOR LINK_URL="file:///v.csv" MIME_TYPE="text/plain" TIME_ORIGIN="120"/>
+    <PROPERTY NAME="URN">urn:nl-mpi-tools-elan-eaf:0f1e</PROPERTY>
+    <PROPERTY NAME="lastUsedAnnotationId">7</PROPERTY>
+  </HEADER>
+  <TIME_ORDER>
+    <TIME_SLOT TIME_SLOT_ID="ts1" TIME_VALUE="1000"/><TIME_SLOT TIME_SLOT_ID="ts2"/>
+    <TIME_SLOT TIME_SLOT_ID="ts3" TIME_VALUE="3000"/>
+  </TIME_ORDER>
+  <TIER DEFAULT_LOCALE="fr" LANG_REF="fra" LINGUISTIC_TYPE_REF="gesture" PARTICIPANT="P1" TIER_ID="gestures">
+    <ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a1" CVE_REF="c1" TIME_SLOT_REF1="ts1" TIME_SLOT_REF2="ts2">
+      <ANNOTATION_VALUE>hoch</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>
+    <ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a7" EXT_REF="er1" TIME_SLOT_REF1="ts2" TIME_SLOT_REF2="ts3">
+      <ANNOTATION_VALUE>bas</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>
+  </TIER>
+  <TIER LINGUISTIC_TYPE_REF="gloss" PARENT_REF="gestures" TIER_ID="gloss">
+    <ANNOTATION><REF_ANNOTATION ANNOTATION_ID="a2" ANNOTATION_REF="a1" LANG_REF="deu">
+      <ANNOTATION_VALUE>up</ANNOTATION_VALUE></REF_ANNOTATION></ANNOTATION>
+  </TIER>
+  <LINGUISTIC_TYPE CONTROLLED_VOCABULARY_REF="dir" GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="gesture" TIME_ALIGNABLE="true"/>
+  <LINGUISTIC_TYPE CONSTRAINTS="Symbolic_Association" GRAPHIC_REFERENCES="false" LEXICON_NAME="lex" LEXICON_REF="lr1"
+      LEXICAL_ENTRY_FIELD_ID="f1" LINGUISTIC_TYPE_ID="gloss" TIME_ALIGNABLE="false"/>
+  <LOCALE COUNTRY_CODE="FR" LANGUAGE_CODE="fr"/>
+  <LANGUAGE LANG_DEF="http://cdb.iso.org/lg/CDB-00138502-001" LANG_ID="fra" LANG_LABEL="French (fra)"/>
+  <LANGUAGE LANG_DEF="http://cdb.iso.org/lg/CDB-00138580-001" LANG_ID="deu" LANG_LABEL="German (deu)"/>
+  <CONSTRAINT DESCRIPTION="1-1 association with a parent annotation" STEREOTYPE="Symbolic_Association"/>
+  <CONTROLLED_VOCABULARY CV_ID="dir">
+    <DESCRIPTION LANG_REF="fra">directions</DESCRIPTION><DESCRIPTION LANG_REF="deu">Richtungen</DESCRIPTION>
+    <CV_ENTRY_ML CVE_ID="c1"><CVE_VALUE DESCRIPTION="vers le haut" LANG_REF="fra">haut</CVE_VALUE>
+      <CVE_VALUE DESCRIPTION="nach oben" LANG_REF="deu">hoch</CVE_VALUE></CV_ENTRY_ML>
+    <CV_ENTRY_ML CVE_ID="c2" EXT_REF="er1"><CVE_VALUE DESCRIPTION="vers le bas" LANG_REF="fra">bas</CVE_VALUE>
+      <CVE_VALUE DESCRIPTION="nach unten" LANG_REF="deu">runter</CVE_VALUE></CV_ENTRY_ML>
+  </CONTROLLED_VOCABULARY>
+  <LEXICON_REF DATCAT_ID="d1" DATCAT_NAME="lemma" LEXICON_ID="lx" LEXICON_NAME="lex" LEX_REF_ID="lr1"
+      NAME="lexicon" TYPE="LEXUS" URL="http://example.org/lex"/>
+  <EXTERNAL_REF EXT_REF_ID="er1" TYPE="iso12620" VALUE="http://www.isocat.org/datcat/DC-1"/>
+</ANNOTATION_DOCUMENT>
+"""
+
+
+def test_everything_elan_holds_survives_a_round_trip_and_added_predictions(tmp_path):
+    src = tmp_path / "rich.eaf"
+    src.write_text(RICH, encoding="utf-8")
+    with pytest.warns(UserWarning, match="1 time slots have no TIME_VALUE"):
+        aset = read_eaf(src)
+    write_eaf(aset, tmp_path / "copy.eaf")
+    assert same_document(src, tmp_path / "copy.eaf") is None
+    check_eaf_document(parse_xml(src))
+    add_prediction_tiers(aset, {"Nodding": [(1.0, 2.0)]}, classes=["Nodding"], prefix="auto: ")
+    write_eaf(aset, tmp_path / "labelled.eaf")
+    root = check_predictions(tmp_path / "labelled.eaf", ["auto: Nodding"], ["Nodding"])
+    original = parse_xml(src)
+    for tag in ("LICENSE", "TIER", "LOCALE", "LANGUAGE", "LEXICON_REF", "EXTERNAL_REF"):
+        got = [canonical(e) for e in root.iterfind(tag) if e.get("TIER_ID", "").startswith("auto: ") is False]
+        assert got == [canonical(e) for e in original.iterfind(tag)], tag
+    assert [canonical(e) for e in root.iterfind("CONTROLLED_VOCABULARY")][0] == canonical(original.find("CONTROLLED_VOCABULARY"))
+    assert root.findtext("HEADER/PROPERTY[@NAME='URN']") == "urn:nl-mpi-tools-elan-eaf:0f1e"
+    assert root.find("HEADER/LINKED_FILE_DESCRIPTOR").get("TIME_ORIGIN") == "120"
+    assert root.findtext("HEADER/PROPERTY[@NAME='lastUsedAnnotationId']") == "8"  # after a7
+    new_cv = root.find(f"CONTROLLED_VOCABULARY[@CV_ID='{PREDICTION_VOCABULARY}']")
+    assert new_cv.find("CV_ENTRY_ML/CVE_VALUE").get("LANG_REF") == "fra"  # the document's first language
+    assert root.find("TIME_ORDER/TIME_SLOT[@TIME_SLOT_ID='ts2']").get("TIME_VALUE") is None  # still unaligned
