@@ -642,15 +642,13 @@ def _build_kept(aset: AnnotationSet, doc: EafDocument, path: Path, *, media, voc
                         tier_el.set(key, value)
                 elif key not in ("LINGUISTIC_TYPE_REF", "PARENT_REF", "TIER_ID"):
                     tier_el.set(key, value)
-        if tier.name in place:
-            root.insert(list(root).index(place.pop(tier.name)), tier_el)
+        if tier.name in place:  # in the place of the old element
+            marker = place.pop(tier.name)
+            index = list(root).index(marker)
+            root.remove(marker)
+            root.insert(index, tier_el)
         else:
             _insert_in_order(root, tier_el)
-    for marker in place.values():
-        root.remove(marker)
-    for el in list(root):
-        if el.tag == "__musicperf_place__":
-            root.remove(el)
 
     # New slots go before the first aligned slot that is later (the TIME_ORDER is in time order).
     if new_slots:
