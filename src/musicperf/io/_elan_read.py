@@ -163,7 +163,7 @@ def _resolve_slots(root: ET.Element, path: Path, unit_ms: float) -> dict[str, fl
             ms = _number(value, what=f"TIME_VALUE of slot {sid!r}", path=path) * unit_ms
             if time_problem(ms / 1000.0) is not None:
                 check_time(ms / 1000.0, path=path, where=f"{_slot_users(root, sid)}, time slot {sid!r}",
-                           shown=f"{value.strip()} ms")
+                           shown=f"{value.strip()} ms" if unit_ms == 1.0 else f"{value.strip()} x {unit_ms:g} ms")
             times[sid] = ms
     n_unaligned = len(order) - len(times)
     if not n_unaligned:
