@@ -42,7 +42,7 @@ def test_every_real_eaf_reads_and_round_trips(shared_data, tmp_path):
         out = tmp_path / (path.stem + ".eaf")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. a converter-written child outside its parent
-            write_eaf(aset, out)
+            write_eaf(aset, out, keep_document=False)  # a new EAF 3.0 document from the model
         check_eaf_structure(out, media_expected=bool(aset.media))
         again = read_eaf(out)
         assert list(again.tiers) == list(aset.tiers), path.name
@@ -285,15 +285,23 @@ def test_time_origin_is_added_and_written_back(tmp_path):
     assert triples(aset["t"]) == [(5.0, 5.75, "v")]
     assert [m.time_origin for m in aset.media] == [5.0, 1.2]
     out = tmp_path / "out.eaf"
-    write_eaf(aset, out)
+    write_eaf(aset, out, keep_document=False)
     root = check_eaf_structure(out, media_expected=True)
     assert [md.get("TIME_ORIGIN") for md in root.iterfind("HEADER/MEDIA_DESCRIPTOR")] == ["5000", "1200"]
     assert sorted(int(s.get("TIME_VALUE")) for s in root.iterfind("TIME_ORDER/TIME_SLOT")) == [0, 750]
     assert triples(read_eaf(out)["t"]) == [(5.0, 5.75, "v")]
-    # an annotation before the origin cannot be written
+    write_eaf(aset, out)  # the document kept: same origins and times
+    root = ET.parse(out).getroot()
+    assert [md.get("TIME_ORIGIN") for md in root.iterfind("HEADER/MEDIA_DESCRIPTOR")] == ["5000", "1200"]
+    assert triples(read_eaf(out)["t"]) == [(5.0, 5.75, "v")]
+    # an annotation before the origin cannot be written in a new document with that origin
     aset["t"].annotations.append(Annotation(4.0, 4.5, "early"))
     with pytest.raises(AnnotationError, match="before the media time origin"):
-        write_eaf(aset, tmp_path / "bad.eaf")
+        write_eaf(aset, tmp_path / "bad.eaf", keep_document=False)
+    # the kept document moves its origin to 0 instead (test_io_elan_roundtrip)
+    with pytest.warns(UserWarning, match="the origin is set to 0"):
+        write_eaf(aset, tmp_path / "moved.eaf")
+    assert triples(read_eaf(tmp_path / "moved.eaf")["t"]) == [(4.0, 4.5, "early"), (5.0, 5.75, "v")]
 
 
 @pytest.mark.parametrize(

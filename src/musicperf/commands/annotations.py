@@ -4,7 +4,13 @@
 time ranges; ``convert IN OUT`` converts between ELAN ``.eaf``, the musicperf ``.csv``,
 tab-delimited ``.txt``/``.tsv`` and Praat ``.TextGrid`` (formats from the suffixes). With
 ``--media VIDEO`` both check that no annotation ends after the video (the usual sign of times
-written in milliseconds), and ``convert`` links the video in a written ``.eaf``.
+written in milliseconds), and ``convert`` links the video in a written ``.eaf``. An ``.eaf``
+converted to ``.eaf`` is written back whole (see :func:`musicperf.io.elan.write_eaf`): with
+``--tiers`` only the other tiers are removed; ``--media`` replaces the master media descriptor.
+
+Times the readers refuse (not finite, negative, beyond 100 hours) and unreadable XML encodings
+are a one-line error, exit 2; what the readers drop (zero-length or untimed tiers) is one
+warning line each, naming the file and the tier.
 
 Heavy imports happen inside the command functions only.
 """
@@ -68,7 +74,8 @@ def register(subparsers) -> None:
     convert.add_argument("--media", metavar="VIDEO",
                          help="check annotation times against this video and link it in a written .eaf")
     convert.add_argument("--no-vocabularies", action="store_true",
-                         help="do not write controlled vocabularies into an .eaf")
+                         help="do not write controlled vocabularies into a new .eaf (an .eaf read from "
+                         "an .eaf keeps its own vocabularies: the document is written back whole)")
     convert.set_defaults(func=run_convert)
 
 

@@ -19,11 +19,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicperf.errors import ParameterError
-from musicperf.io.annotations import AnnotationSet, Tier
+from musicperf.errors import AnnotationError, ParameterError
+from musicperf.io.annotations import AnnotationSet, Tier, time_problem
 
 #: Prefix of the tiers that ``musicperf label`` writes; ``auto: gesture`` predicts ``gesture``.
 AUTO_PREFIX = "auto: "
+
+#: Most frame x tier cells scored at once (a 100 h recording at 25 fps with 18 tiers is 1.6e8).
+MAX_CELLS = 500_000_000
+
+
+def _check_times(aset: AnnotationSet, role: str) -> None:
+    """Refuse times the readers refuse (sets built in code reach here unchecked)."""
+    for tier in aset:
+        for a in tier.annotations:
+            for t in (a.start, a.end):
+                problem = time_problem(t)
+                if problem is not None:
+                    where = f"'{aset.source}'" if aset.source else f"the {role}"
+                    raise AnnotationError(f"{where}: tier {tier.name!r}: time {t!r} s {problem}; it cannot be scored")
 
 
 @dataclass
@@ -159,6 +173,8 @@ def score_annotations(
         raise ParameterError(f"--to {end} s must be after --from {start} s")
     if by not in ("tier", "value"):
         raise ParameterError(f"by must be 'tier' or 'value', got {by!r}")
+    _check_times(reference, "reference")
+    _check_times(prediction, "prediction")
     if by == "value":
         reference, prediction = by_value(reference), by_value(prediction)
     match = match_tiers(list(reference.tiers), list(prediction.tiers), tiers=tiers)
@@ -189,9 +205,15 @@ def score_annotations(
     pred_set = AnnotationSet(tiers={r: _renamed(prediction.tiers[p], r) for r, p in match.pairs})
     # Class = reference tier name, exactly (no forgiving name matching: the pairs are fixed).
     taxonomy = Taxonomy(tuple(names), {n: n for n in names}, by="tier", name="score")
-    kw = dict(fps=fps, n_frames=n_frames, check=False, unknown="ignore")
-    y_true = np.asarray(frame_labels(ref_set, taxonomy, **kw))[first:stop]
-    y_pred = np.asarray(frame_labels(pred_set, taxonomy, **kw))[first:stop]
+    if (stop - first) * len(names) > MAX_CELLS:
+        raise ParameterError(
+            f"scoring {stop - first} frames x {len(names)} tiers at {fps:g} fps is more than {MAX_CELLS:.0e} cells; "
+            "score a window (--from/--to) or at a lower fps"
+        )
+    # only the window's frames are labelled (frame i of the window starts at (first + i) / fps)
+    kw = dict(fps=fps, n_frames=stop - first, start_time=first / fps, check=False, unknown="ignore")
+    y_true = np.asarray(frame_labels(ref_set, taxonomy, **kw))
+    y_pred = np.asarray(frame_labels(pred_set, taxonomy, **kw))
     y_true = (y_true > 0.5).astype(np.int64)
     y_pred = (y_pred > 0.5).astype(np.int64)
 

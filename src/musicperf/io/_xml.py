@@ -12,6 +12,7 @@ Imports only the standard library.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from xml.parsers import expat
 from pathlib import Path
@@ -22,6 +23,7 @@ from musicperf.errors import AnnotationError
 MAX_XML_BYTES = 512 * 1024 * 1024
 
 _FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY")
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
 
 
 class _Forbidden(Exception):
@@ -57,7 +59,9 @@ def parse_xml_bytes(data: bytes, *, name: str | Path) -> ET.Element:
     Raises
     ------
     AnnotationError
-        On a DTD or entity declaration, or when the document is not well-formed.
+        On a DTD or entity declaration, an XML encoding that cannot be read (unknown name,
+        multi-byte codec expat cannot use, bytes that do not decode), or when the document is
+        not well-formed.
     """
     marker = _contains_forbidden(data)
     if marker is not None:
@@ -88,6 +92,15 @@ def parse_xml_bytes(data: bytes, *, name: str | Path) -> ET.Element:
         ) from None
     except AssertionError:  # TreeBuilder: the document ended with elements still open
         raise AnnotationError(f"'{name}' is not well-formed XML: it ends before its elements are closed") from None
+    except (LookupError, ValueError, UnicodeError) as exc:
+        # expat hands encodings it does not know itself to Python's codecs: an unknown name is a
+        # LookupError, a multi-byte codec a ValueError, undecodable bytes a UnicodeError
+        declared = _ENCODING.search(data[:200])
+        encoding = declared.group(1).decode("ascii", "replace") if declared else "?"
+        raise AnnotationError(
+            f"'{name}' declares the XML encoding {encoding!r}, which cannot be read ({exc}); "
+            "save it as UTF-8"
+        ) from None
 
 
 def parse_xml(path: str | Path) -> ET.Element:

@@ -8,12 +8,92 @@ Imports numpy only.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from musicperf.errors import AnnotationError
+
+
+#: Latest time an annotation file may hold, in seconds (100 hours). No recording of a
+#: performance is that long; a larger time is a unit error or a hostile file, and would make
+#: frame arrays of absurd size downstream.
+MAX_TIME = 100 * 3600.0
+
+
+class AnnotationWarning(UserWarning):
+    """A reader left something out or changed it (zero-length or untimed annotations, ...).
+
+    The message names the file, the tier and what was done.
+    """
+
+
+def time_problem(t: float) -> str | None:
+    """Why ``t`` (seconds) is not an acceptable annotation time, or ``None`` when it is.
+
+    Accepted: finite, ``0 <= t <= MAX_TIME``.
+    """
+    if not math.isfinite(t):
+        return "is not a finite number"
+    if t < 0:
+        return "is negative"
+    if t > MAX_TIME:
+        return f"is beyond {MAX_TIME / 3600:.0f} hours"
+    return None
+
+
+def check_time(t: float, *, path: str | Path | None, where: str, shown: str | None = None) -> float:
+    """Return ``t`` or raise a one-line :class:`AnnotationError` naming ``path``, ``where`` and the value.
+
+    ``shown`` is the value as written in the file (``"1e20"`` ms, ``"nan"``), when it differs
+    from ``t`` in seconds.
+    """
+    problem = time_problem(t)
+    if problem is not None:
+        value = shown if shown is not None else f"{t!r} s"
+        raise AnnotationError(f"'{path}': {where}: time {value} {problem}; the file is refused")
+    return t
+
+
+def zero_length_rule(annotations: list[Annotation], *, path: str | Path | None, tier: str,
+                     point_tier: bool = False, stacklevel: int = 3) -> list[Annotation]:
+    """Apply the zero-length rule of the readers to one tier's annotations; warn when it acts.
+
+    * A tier whose annotations are **all** zero-length has no time span anywhere: in an interval
+      format (ELAN, a Praat IntervalTier, an ELAN export) it is damage (ELAN and Praat cannot make
+      such annotations; a file whose slots were all placed at one time looks like this), and
+      training on it teaches a model to predict nothing. Its annotations are dropped with an
+      :class:`AnnotationWarning`. With ``point_tier`` (a format that has points: the musicperf
+      CSV, which writes a Praat TextTier so) the tier is kept as points.
+    * Zero-length annotations **among intervals** are kept as points (musicperf writes points
+      so; :func:`musicperf.labels.frame_labels` labels the one frame containing a point), with
+      an :class:`AnnotationWarning` giving their number and the first one.
+    """
+    zero = [a for a in annotations if a.end <= a.start]
+    if not zero or (point_tier and len(zero) == len(annotations)):
+        return annotations
+    first = zero[0]
+    if len(zero) == len(annotations):
+        warnings.warn(
+            AnnotationWarning(
+                f"'{path}': tier {tier!r}: all its {len(zero)} annotation(s) have zero length (the first at "
+                f"{first.start:.3f} s, value {first.value!r}): the tier spans no time; its annotations were dropped"
+            ),
+            stacklevel=stacklevel,
+        )
+        return []
+    warnings.warn(
+        AnnotationWarning(
+            f"'{path}': tier {tier!r}: {len(zero)} zero-length annotation(s) (the first at {first.start:.3f} s, "
+            f"value {first.value!r}) are kept as points, each marking one frame"
+        ),
+        stacklevel=stacklevel,
+    )
+    return annotations
 
 
 @dataclass(frozen=True)
@@ -95,12 +175,18 @@ class AnnotationSet:
         Controlled vocabulary id -> allowed values.
     source : Path or None
         The file this set was read from.
+    document : object or None
+        The source document as read, for writers that keep what the model does not hold
+        (:func:`musicperf.io.elan.read_eaf` stores an :class:`~musicperf.io.elan.EafDocument`
+        here and :func:`~musicperf.io.elan.write_eaf` writes it back losslessly). ``None`` for
+        sets built in code or read from other formats.
     """
 
     tiers: dict[str, Tier] = field(default_factory=dict)
     media: list[MediaRef] = field(default_factory=list)
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
     source: Path | None = None
+    document: Any = field(default=None, repr=False, compare=False)
 
     def __iter__(self):
         return iter(self.tiers.values())

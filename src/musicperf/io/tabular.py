@@ -26,6 +26,13 @@ seconds.
 ELAN does); :func:`read_csv` / :func:`write_csv` use the musicperf CSV, columns
 ``tier,start,end,value`` with times in seconds. Neither tabular format can hold an empty tier.
 
+Validation: a time that is negative or beyond 100 hours (or not finite) is an
+:class:`AnnotationError` naming the file, line, tier and value. A tier whose annotations all
+have zero length is dropped with an :class:`~musicperf.io.annotations.AnnotationWarning` naming
+it (an ELAN export cannot hold a meaningful one), except in a musicperf CSV, where it is a point
+tier (a Praat TextTier written by :func:`write_csv`) and is kept; zero-length annotations among
+intervals are kept as points with a warning.
+
 Imports only the standard library.
 """
 
@@ -39,7 +46,7 @@ from pathlib import Path
 
 from musicperf._util import write_text_atomic
 from musicperf.errors import AnnotationError
-from musicperf.io.annotations import Annotation, AnnotationSet, Tier
+from musicperf.io.annotations import Annotation, AnnotationSet, Tier, check_time, zero_length_rule
 
 __all__ = ["read_elan_tab", "write_elan_tab", "read_csv", "write_csv", "sniff_tabular", "parse_time"]
 
@@ -128,6 +135,8 @@ class _TierBuilder:
         self.seen: dict[str, set] = {}
 
     def add(self, tier: str, start: float, end: float, value: str, *, line: int, **attrs) -> None:
+        for t in (start, end):
+            check_time(t, path=self.path, where=f"line {line}, tier {tier!r}")
         if end < start:
             raise AnnotationError(f"'{self.path}', line {line}: annotation ends ({end}) before it starts ({start})")
         if tier not in self.tiers:
@@ -138,10 +147,18 @@ class _TierBuilder:
             self.seen[tier].add(key)
             self.tiers[tier].annotations.append(Annotation(start, end, value))
 
-    def build(self) -> AnnotationSet:
+    def build(self, *, points: bool = False) -> AnnotationSet:
+        """The tiers, with the zero-length rule of :func:`~musicperf.io.annotations.zero_length_rule`.
+
+        With ``points``, a tier whose annotations are *all* zero-length is a point tier (as
+        :func:`write_csv` writes a Praat TextTier) and is kept whole.
+        """
         aset = AnnotationSet(source=self.path)
         for tier in self.tiers.values():
-            aset.add_tier(Tier(**{**tier.__dict__}))  # re-sorts annotations by time
+            fields = {**tier.__dict__}
+            fields["annotations"] = zero_length_rule(fields["annotations"], path=self.path, tier=tier.name,
+                                                     point_tier=points, stacklevel=5)
+            aset.add_tier(Tier(**fields))  # re-sorts annotations by time
         return aset
 
 
@@ -407,12 +424,14 @@ def read_csv(path: str | Path) -> AnnotationSet:
         tier = row["tier"] or ""
         start = _time(row["start"] or "", path=path, line=line, column="start")
         end = _time(row["end"] or "", path=path, line=line, column="end")
+        for t in (start, end):
+            check_time(t, path=path, where=f"line {line}, tier {tier!r}")
         if end < start:
             raise AnnotationError(f"'{path}', line {line}: annotation ends ({end}) before it starts ({start})")
         tiers.setdefault(tier, []).append(Annotation(start, end, row.get("value") or ""))
     for name, annotations in tiers.items():
         builder.tiers[name] = Tier(name=name, annotations=annotations)
-    return builder.build()
+    return builder.build(points=True)
 
 
 def write_csv(aset: AnnotationSet, path: str | Path, *, decimals: int = 6) -> None:

@@ -9,6 +9,12 @@ Choices:
 * Intervals and points whose text is empty are skipped by default (``skip_empty=True``): in a
   TextGrid they fill the gaps of an IntervalTier and mean "no annotation"; ELAN's TextGrid import
   does the same. Points (``TextTier``) become zero-length annotations.
+* Times are validated (:func:`musicperf.io.annotations.check_time`): a kept interval or point
+  whose time is not finite (``1e400``), negative or beyond 100 hours is an
+  :class:`AnnotationError` naming the file, tier, item and value. Praat cannot make a
+  zero-length interval: an IntervalTier whose kept intervals all have zero length is dropped
+  with an :class:`~musicperf.io.annotations.AnnotationWarning` naming the tier; zero-length
+  intervals among others are kept as points, with a warning.
 * Praat allows two tiers with the same name, the model does not: the second becomes
   ``"name (2)"``.
 * A tier that declares more intervals than the file holds (a truncated file such as
@@ -31,7 +37,7 @@ from pathlib import Path
 
 from musicperf._util import write_text_atomic
 from musicperf.errors import AnnotationError
-from musicperf.io.annotations import Annotation, AnnotationSet, Tier
+from musicperf.io.annotations import Annotation, AnnotationSet, Tier, check_time, zero_length_rule
 
 __all__ = ["read_textgrid", "write_textgrid"]
 
@@ -187,10 +193,14 @@ def read_textgrid(path: str | Path, *, skip_empty: bool = True) -> AnnotationSet
                 start = tokens.num(f"the xmin of {where}")
                 end = tokens.num(f"the xmax of {where}")
                 value = tokens.str(f"the text of {where}")
+                if value.strip() or not skip_empty:
+                    for t in (start, end):
+                        check_time(t, path=path, where=f"{where}, text {value!r}")
                 if end < start:
                     raise AnnotationError(f"'{path}': {where} ends ({end}) before it starts ({start})")
                 if value.strip() or not skip_empty:
                     annotations.append(Annotation(start, end, value))
+            annotations = zero_length_rule(annotations, path=path, tier=name)
         elif kind == "TextTier":
             for k in range(1, n + 1):
                 _check_not_next_tier(tokens, label, n, k, "points")
@@ -198,6 +208,7 @@ def read_textgrid(path: str | Path, *, skip_empty: bool = True) -> AnnotationSet
                 time = tokens.num(f"the time of {where}")
                 value = tokens.str(f"the mark of {where}")
                 if value.strip() or not skip_empty:
+                    check_time(time, path=path, where=f"{where}, mark {value!r}")
                     annotations.append(Annotation(time, time, value))
         else:
             raise AnnotationError(f"'{path}': {label} has unknown class {kind!r}")

@@ -14,6 +14,12 @@ half-open convention:
   (``0.04``) or as fractions of NTSC rates (``1001 / 30000``) land on the intended side despite
   floating-point rounding.
 
+Guards: interval times that are not finite are a :class:`~musicperf.errors.AnnotationError`
+(the readers refuse them; sets built in code can hold them); frame indices of huge times are
+clipped before the integer conversion (no overflow); a frame count beyond
+:data:`MAX_FRAMES` is a :class:`~musicperf.errors.ParameterError` rather than an allocation
+failure.
+
 Imports numpy only.
 """
 
@@ -24,19 +30,32 @@ from typing import Literal
 
 import numpy as np
 
-from musicperf.errors import ParameterError
-from musicperf.io.annotations import AnnotationSet
+from musicperf.errors import AnnotationError, ParameterError
+from musicperf.io.annotations import MAX_TIME, AnnotationSet
 from musicperf.labels.taxonomy import Taxonomy
 
 #: Distance (in frames) within which a time is treated as lying exactly on a frame edge.
 EDGE_TOLERANCE = 1e-6
 
+#: Most frames labelled at once: the longest accepted annotation time (100 h) at 1000 fps.
+MAX_FRAMES = int(MAX_TIME * 1000)
+
+#: Frame indices are clipped to +-this before conversion to int64 (far beyond any frame count).
+_INDEX_LIMIT = float(2**60)
+
 
 def _check_rate(fps: float, n_frames: int) -> None:
     if not (isinstance(fps, (int, float, np.floating, np.integer)) and math.isfinite(fps) and fps > 0):
         raise ParameterError(f"fps must be a positive number, got {fps!r}")
-    if int(n_frames) != n_frames or n_frames < 0:
+    if not (isinstance(n_frames, (int, float, np.floating, np.integer)) and math.isfinite(n_frames)) or (
+        int(n_frames) != n_frames or n_frames < 0
+    ):
         raise ParameterError(f"n_frames must be a non-negative integer, got {n_frames!r}")
+    if n_frames > MAX_FRAMES:
+        raise ParameterError(
+            f"n_frames {int(n_frames)} is more than {MAX_FRAMES} ({MAX_TIME / 3600:.0f} h at 1000 fps); "
+            "is a duration or frame rate wrong?"
+        )
 
 
 def _snap(x: np.ndarray) -> np.ndarray:
@@ -63,8 +82,11 @@ def interval_frames(intervals: np.ndarray, *, fps: float, start_time: float = 0.
         may be negative for intervals before ``start_time``).
     """
     iv = np.asarray(intervals, dtype=float).reshape(-1, 2)
-    xs = _snap((iv[:, 0] - start_time) * fps)
-    xe = _snap((iv[:, 1] - start_time) * fps)
+    if not np.isfinite(iv).all():
+        bad = iv[~np.isfinite(iv).all(axis=1)][0]
+        raise AnnotationError(f"an interval has a time that is not a finite number of seconds: {bad.tolist()}")
+    xs = np.clip(_snap((iv[:, 0] - start_time) * fps), -_INDEX_LIMIT, _INDEX_LIMIT)
+    xe = np.clip(_snap((iv[:, 1] - start_time) * fps), -_INDEX_LIMIT, _INDEX_LIMIT)
     first = np.floor(xs).astype(np.int64)
     stop = np.ceil(xe).astype(np.int64)
     # a point (or an interval shorter than the snapping tolerance) marks the frame containing it
@@ -181,4 +203,7 @@ def frames_to_time(frames: np.ndarray | int, *, fps: float, start_time: float = 
 
 def time_to_frames(times: np.ndarray | float, *, fps: float, start_time: float = 0.0) -> np.ndarray:
     """Index of the frame whose half-open span contains each time (edges snapped, see module)."""
-    return np.floor(_snap((np.asarray(times, dtype=float) - start_time) * fps)).astype(np.int64)
+    x = _snap((np.asarray(times, dtype=float) - start_time) * fps)
+    if not np.isfinite(x).all():
+        raise AnnotationError("a time is not a finite number of seconds")
+    return np.floor(np.clip(x, -_INDEX_LIMIT, _INDEX_LIMIT)).astype(np.int64)

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicperf.errors import ParameterError
-from musicperf.io.annotations import AnnotationSet
+from musicperf.errors import AnnotationError, ParameterError
+from musicperf.io.annotations import AnnotationSet, time_problem
 from musicperf.labels.frames import frame_labels, interval_frames
 from musicperf.labels.intervals import merge_intervals
 from musicperf.labels.samples import sample_labels, sample_starts
@@ -129,6 +129,16 @@ def _check_videos(videos: Sequence[LabelledVideo]) -> None:
     names = [v.name for v in videos]
     if len(set(names)) != len(names):
         raise ParameterError(f"video names must be unique, got {names}")
+    for v in videos:
+        # The readers refuse these times; a set built in code could hold them, and a negative
+        # or non-finite time would be clipped away or counted nowhere without a word.
+        for tier in v.annotations:
+            for a in tier.annotations:
+                for t in (a.start, a.end):
+                    problem = time_problem(t)
+                    if problem is not None:
+                        where = f"'{v.annotations.source}'" if v.annotations.source else f"video {v.name!r}"
+                        raise AnnotationError(f"{where}: tier {tier.name!r}: time {t!r} s {problem}")
 
 
 def dataset_labels(videos: Sequence[LabelledVideo], taxonomy: Taxonomy, *, unknown: str = "warn") -> list[np.ndarray]:
