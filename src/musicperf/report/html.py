@@ -445,7 +445,7 @@ _JS = r"""
       if (lane.ref) { rows.push({type: "ref", y: y, lane: lane}); y += LANE + GAP; }
       rows.push({type: "pred", y: y, lane: lane}); y += LANE + GAP;
       if (lane.scores) { rows.push({type: "err", y: y, lane: lane}); y += LANE + GAP; }
-      if (data.curves && data.curves.classes[lane.name]) { rows.push({type: "curve", y: y, lane: lane}); y += CURVE + GAP; }
+      if (data.curves && data.curves.classes[lane.name]) { y += 5; rows.push({type: "curve", y: y, lane: lane}); y += CURVE + GAP; }
       y += 6;
     });
     if (data.others.length) {
