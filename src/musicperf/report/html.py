@@ -164,9 +164,9 @@ def write_report(
     if shown.converted:
         note = (f"<p class='note'>Browsers cannot play {html.escape(video.name)} ({html.escape(shown.reason)}): "
                 f"the page shows {html.escape(shown.path.name)}, an H.264 copy made for review"
-                + ("" if embedded else f", kept at {html.escape(src)} relative to this page") + ".</p>")
-    elif not embedded:
-        note = f"<p class='note'>The video is linked, not embedded: keep it at {html.escape(src)} relative to this page.</p>"
+                + ("" if embedded else f", kept at {src} relative to this page") + ".</p>")
+    elif not embedded:  # src is escaped already
+        note = f"<p class='note'>The video is linked, not embedded: keep it at {src} relative to this page.</p>"
     page = _PAGE.format(
         title=html.escape(title or f"musicperf review: {video.name}"),
         heading=html.escape(title or f"Review: {video.name}"),
