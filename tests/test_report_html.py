@@ -203,6 +203,21 @@ def test_review_copy_of_an_avi_is_made_once(pianist, tmp_path):
     assert (probe(small.path).width, probe(small.path).height) == (320, 240)
 
 
+def test_cli_links_the_review_copy(pianist, tmp_path, capsys):
+    summary = tmp_path / "pianist.labels.json"
+    summary.write_text(json.dumps({"video": str(pianist["video"]), "classes": ["Sway"], "thresholds": [0.5],
+                                   "after": 1.0, "fps": 25.0,
+                                   "outputs": {"eaf": str(pianist["labels"]), "csv": None}}))
+    # no probability CSV in this summary: the page is made without curves
+    code = main(["report", str(summary), "-o", str(tmp_path / "pages"), "--link-video",
+                 "--reference", str(pianist["truth"])])
+    assert code == 0, capsys.readouterr().err
+    text = (tmp_path / "pages" / "pianist.html").read_text()
+    assert '<source src="pianist.review.mp4" type="video/mp4">' in text
+    assert (tmp_path / "pages" / "pianist.review.mp4").is_file()
+    assert "kept at pianist.review.mp4 relative to this page" in text
+
+
 # --------------------------------------------------------------------------- headless Chromium
 
 
