@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # `make bench BENCH_ARGS=--quick` for 20 s excerpts; the default is pianist.avi in full, 3D-CNN pairs 3 times (medians).
 BENCH_ARGS ?= --repeats 3
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo test bench docs clean
 
 # Installing says what it does: each step is announced, and pip shows the packages it collects,
 # downloads (with progress bars) and installs. The first install takes a few minutes (PyTorch
@@ -45,5 +45,12 @@ bench: $(STAMP)
 	sh benchmarks/setup.sh
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
+# The docs/ pages as a website (mkdocs, installed into .venv on first use; pure Python, from PyPI).
+docs: $(STAMP)
+	@$(BIN)/python -c "import mkdocs" 2>/dev/null || { echo "==> installing mkdocs 1.6.1 into $(VENV)"; \
+	  $(BIN)/python -m pip install --progress-bar on 'mkdocs==1.6.1'; }
+	@echo "==> building the documentation into build/site/ (open build/site/index.html)"
+	$(BIN)/python -m mkdocs build
+
 clean:
-	rm -rf $(VENV) demo-output bench-results.json
+	rm -rf $(VENV) demo-output bench-results.json build/site
