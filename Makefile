@@ -6,27 +6,38 @@ STAMP := $(VENV)/.installed
 # `make bench BENCH_ARGS=--quick` for 20 s excerpts; the default is pianist.avi in full, 3D-CNN pairs 3 times (medians).
 BENCH_ARGS ?= --repeats 3
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo test bench docs clean
 
+# Installing says what it does: each step is announced, and pip shows the packages it collects,
+# downloads (with progress bars) and installs. The first install takes a few minutes (PyTorch
+# alone is several hundred MB); later runs skip it until pyproject.toml changes.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,landmarks,analysis,distributed]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "==> creating the virtual environment $(VENV) ($(PYTHON))"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> updating pip in $(VENV)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "==> installing musicperf with the extras dev, landmarks, analysis, distributed (first time: several minutes, mostly PyTorch)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev,landmarks,analysis,distributed]'
+	@touch $(STAMP)
+	@echo "==> installed: $$($(BIN)/python -m musicperf --version)"
 
 # The HTML review report is tested in a real headless browser (Debian's chromium). Installed when
-# missing and possible (root with apt-get); the browser test skips with a reason otherwise.
+# missing and possible (root with apt-get); the browser tests skip with a reason otherwise.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	@if command -v chromium >/dev/null 2>&1; then echo "==> chromium found: $$(chromium --version 2>/dev/null | head -1)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "==> installing Debian's chromium for the browser tests (apt-get, about 100 MB)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-	  echo "chromium not installed: the browser test will be skipped"; }
+	  echo "==> chromium could not be installed: the browser tests will be skipped"; \
+	else echo "==> chromium not installed (needs root and apt-get): the browser tests will be skipped"; fi
 
 install: $(STAMP)
 
 demo: $(STAMP)
+	@echo "==> running the demo into demo-output/"
 	$(BIN)/python -m musicperf demo -o demo-output --overwrite
 
 test: $(STAMP) browser
+	@echo "==> running the test suite"
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The comparisons need Debian's ffmpeg and the Musical Gestures Toolbox (in its own .venv/mgt).
@@ -34,5 +45,12 @@ bench: $(STAMP)
 	sh benchmarks/setup.sh
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
+# The docs/ pages as a website (mkdocs, installed into .venv on first use; pure Python, from PyPI).
+docs: $(STAMP)
+	@$(BIN)/python -c "import mkdocs" 2>/dev/null || { echo "==> installing mkdocs 1.6.1 into $(VENV)"; \
+	  $(BIN)/python -m pip install --progress-bar on 'mkdocs==1.6.1'; }
+	@echo "==> building the documentation into build/site/ (open build/site/index.html)"
+	$(BIN)/python -m mkdocs build
+
 clean:
-	rm -rf $(VENV) demo-output bench-results.json
+	rm -rf $(VENV) demo-output bench-results.json build/site

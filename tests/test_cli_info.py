@@ -82,6 +82,54 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, kind, match):
     assert match in lines[0]
 
 
-def test_audio_only_file_is_refused(shared_data, capsys):
-    code, _, err = _info(capsys, shared_data / "eaf" / "phonfieldwork_test.wav")
-    assert code == 2 and "has no video stream" in err
+def test_probe_still_refuses_audio_only(shared_data):
+    # the library's video probe wants a picture; only the info command describes audio files
+    from musicperf.errors import DecodeError
+    from musicperf.io.video import probe
+
+    with pytest.raises(DecodeError, match="has no video stream"):
+        probe(shared_data / "eaf" / "phonfieldwork_test.wav")
+
+
+def test_audio_only_file_is_described(shared_data, capsys):
+    wav = shared_data / "eaf" / "phonfieldwork_test.wav"
+    code, out, err = _info(capsys, wav)
+    assert code == 0 and err == ""
+    assert "video:     none (an audio file)" in out
+    assert "audio:     pcm_s16le, 44100 Hz, 1 channel(s)" in out
+    assert "duration:  0.653 s" in out
+    code, out, _ = _info(capsys, wav, "--json")
+    d = json.loads(out)
+    assert code == 0 and d["has_video"] is False and (d["audio_rate"], d["audio_channels"]) == (44100, 1)
+    assert d["duration"] == pytest.approx(0.6527, abs=1e-3)
+
+
+def test_audio_only_synthetic_wav(tmp_path, capsys):
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(tmp_path / "tone.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(22050)
+        w.writeframes((np.zeros((22050 * 2, 2)) + 1000).astype("<i2").tobytes())
+    code, out, _ = _info(capsys, tmp_path / "tone.wav")
+    assert code == 0 and "22050 Hz, 2 channel(s)" in out and "duration:  2.000 s" in out
+
+
+def test_help_lists_the_workflow_first(capsys):
+    from musicperf.cli import COMMAND_GROUPS, build_parser
+
+    text = build_parser().format_help()
+    workflow = text.index("the labelling workflow")
+    positions = [text.index(f"\n  {name} ") for name in ("train", "label", "score", "report")]
+    assert workflow < positions[0] < positions[1] < positions[2] < positions[3] < text.index("\nanalyses:")
+    assert text.index("\nanalyses:") < text.index("\ntools:") < text.index("\noptions:")
+    registered = set(build_parser()._subparsers._group_actions[0].choices)
+    grouped = [n for names in COMMAND_GROUPS.values() for n in names]
+    assert set(grouped) == registered and len(grouped) == len(registered)  # every command in one group
+    assert "other commands" not in text
+    with pytest.raises(SystemExit):
+        main(["info", "--help"])
+    assert capsys.readouterr().out.startswith("usage: musicperf info ")

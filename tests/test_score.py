@@ -94,7 +94,7 @@ def test_cli_scores_two_eaf_files(tmp_path, capsys):
     assert r["tiers"]["A"]["f1"] == pytest.approx(0.5)
     assert r["tiers"]["B"]["f1"] == pytest.approx(1.0)
     assert r["macro"]["f1"] == pytest.approx(0.75)
-    assert score(tmp_path / "ref.eaf", tmp_path / "pred.eaf", end=4.0) == r
+    assert {**score(tmp_path / "ref.eaf", tmp_path / "pred.eaf", end=4.0), "warnings": []} == r
     assert main(["score", str(tmp_path / "ref.eaf"), str(tmp_path / "pred.eaf"), "--from", "1", "--fps", "10"]) == 0
     assert "macro average" in capsys.readouterr().out
     assert main(["score", str(tmp_path / "ref.eaf"), str(tmp_path / "missing.eaf")]) == 2
@@ -113,3 +113,55 @@ def test_by_value_regroups_annotation_values_into_classes():
     assert r["tiers"]["nod"]["f1"] == 1.0 and r["unmatched_reference"] == ["wave"]
     with pytest.raises(ParameterError, match="by must be"):
         score_annotations(ref, other, by="values")
+
+
+def _score_cli(capsys, *args):
+    code = main(["score", *map(str, args), "--json"])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), [ln for ln in captured.err.splitlines() if ln]
+
+
+def test_cli_warns_when_files_are_swapped(tmp_path, capsys):
+    from musicperf.io.elan import write_eaf
+
+    # what `musicperf label` writes: the human tier (training part) and the auto: tier
+    write_eaf(aset(A=[(0.0, 1.0)], **{"auto: A": [(1.5, 3.0)]}), tmp_path / "labelled.eaf")
+    write_eaf(aset(A=[(0.0, 1.0), (1.5, 2.5)]), tmp_path / "truth.eaf")
+    code, r, err = _score_cli(capsys, tmp_path / "truth.eaf", tmp_path / "labelled.eaf")
+    assert code == 0 and r["warnings"] == [] and err == []
+    code, r, err = _score_cli(capsys, tmp_path / "labelled.eaf", tmp_path / "truth.eaf")
+    assert code == 0 and [w["code"] for w in r["warnings"]] == ["reference_is_prediction"]
+    assert len(err) == 1 and err[0].startswith("musicperf score: warning: the reference") and "swapped" in err[0]
+    write_eaf(aset(**{"auto: A": [(1.5, 3.0)]}), tmp_path / "only-auto.eaf")
+    _, r, err = _score_cli(capsys, tmp_path / "only-auto.eaf", tmp_path / "labelled.eaf")
+    assert "reference_is_prediction" in [w["code"] for w in r["warnings"]] and "and nothing else" in err[0]
+
+
+def test_cli_warns_when_times_do_not_overlap(tmp_path, capsys):
+    from musicperf.io.elan import write_eaf
+
+    write_eaf(aset(A=[(0.0, 1.0), (2.0, 3.0)]), tmp_path / "ref.eaf")
+    write_eaf(aset(**{"auto: A": [(100.0, 101.0)]}), tmp_path / "pred.eaf")
+    code, r, err = _score_cli(capsys, tmp_path / "ref.eaf", tmp_path / "pred.eaf")
+    assert code == 0 and [w["code"] for w in r["warnings"]] == ["no_overlap"]
+    assert r["tiers"]["A"]["f1"] == 0.0 and len(err) == 1 and "do not overlap" in err[0]
+    write_eaf(aset(**{"auto: A": [(0.5, 2.5)]}), tmp_path / "pred2.eaf")
+    _, r, err = _score_cli(capsys, tmp_path / "ref.eaf", tmp_path / "pred2.eaf", "--from", 10, "--to", 20)
+    assert [w["code"] for w in r["warnings"]] == ["no_overlap"] and "scored window 00:00:10.000-00:00:20.000" in err[0]
+    _, r, err = _score_cli(capsys, tmp_path / "ref.eaf", tmp_path / "pred2.eaf", "--from", 1.0)
+    assert r["warnings"] == [] and err == []
+
+
+def test_cli_warns_per_tier_empty_on_both_sides(tmp_path, capsys):
+    from musicperf.io.elan import write_eaf
+
+    write_eaf(aset(A=[(0.0, 1.0)], B=[(5.0, 6.0)], C=[(0.2, 0.4)]), tmp_path / "ref.eaf")
+    write_eaf(aset(**{"auto: A": [(0.0, 1.0)], "auto: B": [(5.0, 6.0)], "auto: C": []}), tmp_path / "pred.eaf")
+    _, r, err = _score_cli(capsys, tmp_path / "ref.eaf", tmp_path / "pred.eaf", "--to", 2.0)
+    assert [(w["code"], w["tier"]) for w in r["warnings"]] == [("empty_tier", "B")]
+    assert r["tiers"]["B"]["kappa"] == 1.0  # what the warning is about
+    assert len(err) == 1 and "tier 'B' is empty in both files" in err[0]
+    # the text table gets the same one-line warnings on stderr
+    assert main(["score", str(tmp_path / "ref.eaf"), str(tmp_path / "pred.eaf"), "--to", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "macro average" in captured.out and captured.err.count("warning:") == 1

@@ -24,14 +24,26 @@ from musicperf import __version__
 from musicperf.errors import MusicperfError
 
 
+#: ``musicperf --help`` lists the commands in these groups, in this order (the labelling workflow
+#: first); a command not named here is listed under "other commands".
+COMMAND_GROUPS = {
+    "the labelling workflow (in this order; 'demo' runs all four on a synthetic video)":
+        ("train", "label", "score", "report", "demo"),
+    "analyses": ("vibrato", "playing", "separate", "associate", "instrument", "skill", "experiment", "stats"),
+    "tools": ("info", "annotations", "landmarks", "features", "extract", "synth"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musicperf",
-        description="Analyse and label videos of music performances.",
+        usage="musicperf [-h] [--version] [-v] COMMAND ...",
+        description="Analyse and label videos of music performances. "
+                    "'musicperf COMMAND --help' describes a command.",
     )
     parser.add_argument("--version", action="version", version=f"musicperf {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS, prog="musicperf")
     import musicperf.commands as commands
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
@@ -39,7 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"musicperf.commands.{info.name}")
         module.register(sub)
+    _group_commands(parser, sub)
     return parser
+
+
+def _group_commands(parser: argparse.ArgumentParser, sub) -> None:
+    """Show the commands in :data:`COMMAND_GROUPS` (help listing only; parsing is unchanged)."""
+    listed = {a.dest: a for a in sub._choices_actions}
+    seen: set[str] = set()
+    for title, names in COMMAND_GROUPS.items():
+        group = parser.add_argument_group(title)
+        for name in names:
+            if name in listed:
+                group._group_actions.append(listed[name])
+                seen.add(name)
+    rest = [a for name, a in listed.items() if name not in seen]
+    if rest:
+        parser.add_argument_group("other commands")._group_actions.extend(rest)
+    # the commands first, the options (-h, --version, -v) last
+    groups = parser._action_groups
+    groups[:] = [g for g in groups if g is not parser._optionals] + [parser._optionals]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,11 +8,14 @@ import argparse
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "report",
-        help="self-contained HTML review page per labelled video (video, timeline, probabilities, scores)",
+        help="self-contained HTML review page per labelled video (video, error lanes, probabilities, scores)",
         description=(
-            "Write one HTML page per video labelled by 'musicperf label': the video, a timeline of the human "
-            "and predicted tiers (click a segment to seek), the per-frame probabilities and, with --reference, "
-            "per-class scores with bar charts and confusion matrices. Nothing is loaded from the network."
+            "Write one HTML page per video labelled by 'musicperf label': the video and, per class, the "
+            "reference (or human) and predicted lanes side by side, with --reference an error lane (false "
+            "positives and negatives) with previous/next-error navigation (keys p/n), the annotate-next tier "
+            "(key q), the per-frame probabilities and per-class scores with bar charts and confusion matrices. "
+            "A video browsers cannot play (AVI, MPEG-4 part 2, HEVC...) is shown as an H.264 copy at review "
+            "size, made beside the page and reused while up to date. Nothing is loaded from the network."
         ),
     )
     p.add_argument("labels", nargs="+", metavar="LABELS",
@@ -31,6 +34,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from musicperf.errors import ParameterError
@@ -61,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"'{t}' already exists; pass --overwrite to replace it")
     for s, t in zip(summaries, targets):
         write_report_from_summary(s, t, reference=args.reference, start=args.start, end=args.end,
-                                  embed_video=not args.link_video)
+                                  embed_video=not args.link_video, progress=sys.stderr.isatty())
         print(f"wrote {t}")
     return 0
