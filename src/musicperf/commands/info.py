@@ -30,9 +30,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from musicperf.io.video import probe
+    from musicperf import api
 
-    info = probe(args.video, count_frames=not args.fast)
+    info = api.info(args.video, fast=args.fast)
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
     else:
