@@ -189,3 +189,47 @@ def write_all_or_nothing(folder: str | Path, writers: dict, *, what: str = "outp
         raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def die_with_parent(parent_pid: int | None = None, *, poll: float = 0.5) -> None:
+    """Make this (worker) process end as soon as its parent does, however the parent ended.
+
+    Batch runs start worker processes (a process pool, MediaPipe interpreters) that hold a model
+    and hundreds of MB each; a parent killed with SIGKILL cannot stop them, and they would run
+    on as orphans. Two mechanisms, so that one suffices:
+
+    * Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: the kernel kills this process when the
+      thread that created it ends.
+    * Everywhere: a daemon thread that checks every ``poll`` seconds whether this process was
+      re-parented (``os.getppid()`` no longer ``parent_pid``) and then exits at once.
+
+    ``parent_pid`` is the parent's pid as the parent saw it (pass ``os.getpid()`` along when
+    starting the worker; default ``os.getppid()`` now). A parent already gone ends this process
+    here. Call it first thing in the worker.
+    """
+    import signal
+    import sys
+    import threading
+
+    parent = int(parent_pid or os.getppid())
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog still runs
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while True:
+            time.sleep(poll)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="musicperf-die-with-parent", daemon=True).start()

@@ -586,7 +586,7 @@ def _run_segments_in_processes(video: Path, params: dict, segments, every: int) 
             for k, (a, b) in enumerate(segments):
                 out = Path(tmp) / f"segment{k}.npz"
                 job = json.dumps({"video": str(video), "params": params, "start": a, "end": b, "every": every,
-                                  "out": str(out)})
+                                  "out": str(out), "parent": os.getpid()})
                 env = dict(os.environ, GLOG_minloglevel="2", OMP_NUM_THREADS="1")
                 procs.append((out, subprocess.Popen([sys.executable, "-m", "musicperf.features._landmark_worker", job],
                                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)))
