@@ -405,21 +405,24 @@ class MixtureSeparation:
                 "timbre+motion": "timbre-nmf-named-by-motion"}[self.result.method]
 
     def write(self, out_dir: str | Path) -> list[str]:
-        """Write ``source1.wav``... (32-bit float) into ``out_dir``, each atomically; returns the paths."""
+        """Write ``source1.wav``... (32-bit float) into ``out_dir``, all or none; returns the paths.
+
+        The files are written to a temporary folder first and moved into place together
+        (:func:`musicperf._util.write_all_or_nothing`): a full disk leaves no partial set.
+        """
         import soundfile as sf
 
-        from musicperf._util import atomic_path, check_output_location, output_errors
+        from musicperf._util import check_output_location, write_all_or_nothing
 
         out = check_output_location(out_dir, kind="dir", what="output",
                                     need_bytes=int(self.sources.size * 4 + 4096 * len(self.sources)))
-        files = []
-        for j, s in enumerate(self.sources):
-            path = out / f"source{j + 1}.wav"
-            with output_errors(path), atomic_path(path) as tmp:
-                sf.write(tmp, s.astype(np.float32), self.sr, subtype="FLOAT", format="WAV")
-            files.append(str(path))
-        self.files = files
-        return files
+
+        def writer(s):
+            return lambda p: sf.write(p, s.astype(np.float32), self.sr, subtype="FLOAT", format="WAV")
+
+        paths = write_all_or_nothing(out, {f"source{j + 1}.wav": writer(s) for j, s in enumerate(self.sources)})
+        self.files = [str(p) for p in paths]
+        return self.files
 
     def score(self, references: Sequence[str | Path]) -> dict:
         """SDR/SIR/SAR (dB) of the sources against the true ones, in player order (permuted for the
