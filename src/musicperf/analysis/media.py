@@ -316,7 +316,7 @@ def detect_playing(
         names = [f"musician{i + 1}" for i in range(n)]
         timeline = None
         if labels is not None:
-            marks = labels if isinstance(labels, dict) else PL.read_cluster_labels(labels)
+            marks = _cluster_marks(labels) if isinstance(labels, dict) else PL.read_cluster_labels(labels)
             timeline = PL.ensemble_timeline(obs, marks, T, fps, n)
         return PlayingResult(str(video), fps, "ensemble", names, timeline, T, observations=obs, n_musicians=n)
     use_audio = has_audio and audio
@@ -331,6 +331,17 @@ def detect_playing(
     names = [f"performer{i + 1}" for i in range(timeline.shape[1])]
     return PlayingResult(str(video), fps, "motion+audio" if use_audio else "motion", names, timeline, T,
                          activity=m.speed, regions=regs)
+
+
+def _cluster_marks(labels: dict) -> dict[str, str]:
+    """Sub-cluster marks given as a dict: ``{key: label}`` or the template's ``{key: {"label": ...}}``."""
+    out = {}
+    for k, v in labels.items():
+        lab = v.get("label") if isinstance(v, dict) else v
+        if lab not in ("playing", "non-playing", "reject"):
+            raise ParameterError(f"sub-cluster {k} has label {lab!r}; use playing, non-playing or reject")
+        out[str(k)] = lab
+    return out
 
 
 def write_cluster_template(path: str | Path, observations: list) -> tuple[Path, Path]:
