@@ -597,7 +597,7 @@ def _run_segments_in_processes(video: Path, params: dict, segments, every: int) 
                     lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
                     reason = lines[-1] if lines else f"exit status {proc.returncode}"
                     raise DecodeError(f"'{video}': landmark worker failed: {reason}")
-                with np.load(out) as z:
+                with np.load(out, allow_pickle=False) as z:
                     d = {k: z[k] for k in z.files}
                 for key in ("fps", "width", "height"):
                     d[key] = d[key].item()
