@@ -136,3 +136,27 @@ def test_skill_calls(tmp_path):
     assert p["prediction"] in model.classes and p["n_clips"] >= 1
     rep = mp.skill_evaluate(ann, model)
     assert rep["n_videos"] == 4
+
+
+def test_extract_experiment_and_demo_calls(tmp_path):
+    from _workflow_video import write_performance
+
+    from musicperf.distributed.extract import features_path, load_features
+    from musicperf.errors import ParameterError
+    from musicperf.tasks.gestures import WorkflowConfig
+
+    video, _eaf, _ = write_performance(tmp_path / "data", "perf", 3.0, seed=5)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps(WorkflowConfig(size=(32, 40), grid=4, roi="full").to_dict()))
+    summary = mp.extract([video], tmp_path / "features", config=cfg, workers=1)
+    assert summary["counts"] == {"done": 1, "failed": 0, "pending": 0}
+    arrays, meta = load_features(features_path(tmp_path / "features", video))
+    assert meta["roi"] == [0.0, 1.0, 0.0, 1.0]
+    # the experiment and the demo are long: their wiring is checked by what they refuse first
+    with pytest.raises(ParameterError):
+        mp.experiment("table9", [video], tmp_path / "results")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x.txt").write_text("x")
+    with pytest.raises(ParameterError, match="--overwrite"):
+        mp.demo(busy, seconds=18.0)

@@ -766,13 +766,17 @@ def experiment(table: str, data, output: str | Path, *, config=None, taxonomies=
 
 
 def demo(output: str | Path = "demo-output", *, seconds: float = 90.0, seed: int = 7, overwrite: bool = False,
-         progress: bool = False, step=None, report: bool = True) -> dict:
+         progress: bool = False, step=None, report: bool = True, size: tuple[int, int] = (320, 240),
+         config=None) -> dict:
     """The labelling workflow end to end on a synthetic performance (``musicperf demo``).
 
-    Returns the demo's result (scores, ``paths`` of everything written).
+    ``output`` is refused when it exists and is not empty, unless ``overwrite``; ``step`` is
+    called with a line before each of the five steps; ``size`` and ``config`` (a
+    ``WorkflowConfig``) shrink the run. Returns the demo's result (scores, ``paths`` of
+    everything written). See :func:`musicperf.tasks.demo.run_demo`.
     """
     from musicperf.tasks.demo import run_demo
 
     _check_dir(output)
     return run_demo(output, seconds=seconds, seed=seed, overwrite=overwrite, progress=progress, step=step,
-                    report=report)
+                    report=report, size=size, config=config)
