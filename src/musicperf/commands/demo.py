@@ -26,7 +26,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from musicperf.tasks.demo import run_demo, summary_table
+    from musicperf import api
+    from musicperf.tasks.demo import summary_table
 
     def step(msg: str) -> None:
         print(msg, flush=True)
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         report = True
     except ImportError:
         report = False
-    result = run_demo(args.output, seconds=args.seconds, seed=args.seed, overwrite=args.overwrite,
+    result = api.demo(args.output, seconds=args.seconds, seed=args.seed, overwrite=args.overwrite,
                       progress=not args.quiet and sys.stderr.isatty(), step=step, report=report)
     print()
     print(summary_table(result))

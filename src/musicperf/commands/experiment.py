@@ -58,7 +58,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from musicperf.tasks.experiments import ExperimentConfig, run_experiment
+    from musicperf.tasks.experiments import ExperimentConfig
 
     quick = {"backbone": "resnet10", "width_factor": 0.25, "size": 64, "epochs": 10} if args.quick else {}
     given = {"backbone": args.backbone, "width_factor": args.width_factor, "size": args.size, "epochs": args.epochs,
@@ -71,11 +71,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
-    run_experiment(args.table, args.data, args.output, config, taxonomies=args.taxonomies, methods=args.methods,
-                   progress=say, features_dir=args.features)
-    from pathlib import Path
+    from musicperf import api
 
-    md = Path(args.output) / f"{args.table}.md"
+    md = api.experiment(args.table, args.data, args.output, config=config, taxonomies=args.taxonomies,
+                        methods=args.methods, progress=say, features_dir=args.features)
     print(md.read_text(encoding="utf-8"), end="")
     print(f"wrote {md}, {md.with_suffix('.csv')} and the per-class tables tableA_*.md/.csv in {args.output}")
     return 0

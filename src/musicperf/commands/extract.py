@@ -82,9 +82,9 @@ def _engine_kwargs(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from musicperf.distributed.extract import extract_batch
+    from musicperf import api
 
-    summary = extract_batch(args.videos, args.output, model_dir=args.model, config=args.config, stride=args.stride,
+    summary = api.extract(args.videos, args.output, model_dir=args.model, config=args.config, stride=args.stride,
                             until=args.until, audio=args.audio, landmarks=args.landmarks, **_engine_kwargs(args))
     return _print_summary(summary, "extract")
 

@@ -7,8 +7,8 @@ main CLI from registering it twice).
 
 ``musicperf features audio MEDIA -o FILE.npy [--json]`` writes the timbral features of paper 001,
 one ``(28, 108)`` matrix per video sample of ``--clip-frames`` frames: shape
-``(n_segments, 28, 108)``. ``--kind mel`` writes log-mel patches instead. Heavy imports happen
-inside :func:`run_audio` only.
+``(n_segments, 28, 108)``. ``--kind mel`` writes log-mel patches instead. Calls
+:func:`musicperf.api.features`. Heavy imports happen inside :func:`run_audio` only.
 """
 
 from __future__ import annotations
@@ -82,98 +82,19 @@ def _register_audio(kinds) -> None:
 
 def run_audio(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
-    import numpy as np
+    from musicperf import api
 
-    from musicperf._util import atomic_path
-    from musicperf.errors import DecodeError, ParameterError
-    from musicperf.features import audio as fa
-
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise ParameterError(f"'{out}' already exists; pass --overwrite to replace it")
-    if args.clip_frames < 1:
-        raise ParameterError(f"--clip-frames must be >= 1, got {args.clip_frames}")
-    if args.fps is not None and args.fps <= 0:
-        raise ParameterError(f"--fps must be > 0, got {args.fps}")
-
-    media = Path(args.media)
-    fps, n_samples = _sample_grid(media, args.fps, args.clip_frames)
-    if fps is None and args.audio is not None:
-        raise DecodeError(f"'{media}' has no video stream; --audio is only for videos")
-    fps = fps or args.fps or 25.0
-    seg = args.clip_frames / fps
-    if n_samples == 0:
-        raise ParameterError(
-            f"video '{media}' is shorter than one sample of {args.clip_frames} frames ({seg:.3f} s)"
-        )
-    duration = None if n_samples is None else n_samples * seg
-    pa = fa.load_performance_audio(media, audio=args.audio, offset=args.offset, sr=args.sr,
-                                   duration=duration)
-    if n_samples is None:  # an audio file: as many whole samples as it holds
-        n_samples = int(len(pa.y) // int(round(seg * pa.sr)))
-    if n_samples < 1:
-        raise ParameterError(
-            f"'{pa.source}' holds {pa.duration:.3f} s of audio, less than one sample of "
-            f"{args.clip_frames} frames ({seg:.3f} s)"
-        )
-    starts = np.arange(n_samples) * seg
-    if args.kind == "timbral":
-        arr = fa.timbral_features(pa.y, pa.sr, segment_starts=starts, segment_duration=seg,
-                                  n_windows=args.n_windows, n_fft=args.n_fft,
-                                  hop_length=args.hop_length, contrast=args.contrast)
-        names = fa.timbral_feature_names(contrast=args.contrast)
-        hop = args.hop_length or fa.default_hop_length(pa.sr, seg, args.n_windows)
-    else:
-        hop = args.hop_length or 512
-        arr = fa.mel_patches(pa.y, pa.sr, starts, duration=seg, n_mels=args.n_mels,
-                             n_fft=args.n_fft, hop_length=hop)
-        names = None
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, arr)
-
-    info = {
-        "output": str(out),
-        "kind": args.kind,
-        "shape": list(arr.shape),
-        "dtype": str(arr.dtype),
-        "source": str(pa.source),
-        "media": str(media),
-        "offset_s": pa.offset,
-        "sr": pa.sr,
-        "fps": fps,
-        "clip_frames": args.clip_frames,
-        "segment_s": seg,
-        "segment_starts_s": [round(float(t), 6) for t in starts],
-        "n_fft": args.n_fft,
-        "hop_length": hop,
-    }
-    if names is not None:
-        info["feature_names"] = names
+    res = api.features(args.media, args.output, kind=args.kind, audio=args.audio, offset=args.offset, sr=args.sr,
+                       fps=args.fps, clip_frames=args.clip_frames, n_windows=args.n_windows, n_fft=args.n_fft,
+                       hop_length=args.hop_length, contrast=args.contrast, n_mels=args.n_mels,
+                       overwrite=args.overwrite)
+    info = res.info
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         what = "timbral features" if args.kind == "timbral" else "log-mel patches"
-        print(f"{out}: {what} {tuple(arr.shape)} from {pa.source} "
-              f"({n_samples} samples of {seg:.3f} s at {pa.sr} Hz)")
+        n_samples = len(info["segment_starts_s"])
+        print(f"{info['output']}: {what} {tuple(res.array.shape)} from {info['source']} "
+              f"({n_samples} samples of {info['segment_s']:.3f} s at {info['sr']} Hz)")
     return 0
-
-
-def _sample_grid(media, fps_override: float | None, clip_frames: int):
-    """``(fps, n_samples)`` of a video, or ``(None, None)`` for a file without a video stream."""
-    from musicperf.io.video import open_container, probe
-
-    container = open_container(media)
-    try:
-        is_video = bool(container.streams.video)
-    finally:
-        container.close()
-    if not is_video:
-        return None, None
-    info = probe(media)
-    fps = fps_override or info.fps
-    # Samples are whole, non-overlapping runs of clip_frames frames (001, section 5.1).
-    n_frames = info.n_frames if fps_override is None else int(info.duration * fps)
-    return fps, n_frames // clip_frames

@@ -33,13 +33,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from musicperf.io.video import probe
+    from musicperf import api
 
     audio = audio_only(args.video)
     if audio is not None:
         print(json.dumps(audio, indent=2) if args.json else format_audio(audio))
         return 0
-    info = probe(args.video, count_frames=not args.fast)
+    info = api.info(args.video, fast=args.fast)
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
     else:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -86,7 +85,8 @@ def register(subparsers) -> None:
 
 
 def run_train(args) -> int:
-    from musicperf.tasks.instrument import InstrumentConfig, read_labelled_videos, train_instrument
+    from musicperf import api
+    from musicperf.tasks.instrument import InstrumentConfig
     from musicperf.train.loop import TrainConfig
 
     size = args.frame_size or ((299, 299) if args.frame_backbone == "inception_v3" else (224, 224))
@@ -96,12 +96,9 @@ def run_train(args) -> int:
                            audio_width_factor=args.audio_width_factor, augment=args.augment)
     tc = TrainConfig(lr=args.lr, weight_decay=1e-4, batch_size=args.batch_size, epochs=args.epochs,
                      patience=args.patience, seed=args.seed)
-    items = read_labelled_videos(args.dataset)
-    out = Path(args.output)
-    cache = None if args.cache == "none" else Path(args.cache) if args.cache else out / "cache"
-    model = train_instrument(items, cfg, tc, val_fraction=args.val_fraction, fusion_epochs=args.fusion_epochs,
-                             cache_dir=cache, progress=_progress, checkpoint_dir=out, resume=not args.fresh)
-    model.save(out)
+    model = api.instrument_train(args.dataset, args.output, config=cfg, train_config=tc,
+                                 val_fraction=args.val_fraction, fusion_epochs=args.fusion_epochs, cache=args.cache,
+                                 resume=not args.fresh, progress=_progress)
     tr = model.meta["training"]
     done = {s: tr[s]["resumed_from"] for s in ("frame", "audio", "fusion") if tr[s]["resumed_from"]}
     if done:
@@ -117,29 +114,30 @@ def run_train(args) -> int:
 
 
 def run_predict(args) -> int:
-    from musicperf.tasks.instrument import InstrumentModel
+    import numpy as np
 
-    model = InstrumentModel.load(args.model)
-    for v in args.videos:
-        p = model.predict(v)
+    from musicperf import api
+
+    for r in api.instrument_predict(args.videos, args.model):
+        p, classes = r["probabilities"], r["classes"]
         if args.json:
-            print(json.dumps({"video": v, "classes": model.classes,
-                              **{b: [float(x) for x in p[b]] for b in ("video", "audio", "fusion")},
-                              "prediction": model.classes[int(p["fusion"].argmax())]}))
+            # the branches' probabilities follow the path under the same key "video" (kept as it was)
+            print(json.dumps({"video": r["video"], "classes": classes, **p, "prediction": r["prediction"]}))
             continue
-        order = p["fusion"].argsort()[::-1][: max(1, args.top)]
-        best = ", ".join(f"{model.classes[i]} {p['fusion'][i]:.2f}" for i in order)
-        print(f"{v}: {model.classes[order[0]]} (fusion: {best}; video only: {model.classes[int(p['video'].argmax())]}, "
-              f"audio only: {model.classes[int(p['audio'].argmax())]})")
+        fusion = np.asarray(p["fusion"])
+        order = fusion.argsort()[::-1][: max(1, args.top)]
+        best = ", ".join(f"{classes[i]} {fusion[i]:.2f}" for i in order)
+        print(f"{r['video']}: {classes[order[0]]} (fusion: {best}; video only: {classes[int(np.argmax(p['video']))]}, "
+              f"audio only: {classes[int(np.argmax(p['audio']))]})")
     return 0
 
 
 def run_evaluate(args) -> int:
-    from musicperf.tasks.instrument import InstrumentModel, evaluate_instrument, read_labelled_videos
+    from musicperf import api
+    from musicperf.tasks.instrument import InstrumentModel
 
     model = InstrumentModel.load(args.model)
-    items = read_labelled_videos(args.dataset)
-    rep = evaluate_instrument(model, items, cache_dir=args.cache, progress=_progress)
+    rep = api.instrument_evaluate(args.dataset, model, cache=args.cache, progress=_progress)
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
@@ -152,10 +150,10 @@ def run_evaluate(args) -> int:
 
 
 def run_synth(args) -> int:
-    from musicperf.tasks.instrument import synth_instrument_dataset
+    from musicperf import api
 
     instruments = [s.strip() for s in args.instruments.split(",") if s.strip()]
-    path = synth_instrument_dataset(args.out_dir, instruments=instruments, per_class=args.per_class,
-                                    seconds=args.seconds, size=args.size, seed=args.seed)
+    path = api.instrument_synth(args.out_dir, instruments=instruments, per_class=args.per_class,
+                                seconds=args.seconds, size=args.size, seed=args.seed)
     print(f"wrote {len(instruments) * args.per_class} videos and {path}")
     return 0

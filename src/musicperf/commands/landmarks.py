@@ -2,7 +2,8 @@
 
 Extracts MediaPipe pose, face-mesh and hand landmarks per frame (cached per video and
 extractor version), writes them to an ``.npz`` file and prints a summary: frames, fps and the
-detection rate of each part. Heavy imports (mediapipe, PyAV, Pillow) happen inside :func:`run`.
+detection rate of each part. Calls :func:`musicperf.api.landmarks`. Heavy imports (mediapipe, PyAV,
+Pillow) happen inside :func:`run`.
 """
 
 from __future__ import annotations
@@ -47,41 +48,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from musicperf import api
 
-    from musicperf.errors import ParameterError
-    from musicperf.features.landmarks import extract_landmarks
-
-    out = Path(args.output)
-    if out.suffix != ".npz":
-        raise ParameterError(f"the landmark file must end in .npz, got '{out}'")
-    lm = extract_landmarks(args.video, hands=args.hands, refine_face=not args.no_iris, start=args.start, end=args.end,
-                           max_frames=args.max_frames, progress=not args.no_progress, cache=not args.no_cache,
-                           cache_dir=args.cache_dir, every=args.every, workers=args.workers or None)
-    lm.save(out)
-    written = [str(out)]
-    if args.sheet:
-        from musicperf.report.overlay import contact_sheet
-
-        written.append(str(contact_sheet(args.video, lm, args.sheet)))
-    if args.overlay:
-        from musicperf.report.overlay import overlay_video
-
-        written.append(str(overlay_video(args.video, lm, args.overlay)))
-    if args.features:
-        from musicperf._util import write_text_atomic
-        from musicperf.features.landmark_features import gesture_features
-
-        g = gesture_features(lm)
-        lines = ["time," + ",".join(g.names)]
-        for t, row in zip(lm.times, g.values):
-            lines.append(f"{t:.4f}," + ",".join("" if v != v else f"{v:.5g}" for v in row))
-        write_text_atomic(args.features, "\n".join(lines) + "\n")
-        written.append(str(args.features))
-    summary = lm.summary()
+    res = api.landmarks(args.video, args.output, hands=args.hands, refine_face=not args.no_iris, start=args.start,
+                        end=args.end, max_frames=args.max_frames, progress=not args.no_progress,
+                        cache=not args.no_cache, cache_dir=args.cache_dir, every=args.every,
+                        workers=args.workers or None, sheet=args.sheet, overlay=args.overlay, features=args.features)
+    summary = res.summary()
     summary["video"] = str(args.video)
-    summary["cache_hit"] = bool(lm.meta.get("cache_hit"))
-    summary["written"] = written
+    summary["cache_hit"] = bool(res.landmarks.meta.get("cache_hit"))
+    summary["written"] = res.written
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -89,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.video}: {summary['frames']} frames at {summary['fps']:.3f} fps ({summary['width']}x{summary['height']})")
         print("detected: " + ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in rates.items())
               + f"; hands from the fallback detector: {summary['hands_from_fallback']}")
-        for w in written:
+        for w in res.written:
             print(f"wrote {w}")
     return 0

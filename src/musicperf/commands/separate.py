@@ -2,7 +2,8 @@
 
 Section VI-B of 002 (Equation 2): KL-NMF of the mixture sharing its activations with the
 players' motion speeds. Without ``--motion`` the audio-only NMF baseline runs (``--sources N``).
-Heavy imports happen inside :func:`run` only.
+Parses the arguments and calls :func:`musicperf.api.separate` (the pipeline is
+:func:`musicperf.analysis.media.separate_mixture`). Heavy imports happen inside :func:`run` only.
 """
 
 from __future__ import annotations
@@ -65,134 +66,37 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
-    import numpy as np
+    from musicperf import api
 
-    from musicperf.analysis.separation import evaluate, separate
-    from musicperf.errors import ParameterError
-    from musicperf.io.audio import load_audio
+    clusters = None
+    if args.clusters:
+        from musicperf.errors import ParameterError
 
-    y, sr = load_audio(args.mixture, sr=args.sr)
-    motion, fps, clusters = None, None, None
-    if args.motion:
-        mpath = Path(args.motion)
-        if mpath.suffix.lower() in (".npy", ".csv", ".txt"):
-            motion = np.load(mpath) if mpath.suffix.lower() == ".npy" else np.loadtxt(mpath, delimiter=",", ndmin=2)
-            if not args.motion_fps:
-                raise ParameterError(f"--motion-fps is needed with the speed matrix '{mpath}'")
-            fps = args.motion_fps
-            clusters = [int(c) for c in args.clusters.split(",")] if args.clusters else None
-            if args.playing == "auto":
-                raise ParameterError("--playing auto needs --motion to be a video (it watches the players' regions)")
-        else:
-            from musicperf.analysis.motion import auto_downscale, region_motion, split_region
-            from musicperf.io.video import VideoReader
-
-            auto = args.playing == "auto"
-            thumbs = []
-            with VideoReader(mpath) as reader:
-                fps = reader.info.fps
-                W, H = reader.info.width, reader.info.height
-                regions = _regions(args.regions, W, H)
-                cells = [c for r in regions for c in split_region(r, args.grid)]
-                frames = (f for _t, f in reader)
-                if auto:  # resting-posture thumbnails in the same pass as the motion
-                    from musicperf.analysis.playing import thumbnail_tap
-
-                    frames = thumbnail_tap(frames, regions, thumbs)
-                # with a grid, the players' whole regions go along (for playing/non-playing)
-                extra = regions if auto and args.grid > 1 else []
-                m = region_motion(frames, cells + extra, fps=fps, compensate=True, downscale=auto_downscale(H))
-            motion = m.speed[:, :len(cells)]
-            clusters = [args.grid ** 2] * len(regions)
-    elif not args.sources:
-        raise ParameterError("give --motion (motion-informed) or --sources N (audio-only baseline)")
-    instruments = None
-    if args.instruments:
-        if motion is None:
-            raise ParameterError("--instruments needs --motion (the players' motion names the sources)")
-        instruments = [i.strip() for i in args.instruments.split(",") if i.strip()]  # one per player: separate() checks
-    playing = None
-    if args.playing:
-        if motion is None:
-            raise ParameterError("--playing needs --motion (it gates each player's motion)")
-        if args.playing == "auto":
-            from musicperf.analysis.playing import playing_decision
-
-            cols = slice(len(cells), None) if args.grid > 1 else slice(None)  # the players' whole regions
-            playing = playing_decision(m.velocity[:, cols], fps, y=y, sr=sr, speed=m.speed[:, cols], thumbs=thumbs)
-        else:
-            playing = _playing_mask(args.playing, len(motion), fps, len(clusters) if clusters else np.shape(motion)[1])
-    res = separate(y, sr, motion=motion, motion_fps=fps, clusters=clusters, n_sources=args.sources,
-                   n_components=args.components, lam=args.lam, mu=args.mu, n_iter=args.iterations,
-                   playing=playing, restarts=args.restarts, instruments=instruments)
-    import soundfile as sf
-
-    from musicperf._util import atomic_path
-
-    out = Path(args.output)
-    files = []
-    for j, s in enumerate(res.sources):
-        path = out / f"source{j + 1}.wav"
-        with atomic_path(path) as tmp:
-            sf.write(tmp, s.astype(np.float32), sr, subtype="FLOAT", format="WAV")
-        files.append(str(path))
-    metrics = None
-    if args.reference:
-        refs = np.stack([load_audio(r, sr=sr)[0][: len(y)] for r in args.reference])
-        if len(refs) != len(res.sources):
-            raise ParameterError(f"{len(refs)} references for {len(res.sources)} separated sources")
-        n = min(refs.shape[1], res.sources.shape[1])
-        metrics = evaluate(refs[:, :n], res.sources[:, :n], permute=motion is None)
+        try:
+            clusters = [int(c) for c in args.clusters.split(",")]
+        except ValueError:
+            raise ParameterError(f"--clusters must be integers separated by commas, got {args.clusters!r}") from None
+    instruments = args.instruments.split(",") if args.instruments else None
+    res = api.separate(args.mixture, args.output, motion=args.motion, motion_fps=args.motion_fps,
+                       regions=args.regions, grid=args.grid, clusters=clusters, playing=args.playing,
+                       instruments=instruments, n_sources=args.sources, sr=args.sr, n_components=args.components,
+                       n_iter=args.iterations, lam=args.lam, mu=args.mu, restarts=args.restarts,
+                       references=args.reference)
     if args.json:
-        method = {"motion": "motion-nmf", "audio": "audio-nmf", "timbre+motion": "timbre-nmf-named-by-motion"}[res.method]
-        print(json.dumps(dict(mixture=str(args.mixture), method=method, naming_margin=res.naming_margin,
-                              sources=files, metrics=metrics), indent=1))
+        print(json.dumps(res.to_dict(), indent=1))
     else:
-        if res.method == "timbre+motion":
-            print(f"sources: timbre clusters named by the players' motion (margin {res.naming_margin:.2f})")
-        elif res.naming_margin is not None:
+        if res.result.method == "timbre+motion":
+            print(f"sources: timbre clusters named by the players' motion (margin {res.result.naming_margin:.2f})")
+        elif res.result.naming_margin is not None:
             print(f"sources: Equation 2 (the motion could not name the timbre clusters: margin "
-                  f"{res.naming_margin:.2f})")
-        for f in files:
+                  f"{res.result.naming_margin:.2f})")
+        for f in res.files:
             print(f"wrote {f}")
+        metrics = res.metrics
         if metrics:
-            for j in range(len(files)):
+            for j in range(len(res.files)):
                 print(f"source{j + 1}: SDR {metrics['sdr'][j]:.2f} dB, SIR {metrics['sir'][j]:.2f} dB, "
                       f"SAR {metrics['sar'][j]:.2f} dB")
             print(f"mean SDR {metrics['sdr_mean']:.2f} dB")
     return 0
-
-
-def _playing_mask(path, n_frames: int, fps: float, n_players: int):
-    """(frames, players) playing mask from the JSON that ``musicperf playing --json`` prints."""
-    import json
-    from pathlib import Path
-
-    from musicperf.analysis.playing import mask_from_intervals
-    from musicperf.errors import AnnotationError
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        perf = list(data["performers"].values())
-        mask = [mask_from_intervals(p["playing"], fps, n_frames) for p in perf]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise AnnotationError(f"'{path}' is not the output of 'musicperf playing --json': {exc}") from None
-    if len(mask) != n_players:
-        raise AnnotationError(f"'{path}' has {len(mask)} performers but the motion has {n_players} players")
-    import numpy as np
-
-    return np.stack(mask, 1)
-
-
-def _regions(spec, W: int, H: int):
-    from musicperf.analysis.motion import Region, parse_region
-    from musicperf.errors import ParameterError
-
-    if not spec:
-        raise ParameterError("--regions is needed with a video: one X,Y,W,H per player, or 'halves'")
-    if len(spec) == 1 and spec[0] in ("halves", "thirds", "quarters"):
-        n = {"halves": 2, "thirds": 3, "quarters": 4}[spec[0]]
-        return [Region(i * W / n, 0, W / n, H) for i in range(n)]
-    return [parse_region(s) for s in spec]

@@ -106,7 +106,8 @@ def register(subparsers) -> None:
 
 
 def run_train(args) -> int:
-    from musicperf.tasks.skill import SkillConfig, parse_roi, read_skill_annotations, train_skill
+    from musicperf import api
+    from musicperf.tasks.skill import SkillConfig, parse_roi
     from musicperf.train.loop import TrainConfig
 
     cfg = SkillConfig(clip_length=args.clip_length, clip_stride=args.clip_stride, clip_size=args.clip_size,
@@ -118,12 +119,10 @@ def run_train(args) -> int:
                       augment=args.augment)
     tc = TrainConfig(lr=args.lr, weight_decay=1e-4, batch_size=args.batch_size, epochs=args.epochs,
                      patience=args.patience, seed=args.seed)
-    items = read_skill_annotations(args.annotations, video_dir=args.videos)
     out = Path(args.output)
-    cache = None if args.cache == "none" else Path(args.cache) if args.cache else out / "cache"
-    model = train_skill(items, cfg, tc, val_fraction=args.val_fraction, progress=_progress, cache_dir=cache,
-                        checkpoint_dir=out, resume=not args.fresh)
-    model.save(out)
+    model = api.skill_train(args.annotations, out, videos=args.videos, config=cfg, train_config=tc,
+                            val_fraction=args.val_fraction, cache=args.cache, resume=not args.fresh,
+                            progress=_progress)
     h = model.meta["training"]
     acc = h["best_accuracy"]
     if h["resumed_from"]:
@@ -135,30 +134,30 @@ def run_train(args) -> int:
 
 
 def run_predict(args) -> int:
-    from musicperf.tasks.skill import SkillModel
+    import numpy as np
 
-    model = SkillModel.load(args.model)
-    for v in args.videos:
-        p = model.predict(v, max_seconds=args.max_seconds, roi=args.roi)
-        best = model.classes[int(p["fusion"].argmax())]
+    from musicperf import api
+
+    for r in api.skill_predict(args.videos, args.model, roi=args.roi, max_seconds=args.max_seconds):
+        p, classes, best = r["probabilities"], r["levels"], r["prediction"]
         if args.json:
-            print(json.dumps({"video": v, "levels": model.classes, "prediction": best,
-                              **{b: [float(x) for x in p[b]] for b in ("video", "audio", "fusion")},
-                              "roi": p["roi"], "roi_source": p["roi_source"], "n_clips": p["n_clips"]}))
+            # the branches' probabilities follow the path under the same key "video" (kept as it was)
+            print(json.dumps({"video": r["video"], "levels": classes, "prediction": best, **p,
+                              "roi": r["roi"], "roi_source": r["roi_source"], "n_clips": r["n_clips"]}))
             continue
-        probs = ", ".join(f"{c} {x:.2f}" for c, x in zip(model.classes, p["fusion"]))
-        print(f"{v}: level {best} (fusion: {probs}; video only: {model.classes[int(p['video'].argmax())]}, "
-              f"audio only: {model.classes[int(p['audio'].argmax())]}; {p['n_clips']} clips, "
-              f"region {tuple(p['roi'])} from {p['roi_source']})")
+        probs = ", ".join(f"{c} {x:.2f}" for c, x in zip(classes, p["fusion"]))
+        print(f"{r['video']}: level {best} (fusion: {probs}; video only: {classes[int(np.argmax(p['video']))]}, "
+              f"audio only: {classes[int(np.argmax(p['audio']))]}; {r['n_clips']} clips, "
+              f"region {tuple(r['roi'])} from {r['roi_source']})")
     return 0
 
 
 def run_evaluate(args) -> int:
-    from musicperf.tasks.skill import SkillModel, evaluate_skill, read_skill_annotations
+    from musicperf import api
+    from musicperf.tasks.skill import SkillModel
 
     model = SkillModel.load(args.model)
-    items = read_skill_annotations(args.annotations, video_dir=args.videos)
-    rep = evaluate_skill(model, items, progress=_progress)
+    rep = api.skill_evaluate(args.annotations, model, videos=args.videos, progress=_progress)
     if args.json:
         print(json.dumps(rep, indent=2))
         return 0
@@ -169,7 +168,7 @@ def run_evaluate(args) -> int:
 
 
 def run_synth(args) -> int:
-    from musicperf.tasks.skill import synth_skill_dataset
+    from musicperf import api
 
     try:
         skills = [int(s) for s in args.skills.split(",") if s.strip()]
@@ -177,7 +176,7 @@ def run_synth(args) -> int:
         from musicperf.errors import ParameterError
 
         raise ParameterError(f"--skills must be integers 0..9 separated by commas, got {args.skills!r}") from None
-    path = synth_skill_dataset(args.out_dir, skills=skills, per_level=args.per_level, seconds=args.seconds,
-                               size=args.size, seed=args.seed, camera_shake=args.camera_shake)
+    path = api.skill_synth(args.out_dir, skills=skills, per_level=args.per_level, seconds=args.seconds,
+                           size=args.size, seed=args.seed, camera_shake=args.camera_shake)
     print(f"wrote {len(skills) * args.per_level} videos and {path}")
     return 0

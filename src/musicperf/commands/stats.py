@@ -1,6 +1,8 @@
 """``musicperf stats``: dataset statistics of Section 3.2 of ``001`` (Tables 2, 3, 5; Figures 1, 2).
 
-Heavy imports (numpy, av, matplotlib) happen inside :func:`run` only.
+Parses the arguments and calls :func:`musicperf.api.stats` (the pipeline is
+:func:`musicperf.labels.stats.dataset_stats`). Heavy imports (numpy, av, matplotlib) happen
+inside :func:`run` only.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from musicperf.errors import ParameterError
 
-TAXONOMIES = ("gestures18", "superclasses7", "tiers", "values")
+TAXONOMIES = ("gestures18", "superclasses7", "tiers", "values")  # labels.stats.STATS_TAXONOMIES
 
 
 def register(subparsers) -> None:
@@ -107,119 +109,14 @@ def _per_file(option: str, text: str | None, n: int) -> list[float] | None:
     return values
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "video"
-
-
 def run(args) -> int:
-    import logging
+    from musicperf import api
 
-    import numpy as np  # noqa: F401  (numpy is needed by everything below)
-
-    from musicperf._util import write_text_atomic
-    from musicperf.io import read_annotations
-    from musicperf.labels import Taxonomy
-    from musicperf.labels.stats import (
-        LabelledVideo,
-        class_correlation,
-        correlation_table,
-        dataset_labels,
-        frames_table,
-        occurrences_table,
-        samples_table,
-    )
-    from musicperf.report.heatmap import write_correlation_heatmap
-
-    log = logging.getLogger("musicperf.stats")
-    if args.length < 1 or args.stride < 1:
-        raise ParameterError(f"--length and --stride must be positive, got {args.length} and {args.stride}")
-
-    # ---------------------------------------------------------------- inputs
     pairs = [_split_pair(item) for item in args.data]
     alone = sum(1 for video, _ in pairs if video is None)
-    fps_list = _per_file("--fps", args.fps, alone)
-    dur_list = _per_file("--duration", args.duration, alone)
-    loaded = []  # LabelledVideo per DATA item
-    used: dict[str, int] = {"all": 1}  # "all" names the all-videos heatmaps
-    k = 0
-    for video, ann in pairs:
-        aset = read_annotations(ann)
-        if video is not None:
-            from musicperf.io.video import probe
-
-            info = probe(video, count_frames=args.count_frames)
-            aset.check_duration(info.duration, media=video)
-            fps, n_frames, stem = float(info.fps), int(info.n_frames), video.stem
-        else:
-            if fps_list is None or dur_list is None:
-                raise ParameterError(
-                    f"'{ann}' is given without a video: pass VIDEO={ann} or both --fps and --duration"
-                )
-            fps, duration = fps_list[k], dur_list[k]
-            k += 1
-            aset.check_duration(duration)
-            n_frames = int(np.floor(duration * fps + 1e-6))
-            stem = ann.stem
-        n = used.get(stem, 0) + 1
-        used[stem] = n
-        name = stem if n == 1 else f"{stem}-{n}"
-        loaded.append(LabelledVideo(name, aset, fps, n_frames))
-        log.info("%s: %d frames at %.3f fps, %d tiers", name, n_frames, fps, len(aset))
-
-    # ---------------------------------------------------------------- taxonomies
-    sets = [v.annotations for v in loaded]
-    if args.taxonomy in ("gestures18", "superclasses7"):
-        if args.background:
-            raise ParameterError("--background is for --taxonomy tiers|values; the built-in taxonomies have 'Normal play'")
-        main = Taxonomy.builtin(args.taxonomy)
-    else:
-        main = Taxonomy.from_annotations(sets, by=args.taxonomy[:-1], background=args.background)
-    if args.mapping is not None:
-        main = Taxonomy.from_yaml(args.mapping, base=main)
-    sup_arg = args.super
-    if sup_arg == "auto":
-        sup_arg = "superclasses7" if args.taxonomy == "gestures18" else "none"
-    if sup_arg == "none":
-        sup = None
-    elif sup_arg == "superclasses7":
-        sup = Taxonomy.builtin("superclasses7", by=main.by)
-    else:
-        sup = Taxonomy.from_yaml(Path(sup_arg), base=main)
-
-    # ---------------------------------------------------------------- tables
-    out: Path = args.output
-    written: list[Path] = []
-
-    def save(table, stem: str) -> None:
-        for ext, text in (("csv", table.to_csv()), ("md", table.to_markdown())):
-            path = out / f"{stem}.{ext}"
-            write_text_atomic(path, text)
-            written.append(path)
-
-    labels = dataset_labels(loaded, main)
-    save(frames_table(loaded, labels, main), "table2_frames")
-    save(occurrences_table(loaded, labels, main), "table3_occurrences")
-    sup_labels = dataset_labels(loaded, sup, unknown="ignore") if sup is not None else labels
-    save(samples_table(loaded, sup_labels, sup or main, length=args.length, stride=args.stride), "table5_samples")
-
-    # ---------------------------------------------------------------- heatmaps
-    def heatmaps(prefix: str, what: str, tax, ys) -> None:
-        runs = [(v.name, y) for v, y in zip(loaded, ys)]
-        if len(loaded) > 1:
-            runs.append(("all", np.concatenate(ys, axis=0)))
-        for name, y in runs:
-            corr = class_correlation(y)
-            label = "all videos" if name == "all" and len(loaded) > 1 else name
-            title = f"Inter-correlation of {what}: {label}"
-            stem = f"{prefix}_correlation_{_safe(name)}"
-            written.append(write_correlation_heatmap(out / f"{stem}.png", corr, tax.classes, title=title))
-            path = out / f"{stem}.csv"
-            write_text_atomic(path, correlation_table(corr, tax.classes, title=title).to_csv())
-            written.append(path)
-
-    heatmaps("figure1", "classes", main, labels)
-    if sup is not None:
-        heatmaps("figure2", "super-classes", sup, sup_labels)
-
-    print(f"wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written))
+    res = api.stats(pairs, args.output, fps=_per_file("--fps", args.fps, alone),
+                    duration=_per_file("--duration", args.duration, alone), taxonomy=args.taxonomy,
+                    mapping=args.mapping, background=args.background, super_classes=args.super, length=args.length,
+                    stride=args.stride, count_frames=args.count_frames)
+    print(f"wrote {len(res.written)} files to {args.output}: " + ", ".join(p.name for p in res.written))
     return 0

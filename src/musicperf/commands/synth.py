@@ -89,8 +89,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from musicperf.synth import synthesize
-
+    from musicperf import api
     from musicperf.errors import ParameterError
 
     instrument = args.instrument[0] if len(args.instrument) == 1 else args.instrument
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             if not 1 <= who <= args.performers:
                 raise ParameterError(f"--rest {who}:{a:g}-{b:g}: there are {args.performers} performer(s)")
             rests[who - 1].append((a, b))
-    res = synthesize(
+    res = api.synth(
         args.out_dir, seconds=args.seconds, seed=args.seed, fps=args.fps, size=args.size,
         background=args.background, performers=args.performers, instrument=instrument, skill=args.skill,
         gestures=args.gestures, ensure_all=args.ensure_all, gesture_rate=args.gesture_rate, camera_shake=args.camera_shake, noise=args.noise,

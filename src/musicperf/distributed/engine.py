@@ -13,7 +13,9 @@ dict. An engine only moves work and results; the retry, manifest and progress lo
 
 A worker that raises for a video reports the error instead of dying (the error is one line:
 type and message); a worker that dies (a segfault in a decoder, an out-of-memory kill) loses its
-video, which counts as a failed attempt, and is replaced.
+video, which counts as a failed attempt, and is replaced. Local workers die with their driver
+(:func:`musicperf._util.die_with_parent`): a driver killed with SIGKILL leaves no orphans. SIGTERM
+is handled like Ctrl-C (workers stopped, lock released, the run resumable).
 
 Imports only the standard library at module level; ``ray`` is imported when a
 :class:`RayEngine` starts.
@@ -109,8 +111,13 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else repr(exc)}"
 
 
-def _init_local_worker(job: Job) -> None:
+def _init_local_worker(job: Job, parent_pid: int | None = None) -> None:
     global _JOB, _SETUP_ERROR
+    from musicperf._util import die_with_parent
+
+    # A driver killed with SIGKILL cannot shut its pool down: the workers end with it instead
+    # of running on as orphans holding a model each.
+    die_with_parent(parent_pid)
     _JOB = job
     try:
         job.setup()
@@ -157,16 +164,33 @@ class LocalEngine:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(var, str(self.threads))
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_local_worker, initargs=(self.job,))
+                                         initializer=_init_local_worker, initargs=(self.job, os.getpid()))
 
     def __enter__(self) -> LocalEngine:
         self._start()
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self._pool is not None:
+    def __exit__(self, exc_type=None, *exc) -> None:
+        if self._pool is None:
+            return
+        if exc_type is not None:
+            # Interrupted (Ctrl-C, SIGTERM) or failed: the videos in flight are abandoned (they
+            # stay pending in the manifest and are redone by the next run), so their workers are
+            # stopped now rather than waited for.
+            self._kill_workers()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        else:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._pool = None
+
+    def _kill_workers(self, timeout: float = 5.0) -> None:
+        procs = list((getattr(self._pool, "_processes", None) or {}).values())
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        deadline = time.monotonic() + timeout
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
 
     def submit(self, video: str) -> None:
         self._queue.append(video)
@@ -417,6 +441,36 @@ class Progress:
                 f"{self.throughput:.1f} videos/min")
 
 
+class _sigterm_as_interrupt:
+    """While a batch runs in the main thread, SIGTERM (``kill``, a scheduler's stop) raises
+    ``KeyboardInterrupt`` as Ctrl-C does: the workers are stopped, the run lock released and the
+    manifest left as it was after the last finished video, so that a rerun resumes. Elsewhere
+    (another thread, a handler already set by the application) it changes nothing."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                    self._old = signal.signal(signal.SIGTERM, self._raise)
+            except (ValueError, OSError):  # pragma: no cover - no signals here
+                self._old = None
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+
 def make_engine(name: str, job: Job, *, address: str | None = None, workers: int | None = None,
                 num_cpus: float = 1.0, num_gpus: float = 0.0):
     """Build the engine named ``"local"`` or ``"ray"``."""
@@ -489,7 +543,7 @@ def run_batch(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with RunLock(out_dir):
+    with _sigterm_as_interrupt(), RunLock(out_dir):
         manifest = Manifest.open(out_dir, videos, task=job.task, key=key)
         # The run's own state files are written atomically too: a kill during a save leaves
         # '.musicperf-manifest.<random>.json' (or the failures report's) beside the outputs.

@@ -1,8 +1,8 @@
 """One stretch of landmark extraction in a fresh interpreter (used by ``extract_landmarks(workers=N)``).
 
 ``python -m musicperf.features._landmark_worker JOB`` where ``JOB`` is a JSON object with
-``video``, ``params``, ``start``, ``end``, ``every`` and ``out`` (an ``.npz`` path, written
-atomically). Errors from musicperf go to stderr as one line and exit status 2.
+``video``, ``params``, ``start``, ``end``, ``every``, ``out`` (an ``.npz`` path, written
+atomically) and ``parent`` (the caller's pid: the worker ends when the caller does). Errors from musicperf go to stderr as one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ def main(argv: list[str]) -> int:
     from musicperf.features.landmarks import _run_segment
 
     job = json.loads(argv[0])
+    if job.get("parent"):
+        from musicperf._util import die_with_parent
+
+        die_with_parent(int(job["parent"]))  # no orphan MediaPipe process when the caller is killed
     try:
         out = _run_segment(job["video"], job["params"], job["start"], job["end"], int(job["every"]), False)
     except MusicperfError as exc:

@@ -586,7 +586,7 @@ def _run_segments_in_processes(video: Path, params: dict, segments, every: int) 
             for k, (a, b) in enumerate(segments):
                 out = Path(tmp) / f"segment{k}.npz"
                 job = json.dumps({"video": str(video), "params": params, "start": a, "end": b, "every": every,
-                                  "out": str(out)})
+                                  "out": str(out), "parent": os.getpid()})
                 env = dict(os.environ, GLOG_minloglevel="2", OMP_NUM_THREADS="1")
                 procs.append((out, subprocess.Popen([sys.executable, "-m", "musicperf.features._landmark_worker", job],
                                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)))
@@ -597,7 +597,7 @@ def _run_segments_in_processes(video: Path, params: dict, segments, every: int) 
                     lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
                     reason = lines[-1] if lines else f"exit status {proc.returncode}"
                     raise DecodeError(f"'{video}': landmark worker failed: {reason}")
-                with np.load(out) as z:
+                with np.load(out, allow_pickle=False) as z:
                     d = {k: z[k] for k in z.files}
                 for key in ("fps", "width", "height"):
                     d[key] = d[key].item()

@@ -298,3 +298,257 @@ def correlation_table(corr: np.ndarray, classes: Sequence[str], *, title: str) -
     """A correlation matrix as a :class:`Table` (NaN -> empty cells) for CSV output."""
     return Table(title=title, rows=list(classes), columns=list(classes), values=np.asarray(corr, dtype=float))
 
+
+
+# --------------------------------------------------------------------------- the dataset pipeline
+# ``musicperf stats`` and ``musicperf.api.stats``: read the annotated videos, resolve the
+# taxonomies, compute every table and correlation matrix (:func:`dataset_stats`), then write all
+# files at once or none (:meth:`DatasetStats.write`).
+
+STATS_TAXONOMIES = ("gestures18", "superclasses7", "tiers", "values")
+
+
+def _safe_stem(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "video"
+
+
+def _per_alone(option: str, value, n: int) -> list[float] | None:
+    if value is None:
+        return None
+    values = [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    if not all(v > 0 and math.isfinite(v) for v in values):
+        raise ParameterError(f"{option} must be positive, got {value!r}")
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise ParameterError(f"{option} gives {len(values)} values for {n} annotation files without a video")
+    return values
+
+
+def load_labelled_videos(
+    data: Sequence,
+    *,
+    fps: float | Sequence[float] | None = None,
+    duration: float | Sequence[float] | None = None,
+    count_frames: bool = False,
+) -> list[LabelledVideo]:
+    """Read the annotated videos of a dataset.
+
+    Parameters
+    ----------
+    data : sequence of (video, annotations) pairs or annotation paths
+        A pair ``(video, annotations)`` (video None for an annotation file alone), or just the
+        annotation file's path (str or Path).
+    fps, duration : float or sequence of float, optional
+        For annotation files given without a video: one value for all, or one per such file.
+    count_frames : bool
+        Decode each video to count its frames exactly (slow) instead of trusting its header.
+
+    Returns
+    -------
+    list of LabelledVideo
+        Named after the video (or annotation file) stem, ``-2``, ``-3``... for repeated stems.
+
+    Raises
+    ------
+    ParameterError
+        An annotation file alone without ``fps`` and ``duration``.
+    AnnotationError, DecodeError
+        Unreadable files, annotations beyond the video's end.
+    """
+    from pathlib import Path
+
+    from musicperf.io import read_annotations
+
+    pairs = [(None, Path(d)) if isinstance(d, (str, Path)) else (None if d[0] is None else Path(d[0]), Path(d[1]))
+             for d in data]
+    if not pairs:
+        raise ParameterError("no annotated videos given")
+    alone = sum(1 for video, _ in pairs if video is None)
+    fps_list = _per_alone("--fps", fps, alone)
+    dur_list = _per_alone("--duration", duration, alone)
+    loaded = []
+    used: dict[str, int] = {"all": 1}  # "all" names the all-videos heatmaps
+    k = 0
+    for video, ann in pairs:
+        aset = read_annotations(ann)
+        if video is not None:
+            from musicperf.io.video import probe
+
+            info = probe(video, count_frames=count_frames)
+            aset.check_duration(info.duration, media=video)
+            rate, n_frames, stem = float(info.fps), int(info.n_frames), video.stem
+        else:
+            if fps_list is None or dur_list is None:
+                raise ParameterError(
+                    f"'{ann}' is given without a video: pass VIDEO={ann} or both --fps and --duration"
+                )
+            rate, seconds = fps_list[k], dur_list[k]
+            k += 1
+            aset.check_duration(seconds)
+            n_frames = int(np.floor(seconds * rate + 1e-6))
+            stem = ann.stem
+        n = used.get(stem, 0) + 1
+        used[stem] = n
+        loaded.append(LabelledVideo(stem if n == 1 else f"{stem}-{n}", aset, rate, n_frames))
+    return loaded
+
+
+def stats_taxonomies(
+    sets: Sequence[AnnotationSet],
+    *,
+    taxonomy: str = "gestures18",
+    mapping=None,
+    background: str | None = None,
+    super_classes: str = "auto",
+) -> tuple[Taxonomy, Taxonomy | None]:
+    """The classes of Tables 2-3 / Figure 1 and of Table 5 / Figure 2 (None: no super-classes).
+
+    ``taxonomy``: ``gestures18``, ``superclasses7``, or ``tiers``/``values`` (one class per tier
+    name / annotation value of ``sets``, with an optional derived ``background`` class);
+    ``mapping``: a YAML file of rename/merge/drop rules applied to it; ``super_classes``:
+    ``superclasses7``, ``none``, a YAML mapping applied to the main taxonomy, or ``auto``
+    (superclasses7 with gestures18, none otherwise).
+    """
+    from pathlib import Path
+
+    if taxonomy not in STATS_TAXONOMIES:
+        raise ParameterError(f"taxonomy must be one of {', '.join(STATS_TAXONOMIES)}, got {taxonomy!r}")
+    if taxonomy in ("gestures18", "superclasses7"):
+        if background:
+            raise ParameterError("--background is for --taxonomy tiers|values; the built-in taxonomies have 'Normal play'")
+        main = Taxonomy.builtin(taxonomy)
+    else:
+        main = Taxonomy.from_annotations(list(sets), by=taxonomy[:-1], background=background)
+    if mapping is not None:
+        main = Taxonomy.from_yaml(mapping, base=main)
+    sup_arg = str(super_classes)
+    if sup_arg == "auto":
+        sup_arg = "superclasses7" if taxonomy == "gestures18" else "none"
+    if sup_arg == "none":
+        sup = None
+    elif sup_arg == "superclasses7":
+        sup = Taxonomy.builtin("superclasses7", by=main.by)
+    else:
+        sup = Taxonomy.from_yaml(Path(sup_arg), base=main)
+    return main, sup
+
+
+@dataclass
+class DatasetStats:
+    """Everything ``musicperf stats`` writes, computed (:func:`dataset_stats`).
+
+    Attributes
+    ----------
+    videos : list of LabelledVideo
+    taxonomy, super_taxonomy : Taxonomy, Taxonomy or None
+    tables : dict of str -> Table
+        ``table2_frames``, ``table3_occurrences``, ``table5_samples``.
+    correlations : list of (stem, title, corr, classes)
+        Per video (and ``all`` videos when there are several), Figure 1's class correlations and
+        Figure 2's super-class ones: ``corr`` is a (K, K) Pearson matrix.
+    written : list of Path
+        The files of the last :meth:`write`.
+    """
+
+    videos: list
+    taxonomy: Taxonomy
+    super_taxonomy: Taxonomy | None
+    tables: dict
+    correlations: list
+    written: list = field(default_factory=list)
+
+    def write(self, out_dir, *, heatmap_writer) -> list:
+        """Write the tables (CSV and Markdown) and heatmaps (PNG and CSV) into ``out_dir``: all or none.
+
+        Every file is written to a temporary folder inside ``out_dir`` first and moved into
+        place only when all succeeded (:func:`musicperf._util.write_all_or_nothing`): a full
+        disk or an unwritable folder leaves no partial set behind.
+
+        Parameters
+        ----------
+        out_dir : str or Path
+        heatmap_writer : callable
+            ``heatmap_writer(path, corr, classes, title=...)`` draws a PNG (e.g.
+            :func:`musicperf.report.heatmap.write_correlation_heatmap`; passed in because
+            drawing belongs to :mod:`musicperf.report`, above this layer).
+
+        Returns
+        -------
+        list of Path
+            In the order: tables, then per heatmap its PNG and CSV.
+        """
+        from musicperf._util import check_output_location, write_all_or_nothing
+
+        out = check_output_location(out_dir, kind="dir", what="output", need_bytes=self._size_estimate())
+        writers: dict = {}
+
+        def text(s: str):
+            return lambda p: p.write_text(s, encoding="utf-8")
+
+        for stem, table in self.tables.items():
+            writers[f"{stem}.csv"] = text(table.to_csv())
+            writers[f"{stem}.md"] = text(table.to_markdown())
+        for stem, title, corr, classes in self.correlations:
+            writers[f"{stem}.png"] = (lambda c, k, t: lambda p: heatmap_writer(p, c, k, title=t))(corr, classes, title)
+            writers[f"{stem}.csv"] = text(correlation_table(corr, classes, title=title).to_csv())
+        self.written = write_all_or_nothing(out, writers)
+        return self.written
+
+    def _size_estimate(self) -> int:
+        # tables are small; a heatmap PNG is ~50-200 kB
+        return 200_000 * len(self.correlations) + 100_000
+
+
+def dataset_stats(
+    videos: Sequence[LabelledVideo],
+    taxonomy: Taxonomy,
+    super_taxonomy: Taxonomy | None = None,
+    *,
+    length: int = 16,
+    stride: int = 16,
+) -> DatasetStats:
+    """Tables 2, 3, 5 and the correlations of Figures 1 and 2 of 001 for a dataset.
+
+    Parameters
+    ----------
+    videos : sequence of LabelledVideo
+    taxonomy : Taxonomy
+        Classes of Tables 2 and 3 and Figure 1.
+    super_taxonomy : Taxonomy, optional
+        Classes of Table 5 and Figure 2 (None: Table 5 uses ``taxonomy``, no Figure 2).
+    length, stride : int
+        Frames per sample and between sample starts for Table 5.
+
+    Returns
+    -------
+    DatasetStats
+    """
+    if length < 1 or stride < 1:
+        raise ParameterError(f"--length and --stride must be positive, got {length} and {stride}")
+    videos = list(videos)
+    labels = dataset_labels(videos, taxonomy)
+    sup_labels = dataset_labels(videos, super_taxonomy, unknown="ignore") if super_taxonomy is not None else labels
+    tables = {
+        "table2_frames": frames_table(videos, labels, taxonomy),
+        "table3_occurrences": occurrences_table(videos, labels, taxonomy),
+        "table5_samples": samples_table(videos, sup_labels, super_taxonomy or taxonomy, length=length,
+                                        stride=stride),
+    }
+    correlations = []
+
+    def heatmaps(prefix: str, what: str, tax: Taxonomy, ys) -> None:
+        runs = [(v.name, y) for v, y in zip(videos, ys)]
+        if len(videos) > 1:
+            runs.append(("all", np.concatenate(ys, axis=0)))
+        for name, y in runs:
+            label = "all videos" if name == "all" and len(videos) > 1 else name
+            correlations.append((f"{prefix}_correlation_{_safe_stem(name)}", f"Inter-correlation of {what}: {label}",
+                                 class_correlation(y), list(tax.classes)))
+
+    heatmaps("figure1", "classes", taxonomy, labels)
+    if super_taxonomy is not None:
+        heatmaps("figure2", "super-classes", super_taxonomy, sup_labels)
+    return DatasetStats(videos, taxonomy, super_taxonomy, tables, correlations)
