@@ -591,7 +591,7 @@ class VibratoResult:
     motion : list of VibratoNote
         Motion-based analysis per note (empty for audio files).
     audio : list of VibratoNote
-        Audio-only analysis per note (empty without audio).
+        Per-note audio analysis (only with ``analyze_media(per_note_audio=True)``).
     curve : DisplacementCurve or None
     pitch : PitchContour or None
     region : Region or None
@@ -601,6 +601,10 @@ class VibratoResult:
     media : str
     region_source : str
         How ``region`` was found (see :func:`analyze_media`); empty for an audio file.
+    track : VibratoTrack or None
+        The frame-wise audio analysis (:func:`musicperf.analysis.vibrato_frames.track_vibrato`).
+    scale : float
+        Factor by which the video frames were shrunk for the motion analysis (1: not).
     """
 
     notes: list
@@ -756,7 +760,8 @@ def _find_region(media: Path, hand, *, side: str, fps: float, frames_head, n_fra
 
 def analyze_media(media, *, audio=None, region=None, hand="auto", side: str = "left", notes_file=None,
                   method: str = "autocorr", threshold: float | None = None, track: bool = True,
-                  max_seconds: float | None = None, hand_frames: int = 20) -> VibratoResult:
+                  max_seconds: float | None = None, hand_frames: int = 20,
+                  per_note_audio: bool = False) -> VibratoResult:
     """Run the vibrato analysis of 002 V-B on a video (motion + audio) or an audio file.
 
     Parameters
@@ -791,6 +796,10 @@ def analyze_media(media, *, audio=None, region=None, hand="auto", side: str = "l
         Analyse only the beginning.
     hand_frames : int
         Frames MediaPipe examines.
+    per_note_audio : bool
+        Also run the per-note audio analysis of the pitch (:func:`audio_vibrato`, into
+        ``audio``); the audio areas come from the frame-wise detector either way (``track``,
+        ``areas``).
 
     Returns
     -------
@@ -838,7 +847,7 @@ def analyze_media(media, *, audio=None, region=None, hand="auto", side: str = "l
         res.notes = segment_notes(res.pitch, y, 22050)
     if res.curve is not None and res.notes:
         res.motion = analyze_notes(res.notes, curve=res.curve, pitch=res.pitch, method=method, threshold=threshold)
-    if res.pitch is not None and res.notes:
+    if per_note_audio and res.pitch is not None and res.notes:
         res.audio = analyze_notes(res.notes, pitch=res.pitch, method="audio")
     if src is not None and res.pitch is None:
         logger.warning("'%s' is silent: no pitch, no audio vibrato", src)
