@@ -57,6 +57,9 @@ WINDOW = 0.5
 RATE_BAND = (4.0, 9.0)
 #: Running median removed from the pitch before the regularity is measured, seconds.
 TREND_WINDOW = 0.3
+#: A jump of the running median larger than this from one frame to the next is a note change,
+#: cents (a 100-cent vibrato at 9 Hz moves the raw pitch at most 28 cents a frame, its median less).
+STEP = 30.0
 #: Longest unvoiced gap bridged inside a note, seconds.
 MAX_GAP = 0.06
 #: Share of the window that must be voiced.
@@ -248,6 +251,17 @@ def modulation(r: np.ndarray, hop: float, *, window: float = WINDOW, rate_band: 
     return rate, extent, reg, use
 
 
+def _without_steps(c: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The pitch with its note changes taken out: the running median's jumps of more than
+    :data:`STEP` cents from one frame to the next are subtracted, so that a window across a
+    note change sees one continuous curve (a quadratic trend cannot follow a step, and the
+    fitted sinusoid would take the step for a large extent)."""
+    trend = c - r
+    d = np.diff(trend)
+    d = np.where(np.isfinite(d) & (np.abs(d) > STEP), d, 0.0)
+    return c - np.concatenate([[0.0], np.cumsum(d)])
+
+
 def track_vibrato(times: np.ndarray, cents: np.ndarray, *, min_extent: float = MIN_EXTENT,
                   min_regularity: float = MIN_REGULARITY, grow_regularity: float | None = GROW_REGULARITY,
                   min_duration: float = MIN_DURATION, window: float = WINDOW,
@@ -305,7 +319,7 @@ def track_vibrato(times: np.ndarray, cents: np.ndarray, *, min_extent: float = M
     voiced = np.isfinite(r)
     # regularity and rate from the residual; the extent from the pitch itself (module docstring)
     rate, _ext, reg, use = modulation(r, hop, window=window, rate_band=rate_band, min_voiced=min_voiced)
-    _rate, extent, _reg, _use = modulation(c, hop, window=window, rate_band=rate_band, min_voiced=min_voiced,
+    _rate, extent, _reg, _use = modulation(_without_steps(c, r), hop, window=window, rate_band=rate_band, min_voiced=min_voiced,
                                               order=2, rates=rate)
     ext_d, reg_d = extent, reg
     if smooth > 0:
