@@ -6,8 +6,10 @@ inside a KLT-tracked region, or key points) -> subtract its moving average (body
 ``X(t)`` -> per note: vibrato detection by thresholding the autocorrelation of ``X(t)`` or by a
 linear SVM on motion features; vibrato rate from the autocorrelation, refined by a
 least-squares sinusoid fit near it (ours, :func:`refine_rate`); vibrato extent in cents by the
-least-squares fit of Equation 1 to the pYIN pitch contour. An audio-only analysis of the pitch
-contour (rate from its autocorrelation, extent from a sinusoid fit) is given for comparison.
+least-squares fit of Equation 1 to the pYIN pitch contour. The audio is analysed frame by frame
+(:mod:`musicperf.analysis.vibrato_frames`: vibrato areas with rate and extent, 100 frames a
+second) beside it and alone for an audio file; the earlier per-note audio analysis (rate from the
+pitch autocorrelation, extent from a sinusoid fit, :func:`audio_vibrato`) remains available.
 The hand region comes from the user, from MediaPipe landmarks
 (:mod:`musicperf.analysis.hand`) or from a search for the most periodic image region.
 

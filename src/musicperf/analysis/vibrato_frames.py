@@ -87,8 +87,7 @@ class VibratoTrack:
     times : np.ndarray, shape (N,)
         Frame centres, seconds.
     cents : np.ndarray, shape (N,)
-        Pitch in cents above A0 (27.5 Hz... MIDI 21 = 0 cents is not used: cents = 100 * MIDI);
-        NaN where unvoiced.
+        Pitch in cents (``100 * MIDI`` in the pipeline); NaN where unvoiced.
     rate : np.ndarray, shape (N,)
         Modulation rate in the window, Hz (NaN where the window is not voiced enough).
     extent : np.ndarray, shape (N,)

@@ -52,8 +52,8 @@ def register(subparsers) -> None:
     p.add_argument("--method", choices=("autocorr", "svm"), default="autocorr",
                    help="motion detector: autocorrelation threshold (default) or linear SVM")
     p.add_argument("--threshold", type=float, default=None,
-                   help="autocorrelation peak of X(t) above which a note has vibrato (default 0.5; the "
-                        "audio method uses 0.6)")
+                   help="motion method: autocorrelation peak of X(t) above which a note has vibrato "
+                        "(default 0.5); the audio areas have their own thresholds (docs/vibrato.md)")
     p.add_argument("--no-track", action="store_true", help="keep the region fixed (no KLT tracking)")
     p.add_argument("--max-seconds", type=float, metavar="S", help="analyse only the first S seconds")
     p.add_argument("--json", action="store_true",
