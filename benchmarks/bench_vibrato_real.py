@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 VALIDATION = ("Flute_Telemann_Zucker", "Oboe_Telemann_Verveka", "Violin_Telemann_Podger")
-DEFAULT_DATA = Path(os.environ.get("MUSICPERF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "vibrato"
+DEFAULT_DATA = Path(os.environ.get("MUSICPERF_SHARED_DATA",
+                                   Path(__file__).resolve().parents[2] / "shared" / "data")) / "vibrato"
 
 
 def read_annotation(path: Path) -> list[tuple[float, float, float]]:
@@ -187,7 +188,7 @@ def synthetic(seeds=(400, 401, 402, 403), seconds: float = 15.0) -> None:
     from musicperf.analysis.vibrato_frames import frame_labels, track_vibrato
     from musicperf.synth import load_truth, render
 
-    print("\n### Synthetic violin (seeds %s, %g s each, 3 vibrato notes each)\n" % (", ".join(map(str, seeds)), seconds))
+    print(f"\n### Synthetic violin (seeds {', '.join(map(str, seeds))}, {seconds:g} s each, 3 vibrato notes each)\n")
     print("| seed | F1 | precision | recall | always-on F1 | rate error (Hz, median) | extent error (%, median) |")
     print("|---|---|---|---|---|---|---|")
     f1s, alw = [], []

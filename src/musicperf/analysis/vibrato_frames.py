@@ -318,8 +318,8 @@ def track_vibrato(times: np.ndarray, cents: np.ndarray, *, min_extent: float = M
     voiced = np.isfinite(r)
     # regularity and rate from the residual; the extent from the pitch itself (module docstring)
     rate, _ext, reg, use = modulation(r, hop, window=window, rate_band=rate_band, min_voiced=min_voiced)
-    _rate, extent, _reg, _use = modulation(_without_steps(c, r), hop, window=window, rate_band=rate_band, min_voiced=min_voiced,
-                                              order=2, rates=rate)
+    _rate, extent, _reg, _use = modulation(_without_steps(c, r), hop, window=window, rate_band=rate_band,
+                                           min_voiced=min_voiced, order=2, rates=rate)
     ext_d, reg_d = extent, reg
     if smooth > 0:
         from scipy.ndimage import uniform_filter1d
@@ -361,7 +361,8 @@ def vibrato_areas(track: VibratoTrack) -> list[VibratoArea]:
     """The vibrato areas of a track, with the median rate, extent and regularity of each."""
     out = []
     for a, b in _runs(track.vibrato):
-        out.append(VibratoArea(start=float(track.times[a] - track.hop / 2), end=float(track.times[b - 1] + track.hop / 2),
+        out.append(VibratoArea(start=float(track.times[a] - track.hop / 2),
+                               end=float(track.times[b - 1] + track.hop / 2),
                                rate_hz=float(np.nanmedian(track.rate[a:b])),
                                extent_cents=float(np.nanmedian(track.extent[a:b])),
                                regularity=float(np.nanmedian(track.regularity[a:b]))))
