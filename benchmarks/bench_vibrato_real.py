@@ -1,6 +1,6 @@
 """Figures for docs/vibrato.md: frame-wise vibrato detection on real recordings and on the synthetic performer.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_vibrato_real.py [--data DIR] [--compare-pitch] [--quick]
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_vibrato_real.py [--data DIR] [--compare-pitch] [--loo] [--quick]
 
 * Real: the 12 solo recordings (violin, flute, oboe; CMMSD of von Coler and Lerch 2014) with the
   vibrato areas annotated by Yang, Rajab and Chew (2017) in ``../shared/data/vibrato`` (or
@@ -17,6 +17,8 @@
   pitch, notes, frame-wise detector), after a warm-up (librosa's numba compilation, ~17 s once).
 * Synthetic: violin solos of the synthetic performer with scheduled vibrato notes (seeds
   400-403), frame F1 against the scheduled intervals, and rate/extent errors against the truth.
+* ``--loo``: a leave-one-recording-out estimate of choosing the thresholds on a grid (what a
+  new recording of the same kind can expect).
 * ``--compare-pitch``: the detector on other pitch tracks: pYIN on its default 0.1-semitone grid
   (7x slower) and PESTO (``pesto-pitch``, weights in its wheel) where it can be imported.
 
@@ -223,16 +225,54 @@ def synthetic(seeds=(400, 401, 402, 403), seconds: float = 15.0) -> None:
     print(f"| **mean** | **{np.mean(f1s):.3f}** | | | {np.mean(alw):.3f} | | |")
 
 
+def leave_one_out(data: Path) -> None:
+    """Leave-one-recording-out estimate of the F1 on unseen recordings of the threshold choice.
+
+    For each recording with vibrato: the grid point (window, extent, regularity, hysteresis,
+    smoothing) with the best mean F1 on the other recordings with vibrato is applied to it. This estimates
+    what choosing thresholds on a set of this kind gives on a new recording of the same kind.
+    """
+    import itertools
+
+    from musicperf.analysis.vibrato_frames import frame_labels, track_vibrato
+    from musicperf.io.audio import load_audio
+
+    tracks = {}
+    for w in sorted(data.glob("*.wav")):
+        y, sr = load_audio(w, sr=22050)
+        times, cents = pitch_track(y, sr, "pyin")
+        truth = frame_labels([(a, b) for a, b, _ in read_annotation(w.with_name(w.stem + "-Annotation.csv"))],
+                             len(y) / sr)
+        idx = np.clip(np.searchsorted(times, np.arange(len(truth)) / 100.0), 0, len(times) - 1)
+        tracks[w.stem] = (times, cents, truth, idx)
+    names = [n for n in tracks if tracks[n][2].any()]
+    grid = [dict(window=w, min_extent=e, min_regularity=r, grow_regularity=g, smooth=sm)
+            for w, e, r, g, sm in itertools.product((0.4, 0.5, 0.6), (4, 6, 8, 10), (0.6, 0.7, 0.8),
+                                                   (None, 0.4, 0.5), (0.2, 0.4)) if g is None or g < r]
+    F = np.array([[frame_scores(track_vibrato(tracks[n][0], tracks[n][1], **cfg).vibrato[tracks[n][3]],
+                                tracks[n][2])["f1"] for n in names] for cfg in grid])
+    held = []
+    for j, n in enumerate(names):
+        best = int(np.argmax(np.delete(F, j, axis=1).mean(1)))
+        held.append(F[best, j])
+    print(f"\n### Leave one recording out ({len(grid)} grid points, {len(names)} recordings with vibrato)\n\n"
+          f"mean F1 on the left-out recording with the thresholds best on the other {len(names) - 1}: "
+          f"{np.mean(held):.3f} (per recording: {', '.join(f'{h:.2f}' for h in held)})")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of NAME.wav and NAME-Annotation.csv")
     ap.add_argument("--compare-pitch", action="store_true", help="also run the detector on pYIN 0.1 and PESTO")
     ap.add_argument("--quick", action="store_true", help="real recordings only (no speed, no synthetic)")
+    ap.add_argument("--loo", action="store_true", help="also a leave-one-recording-out estimate of the threshold choice")
     args = ap.parse_args(argv)
     real_table(args.data)
     if not args.quick:
         speed(args.data)
         synthetic()
+    if args.loo:
+        leave_one_out(args.data)
     if args.compare_pitch:
         real_table(args.data, "pyin-0.1")
         try:
