@@ -1,6 +1,7 @@
 """musicperf.analysis: the audio-visual analyses of the survey (002).
 
 * :mod:`~musicperf.analysis.vibrato` - vibrato from the fingering hand's motion (V-B, Equation 1)
+* :mod:`~musicperf.analysis.vibrato_frames` - frame-wise vibrato areas, rate and extent from the pitch
 * :mod:`~musicperf.analysis.hand` - the fingering hand's box from MediaPipe landmarks (V-B)
 * :mod:`~musicperf.analysis.playing` - playing / non-playing per performer (IV-B, Figure 2)
 * :mod:`~musicperf.analysis.separation` - motion-informed NMF source separation (VI-B, Equation 2)
