@@ -134,11 +134,11 @@ def test_interrupted_batch_resumes_where_it_stopped(perf, model, tmp_path, monke
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gestures, "label_video", crash_on_second)
+    monkeypatch.setattr(gestures.label, "label_video", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         api.label([vids], model_dir, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.eaf", "a.labels.json", "a.probs.csv"]
-    monkeypatch.setattr(gestures, "label_video", real)
+    monkeypatch.setattr(gestures.label, "label_video", real)
     results = api.label([vids], model_dir, tmp_path / "out")
     assert [r.get("skipped", False) for r in results] == [True, False]
 
