@@ -20,7 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
-from musicperf.tasks.demo import run_demo
+from musicperf.demo import run_demo
 from musicperf.tasks.gestures import WorkflowConfig
 
 CONFIGS = {

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from musicperf.errors import ParameterError
-from musicperf.tasks.demo import DEMO_GESTURES, run_demo
+from musicperf.demo import DEMO_GESTURES, run_demo
 from musicperf.tasks.gestures import WorkflowConfig
 
 

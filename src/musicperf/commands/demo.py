@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from musicperf.tasks.demo import run_demo, summary_table
+    from musicperf.demo import run_demo, summary_table
 
     def step(msg: str) -> None:
         print(msg, flush=True)

@@ -30,7 +30,7 @@ Choices (see README.md (section 'Label a performance')):
 * Standardisation is per column of the flattened window (the same feature at different window
   positions gets nearly the same mean and deviation).
 * ``landmark_source: truth`` (``--landmarks-from-truth``) reads a synthetic performance's
-  ``truth.json`` beside the video through :func:`~musicperf.features.landmarks.from_truth`
+  ``truth.json`` beside the video through :func:`~musicperf.synth.landmarks.from_truth`
   (detector-like noise and drop-outs, seeded by the configuration's seed), because MediaPipe
   does not detect the drawn synthetic performer. It exists for tests and experiments only.
 * When the landmark frame rate differs from the model's, grid frame ``i`` takes the landmark
@@ -163,7 +163,7 @@ def _truth_path(video: Path) -> Path:
 
 
 def _landmark_extractor(config):
-    from musicperf.tasks.landmark_experiment import FRAME_FEATURES
+    from musicperf.features.landmark_features import FRAME_FEATURES
 
     return FRAME_FEATURES["landmarks"](every=int(getattr(config, "landmark_every", 1)))
 
@@ -193,7 +193,7 @@ def landmark_values(config, video: Path, *, fps: float, progress: bool = False) 
     """
     if config.landmark_source == "truth":
         from musicperf.features.landmark_features import gesture_features
-        from musicperf.features.landmarks import from_truth
+        from musicperf.synth.landmarks import from_truth
 
         lm = from_truth(_truth_path(video), seed=int(config.seed))
         extractor = _landmark_extractor(config)
@@ -229,7 +229,7 @@ def landmark_windows(values: np.ndarray, starts: np.ndarray, *, length: int) -> 
     Frames past the end of ``values`` (the decoder may deliver a frame more than the landmark
     track holds) repeat its last frame.
     """
-    from musicperf.tasks.landmark_experiment import windows
+    from musicperf.features.landmark_features import windows
 
     starts = np.asarray(starts, dtype=np.int64)
     need = int(starts.max()) + length if len(starts) else 0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicperf import __version__
+from musicperf._version import __version__
 from musicperf._util import write_text_atomic
 from musicperf.errors import ParameterError
 from musicperf.evaluate.agreement import AUTO_PREFIX

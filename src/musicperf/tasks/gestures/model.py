@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicperf import __version__
+from musicperf._version import __version__
 from musicperf._util import atomic_path
 from musicperf.errors import AnnotationError, ModelError, ParameterError
 from musicperf.features.clipfeatures import FEATURE_VERSION
