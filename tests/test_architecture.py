@@ -201,3 +201,10 @@ def test_no_source_file_is_over_900_lines():
     long = {str(p.relative_to(SRC.parent)): n for p in SRC.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"files over {MAX_LINES} lines: {long}"
+
+
+def test_one_dense_flow_helper():
+    # Farneback flow is computed in musicperf.features.flow.farneback only (parameters in one place).
+    calls = [str(p.relative_to(SRC.parent)) for p in SRC.rglob("*.py")
+             if "calcOpticalFlowFarneback" in p.read_text(encoding="utf-8")]
+    assert calls == ["musicperf/features/flow.py"]

@@ -146,7 +146,8 @@ def partial_loss(name: str, logits, y, *, global_size: int, global_pos=None, pos
 
 
 # --------------------------------------------------------------------------- training
-def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int, progress: bool = False):
+def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int, progress: bool = False,
+                         checkpoint=None):
     """Train the workflow's head with DDP; same signature and result as
     :func:`musicperf.tasks.gestures.fit_head` (every rank passes the same ``X`` and ``Y``).
 
@@ -170,6 +171,10 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
+    from musicperf.train.loop import run_epochs
+
+    if checkpoint is not None:
+        raise ParameterError("distributed training does not checkpoint the head (run it with TrainSteps(resume=False))")
     if not dist.is_initialized():
         raise ParameterError("fit_head_distributed needs an initialised process group (see init_process_group)")
     if len(X) == 0:
@@ -190,9 +195,8 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
         xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         yt = torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float32))
         gen = torch.Generator().manual_seed(config.seed)
-        history = []
-        model.train()
-        for _ in range(config.epochs):
+
+        def epoch(_):
             order = torch.randperm(len(xt), generator=gen)
             total = torch.zeros(1, dtype=torch.float64, device=device)
             for b in range(0, len(order), config.batch_size):
@@ -208,7 +212,12 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
                 opt.step()
                 total += share.detach().double() * len(idx)
             dist.all_reduce(total)
-            history.append(float(total) / len(xt))
+            return float(total) / len(xt)
+
+        model.train()
+        # The one epoch loop of the gesture heads; no checkpoint: the ranks would have to agree
+        # on resuming (train_distributed runs with TrainSteps(resume=False)).
+        history = run_epochs(model, opt, epoch, epochs=config.epochs, generator=gen)
         head.eval()
         return head.cpu(), history
     finally:
@@ -295,7 +304,7 @@ def train_distributed(
         raise ParameterError(f"model directory '{out}' exists and is not empty; pass --overwrite to replace it")
     try:
         steps = gestures.TrainSteps(estimate_roi=estimate_roi, collect_samples=collect_samples,
-                                    fit_head=fit_head_distributed)
+                                    fit_head=fit_head_distributed, resume=False)
         meta = gestures.train_model(data, out, until=until, config=config, taxonomy=taxonomy,
                                     overwrite=overwrite or rank != 0, progress=progress and rank == 0, steps=steps)
         meta["training"]["distributed"] = {"world_size": world, "backend": dist.get_backend(), "rank": rank}

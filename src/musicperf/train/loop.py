@@ -190,14 +190,16 @@ def _better(metric: float, best: float, monitor: str) -> bool:
 
 # -- checkpoint (safetensors, no pickle) -------------------------------------------------------
 
-def save_train_state(path: Path, model, opt, best_state, meta: dict) -> None:
+def save_train_state(path: Path, model, opt, best_state, meta: dict, *, extra: dict | None = None) -> None:
     """Write a resumable training state atomically (safetensors): the model's and the best
-    weights, the optimiser's tensors and scalars, and ``meta`` (JSON) in the file's metadata.
-    Used by :func:`fit` and by the instrument/skill loop (:mod:`musicperf.tasks._classify`)."""
+    weights, the optimiser's tensors and scalars, ``extra`` tensors (random states) and ``meta``
+    (JSON) in the file's metadata. Used by :func:`fit`, :func:`run_epochs` and the
+    instrument/skill loop (:mod:`musicperf.tasks._classify`)."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
+    tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
     sd = opt.state_dict()
     opt_scalars = {}
     for idx, st in sd["state"].items():
@@ -379,3 +381,84 @@ def fit(
     if restore_best and result.best_state:
         model.load_state_dict(result.best_state)
     return result
+
+
+def run_epochs(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    epoch_step,
+    *,
+    epochs: int,
+    generator: torch.Generator | None = None,
+    checkpoint: str | Path | None = None,
+    key: dict | None = None,
+    stop=None,
+    progress: bool = False,
+) -> list:
+    """The epoch loop with an exact resume: ``epoch_step(epoch)`` for each epoch not done yet.
+
+    The loop the gesture heads train with (one process, :func:`musicperf.tasks.gestures.fit_head`,
+    and DDP, :func:`musicperf.distributed.ddp.fit_head_distributed`): the caller builds the model
+    and optimiser and says what one epoch is; this loop runs the epochs, keeps the history,
+    checkpoints after every epoch and resumes.
+
+    Parameters
+    ----------
+    model, opt
+        Trained in place; their states are checkpointed.
+    epoch_step : callable
+        ``epoch_step(epoch) -> value`` (the epoch's mean loss, or a dict of figures), appended to
+        the returned history.
+    epochs : int
+    generator : torch.Generator, optional
+        The sample-order generator, checkpointed with torch's global random state (dropout)
+        so a resumed run draws what the uninterrupted one would.
+    checkpoint : str or Path, optional
+        A ``.safetensors`` file written atomically after each epoch
+        (:func:`save_train_state`); when it exists and its ``key`` equals ``key``, the run goes
+        on after its last epoch. A checkpoint of another run (another key) is ignored.
+    key : dict, optional
+        JSON-able identity of the run (settings, data) stored in the checkpoint.
+    stop : callable, optional
+        ``stop(history) -> bool`` after each epoch: early stopping.
+    progress : bool
+        tqdm bar over the epochs.
+
+    Returns
+    -------
+    list
+        The history, one value per epoch run (resumed epochs included).
+    """
+    from tqdm.auto import tqdm
+
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    history: list = []
+    if ckpt is not None and ckpt.is_file():
+        try:
+            tensors, meta = load_train_state(ckpt)
+        except ModelError:
+            tensors, meta = None, None
+        if meta is not None and meta.get("key") == key and meta.get("loop") == "run_epochs":
+            apply_train_state(tensors, meta, model, opt, path=ckpt)
+            if generator is not None:
+                generator.set_state(tensors["extra.generator"])
+            torch.set_rng_state(tensors["extra.torch"])
+            history = list(meta["history"])
+    start = len(history)
+    bar = tqdm(total=epochs, initial=min(start, epochs), disable=not progress, desc="training", unit="epoch",
+               leave=False, dynamic_ncols=True)
+    try:
+        for epoch in range(start, epochs):
+            if stop is not None and history and stop(history):
+                break
+            history.append(epoch_step(epoch))
+            if ckpt is not None:
+                extra = {"torch": torch.get_rng_state()}
+                if generator is not None:
+                    extra["generator"] = generator.get_state()
+                save_train_state(ckpt, model, opt, {}, {"loop": "run_epochs", "key": key, "history": history},
+                                 extra=extra)
+            bar.update(1)
+    finally:
+        bar.close()
+    return history

@@ -81,9 +81,9 @@ from musicperf.tasks.gestures.label import (  # noqa: F401
     BACKBONE_BATCH,
     label_video,
     label_videos,
-    output_paths,
     predict_video,
 )
+from musicperf.tasks.gestures.outputs import fingerprint, output_paths  # noqa: F401
 from musicperf.tasks.gestures.model import (  # noqa: F401
     BACKBONE_FILE,
     META_FILE,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from musicperf._version import __version__
-from musicperf._util import write_text_atomic
+from musicperf._util import check_output_location, write_text_atomic
 from musicperf.errors import ParameterError
 from musicperf.evaluate.agreement import AUTO_PREFIX
 from musicperf.features.clipfeatures import FEATURE_VERSION
@@ -39,11 +39,14 @@ from musicperf.io.probs import write_probs_csv
 from musicperf.labels.spread import spread_to_frames
 from musicperf.tasks import framefeatures
 from musicperf.tasks.gestures.model import GestureModel, load_gesture_model, predict_head
+from musicperf.tasks.gestures.outputs import WRITER, file_sha256, fingerprint, output_paths, plan
 
 log = logging.getLogger(__name__)
 
 #: Clips per backbone call when labelling (see :func:`predict_video`).
 BACKBONE_BATCH = 16
+#: Video frame rates outside this range are not resampled to the model's (see :func:`predict_video`).
+MIN_VIDEO_FPS, MAX_VIDEO_FPS = 1.0, 1000.0
 
 
 # --------------------------------------------------------------------------- labelling
@@ -85,15 +88,26 @@ def predict_video(
     Returns
     -------
     probs : np.ndarray, shape (n, K), float32
-        Probabilities of frames ``first, first + 1, ...`` on the model's grid (``fps``).
+        Probabilities of frames ``first, first + 1, ...`` on the frame grid (``info["fps"]``: the
+        model's rate, or the video's own when it is under 1 or over 1000 fps).
     first : int
         Index of the first returned frame (0 unless ``after`` is given).
     info : dict
-        ``video_fps``, ``fps``, ``resampled``, ``duration``, ``n_frames``.
+        ``video_fps``, ``fps`` (of the grid), ``resampled``, ``own_frames``, ``duration``,
+        ``n_frames``, ``feature_cache_hit``.
     """
     cfg = model.extractor.config
     fps = model.fps
     vfps, duration = video_fps(Path(video))
+    own_frames = 0 < vfps < MIN_VIDEO_FPS or vfps > MAX_VIDEO_FPS
+    if own_frames:
+        # Resampling to the model's rate would invent (or drop) frames by the thousand: a
+        # 0.001 fps video of 3 frames would become 75,000 copies. Its own frames are labelled
+        # instead, one grid frame each, and the times stay the video's.
+        log.warning("'%s' runs at %g fps, outside %g-%g fps: labelled on its own frames (one clip = %d of them), "
+                    "not resampled to the model's %g fps", video, vfps, MIN_VIDEO_FPS, MAX_VIDEO_FPS,
+                    cfg.clip_length, fps)
+        fps = vfps
     n_frames = int(math.floor(duration * fps + 1e-6))
     length, stride = cfg.clip_length, cfg.label_stride
     first = 0
@@ -103,13 +117,16 @@ def predict_video(
         if after >= duration:
             raise ParameterError(f"--from {after} s is beyond the end of '{video}' ({duration:.2f} s)")
         first = int(math.floor(after * fps + 1e-6)) // stride * stride
+    if own_frames and n_frames - first < length:
+        raise ParameterError(f"'{video}' is too short to label: {n_frames - first} frames at {vfps:g} fps, a clip needs "
+                             f"{length}")
     if n_frames - first < length:
         raise ParameterError(
             f"'{video}' is too short to label: {(n_frames - first) / fps:.2f} s from {first / fps:.2f} s, "
             f"a clip needs {length / fps:.2f} s"
         )
     resampled = abs(vfps - fps) > 1e-3
-    if resampled:
+    if resampled and vfps > 0:
         log.warning("'%s' runs at %.3f fps but the model was trained at %.3f fps: frames are resampled to %.3f fps",
                     video, vfps, fps, fps)
     if batch is None:
@@ -144,34 +161,14 @@ def predict_video(
     probs, covered = spread_to_frames(all_starts, scores, length=length, first=first, n=n_frames - first)
     last = np.flatnonzero(covered)[-1]
     probs[last + 1 :] = probs[last]  # tail shorter than a clip: hold the last clip's output
-    info = {"video_fps": vfps, "fps": fps, "resampled": resampled, "duration": duration, "n_frames": n_frames,
+    info = {"video_fps": vfps, "fps": fps, "resampled": resampled, "own_frames": own_frames, "duration": duration,
+            "n_frames": n_frames,
             "feature_cache_hit": hit}
     runner = model.extractor.runner
     if runner is not None and runner.choice is not None:
         info["backbone_mode"] = runner.choice.to_dict()
     return probs, first, info
 
-
-
-def output_paths(out_dir: Path, video: Path) -> dict[str, Path]:
-    """The three outputs of labelling ``video`` into ``out_dir``."""
-    stem = video.stem
-    return {
-        "eaf": out_dir / f"{stem}.eaf",
-        "csv": out_dir / f"{stem}.probs.csv",
-        "json": out_dir / f"{stem}.labels.json",
-    }
-
-
-def _finished(paths: dict[str, Path], model: GestureModel, after: float | None) -> bool:
-    """Whether a complete labelling by the same model (and ``after``) is already there."""
-    if not all(p.is_file() for p in paths.values()):
-        return False
-    try:
-        done = json.loads(paths["json"].read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return done.get("model_id") == model.model_id and done.get("after") == after and done.get("complete") is True
 
 
 def label_videos(
@@ -200,8 +197,12 @@ def label_videos(
     after : float, optional
         Predict intervals only from this time on (seconds), e.g. the end of the annotated part.
     overwrite : bool
-        Redo videos whose outputs exist. Without it, videos already labelled by the same model
-        (a complete JSON summary is there) are skipped, and other existing outputs are refused.
+        Redo videos already labelled by this model, and replace labellings by another model or
+        ``--from``. Without it those are skipped (same model and inputs) or refused (another
+        model). Videos whose inputs changed since (video, annotation file, the model retrained
+        in the same folder) and half-written ones are redone either way. Files musicperf did
+        not write, or that were edited since, are never replaced (see
+        :mod:`musicperf.tasks.gestures.outputs`).
     progress : bool
     feature_cache : str, Path or bool, optional
         Clip-feature cache folder (see :func:`predict_video`); True for the default folder.
@@ -213,9 +214,9 @@ def label_videos(
     list of dict
         The JSON summary of each video (``"skipped": True`` for those already done).
     """
+    out_dir = check_output_location(out_dir, kind="dir", what="output")
     model = load_gesture_model(model_dir, compile=compile)
     items = discover(videos, need_annotations=False)
-    out_dir = Path(out_dir)
     stems: dict[str, Path] = {}
     for it in items:
         if it.video.stem in stems:
@@ -230,38 +231,42 @@ def label_videos(
                 f"the output '{paths['eaf']}' would replace the human annotations of '{it.video}'; "
                 "choose another output folder"
             )
+    # Every video's outputs are checked before any is computed: a human file refuses the batch
+    # at once, not after hours of labelling.
+    plans = [plan(output_paths(out_dir, it.video), video=it.video, annotations=it.annotations,
+                  model_dir=model.path, model_id=model.model_id, after=after, overwrite=overwrite) for it in items]
     results = []
-    for it in items:
-        paths = output_paths(out_dir, it.video)
-        if not overwrite:
-            if _finished(paths, model, after):
-                log.info("'%s' is already labelled in '%s', skipping", it.video, out_dir)
-                done = json.loads(paths["json"].read_text(encoding="utf-8"))
-                done["skipped"] = True
-                results.append(done)
-                continue
-            existing = [str(p) for p in paths.values() if p.exists()]
-            if existing:
-                raise ParameterError(
-                    f"output {existing[0]} already exists and is not a finished labelling of '{it.video}' by this "
-                    "model; pass --overwrite to replace it"
-                )
+    for it, todo in zip(items, plans):
+        if todo.action == "skip":
+            log.info("'%s' is already labelled in '%s', skipping", it.video, out_dir)
+            results.append(dict(todo.summary, skipped=True))
+            continue
+        if todo.action == "redo":
+            log.info("relabelling '%s': %s", it.video, todo.reason)
         results.append(label_video(model, it, out_dir, after=after, progress=progress, feature_cache=feature_cache))
     return results
 
 
 def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float | None = None,
                 progress: bool = False, feature_cache: str | Path | bool | None = None) -> dict:
-    """Label one video and write its ``.eaf``, CSV and JSON (the JSON last: it marks completion)."""
+    """Label one video and write its ``.eaf``, CSV and JSON.
+
+    The JSON sidecar is written first marked incomplete, then the CSV and the EAF, then the JSON
+    again, complete, with their hashes and the fingerprints of the inputs (see
+    :mod:`musicperf.tasks.gestures.outputs`). Paths in it are absolute, so the summary can be
+    used (``musicperf report``) from any working directory.
+    """
     from musicperf.io.elan import write_eaf
     from musicperf.labels import intervals_from_frames
 
     t0 = time.perf_counter()
     cfg = model.extractor.config
     paths = output_paths(Path(out_dir), item.video)
+    inputs = {"video": fingerprint(item.video), "annotations": fingerprint(item.annotations),
+              "model": {"path": str(Path(model.path).resolve()), "model_id": model.model_id}}
     human = read_annotations(item.annotations) if item.annotations is not None else None
     probs, first, info = predict_video(model, item.video, after=after, progress=progress, feature_cache=feature_cache)
-    fps = model.fps
+    fps = info["fps"]
     start_time = first / fps
     ivs = intervals_from_frames(
         probs, fps=fps, threshold=model.thresholds, min_gap=cfg.min_gap, min_duration=cfg.min_duration,
@@ -293,12 +298,16 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
         out.add_tier(Tier(AUTO_PREFIX + c, [Annotation(float(s), float(e), c) for s, e in iv], annotator="musicperf"))
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    outputs = {k: str(v.resolve()) for k, v in paths.items()}
+    write_text_atomic(paths["json"], json.dumps({"writer": WRITER, "complete": False, "video": inputs["video"]["path"],
+                                                 "outputs": outputs}, indent=2))
     write_probs_csv(paths["csv"], probs, first=first, fps=fps, classes=model.classes)
     write_eaf(out, paths["eaf"], media=item.video)
     summary = {
-        "video": str(item.video),
-        "human_annotations": None if item.annotations is None else str(item.annotations),
-        "model": str(model.path),
+        "writer": WRITER,
+        "video": inputs["video"]["path"],
+        "human_annotations": None if item.annotations is None else inputs["annotations"]["path"],
+        "model": inputs["model"]["path"],
         "model_id": model.model_id,
         "classes": model.classes,
         "thresholds": [float(t) for t in model.thresholds],
@@ -318,7 +327,9 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
             c: {"intervals": int(len(iv)), "seconds": round(float((iv[:, 1] - iv[:, 0]).sum()), 3) if len(iv) else 0.0}
             for c, iv in zip(model.classes, ivs)
         },
-        "outputs": {k: str(v) for k, v in paths.items()},
+        "outputs": outputs,
+        "written": {k: file_sha256(paths[k]) for k in ("eaf", "csv")},
+        "inputs": inputs,
         "seconds": round(time.perf_counter() - t0, 2),
         "musicperf_version": __version__,
         "complete": True,

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from musicperf._version import __version__
-from musicperf._util import write_text_atomic
+from musicperf._util import check_output_location, write_text_atomic
 from musicperf.errors import AnnotationError, ParameterError
 from musicperf.features import clips as clipmod
 from musicperf.features.clipfeatures import FEATURE_VERSION
@@ -45,6 +45,7 @@ from musicperf.io.discover import Item, discover
 from musicperf.labels.spread import spread_to_frames
 from musicperf.tasks import framefeatures
 from musicperf.tasks.gestures.config import GestureConfig
+from musicperf.tasks.gestures.state import STATE_DIR, TrainState, run_key
 from musicperf.tasks.gestures.model import META_FILE, MODEL_FILE, MODEL_FORMAT, make_backbone, predict_head, save_weights
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,8 @@ def merged_taxonomy(asets: list[AnnotationSet], config: GestureConfig, taxonomy)
 
 def _check_output_dir(path: Path, *, overwrite: bool, what: str) -> None:
     if path.exists() and not overwrite:
-        if path.is_dir() and not any(path.iterdir()):
+        # Empty, or holding only what an interrupted run left (resumed, see .state).
+        if path.is_dir() and all(p.name == STATE_DIR for p in path.iterdir()):
             return
         raise ParameterError(f"{what} '{path}' already exists; choose another path or pass --overwrite")
 
@@ -239,7 +241,7 @@ def train_model(
     elif not isinstance(config, GestureConfig):
         config = GestureConfig.from_yaml(config)
     steps = TrainSteps() if steps is None else steps
-    model_dir = Path(model_dir)
+    model_dir = check_output_location(model_dir, kind="dir", what="model directory")
     _check_output_dir(model_dir, overwrite=overwrite, what="model directory")
     items = discover(data, need_annotations=True)
     framefeatures.check_inputs(config, [it.video for it in items])
@@ -248,18 +250,25 @@ def train_model(
     classes = list(tax.classes)
     fps = video_fps(items[0].video)[0]
 
+    state = TrainState(model_dir, run_key(config, until=until, taxonomy=taxonomy, items=items)) if steps.resume else None
     torch.manual_seed(config.seed)
     backbone, norm = make_backbone(config)
     roi = (0.0, 1.0, 0.0, 1.0)
     if config.roi == "auto":
-        roi = steps.estimate_roi([it.video for it in items], until=until)
+        roi = state.roi() if state is not None else None
+        if roi is None:
+            roi = steps.estimate_roi([it.video for it in items], until=until)
+            if state is not None:
+                state.save_roi(roi)
         log.info("region of interest (top, bottom, left, right): %s", roi)
     extractor = FeatureExtractor(config, backbone, norm, roi=roi)
     per_video = []
-    for it in items:
-        per_video.append(
-            steps.collect_samples(it, tax, extractor, fps=fps, until=until, stride=config.train_stride, progress=progress)
-        )
+    for i, it in enumerate(items):
+        def make(it=it):
+            return steps.collect_samples(it, tax, extractor, fps=fps, until=until, stride=config.train_stride,
+                                         progress=progress)
+
+        per_video.append(make() if state is None else state.samples(i, make, VideoSamples))
     t_features = time.perf_counter() - t0
 
     if taxonomy is None:
@@ -284,14 +293,27 @@ def train_model(
     oof_true, oof_score = [], []
     folds = fold_indices(per_video, folds=config.folds, length=config.clip_length)
     for k, (tr, va) in enumerate(folds):
-        fold_head, _ = steps.fit_head(Xn[tr], Y[tr], config, n_classes=K, progress=False)
+        done = state.fold(k) if state is not None else None
+        if done is not None:
+            oof_true.append(done[0])
+            oof_score.append(done[1])
+            continue
+        kw = {} if state is None else {"checkpoint": state.head_checkpoint(f"fold-{k}")}
+        fold_head, _ = steps.fit_head(Xn[tr], Y[tr], config, n_classes=K, progress=False, **kw)
+        fold_true, fold_score = [], []
         for v, vs in enumerate(per_video):
             local = va[(va >= offsets[v]) & (va < offsets[v + 1])] - offsets[v]
             if len(local):
                 lab, probs = _frame_scores(vs, local, predict_head(fold_head, Xn[offsets[v] + local]),
                                            config.clip_length)
-                oof_true.append(lab)
-                oof_score.append(probs)
+                fold_true.append(lab)
+                fold_score.append(probs)
+        fold_true = np.concatenate(fold_true) if fold_true else np.zeros((0, K), np.float32)
+        fold_score = np.concatenate(fold_score) if fold_score else np.zeros((0, K), np.float32)
+        if state is not None:
+            state.save_fold(k, fold_true, fold_score)
+        oof_true.append(fold_true)
+        oof_score.append(fold_score)
         if progress:
             log.info("cross-validation fold %d/%d done", k + 1, len(folds))
     oof_true = np.concatenate(oof_true) if oof_true else np.zeros((0, K), np.float32)
@@ -309,7 +331,8 @@ def train_model(
             tuned_on.append("default 0.5: no out-of-fold positive")
         else:
             tuned_on.append(f"{len(folds)}-fold blocked cross-validation")
-    head, history = steps.fit_head(Xn, Y, config, n_classes=K, progress=progress)
+    kw = {} if state is None else {"checkpoint": state.head_checkpoint("final")}
+    head, history = steps.fit_head(Xn, Y, config, n_classes=K, progress=progress, **kw)
 
     model_dir.mkdir(parents=True, exist_ok=True)
     save_weights(model_dir, head, mean, std, backbone)
@@ -356,10 +379,13 @@ def train_model(
     }
     meta["model_id"] = hashlib.sha256((model_dir / MODEL_FILE).read_bytes()).hexdigest()[:16]
     write_text_atomic(model_dir / META_FILE, json.dumps(meta, indent=2))
+    if state is not None:
+        state.remove()
     return meta
 
 
-def fit_head(X: np.ndarray, Y: np.ndarray, config: GestureConfig, *, n_classes: int, progress: bool = False):
+def fit_head(X: np.ndarray, Y: np.ndarray, config: GestureConfig, *, n_classes: int, progress: bool = False,
+             checkpoint: str | Path | None = None):
     """Train a :class:`~musicperf.models.SingleModelHead` on standardised clip features.
 
     Parameters
@@ -370,6 +396,10 @@ def fit_head(X: np.ndarray, Y: np.ndarray, config: GestureConfig, *, n_classes: 
         Targets in [0, 1] (temporal-smoothing labels, Equation 6 of 001, by default).
     config : GestureConfig
     n_classes : int
+    progress : bool
+    checkpoint : str or Path, optional
+        Per-epoch checkpoint; a run interrupted after epoch ``e`` resumes there and ends with
+        the same weights as an uninterrupted one (:func:`musicperf.train.loop.run_epochs`).
 
     Returns
     -------
@@ -387,23 +417,33 @@ def fit_head(X: np.ndarray, Y: np.ndarray, config: GestureConfig, *, n_classes: 
     # A head this small trains faster on one thread than with the overhead of several.
     torch.set_num_threads(1)
     try:
-        return _fit_head(X, Y, config, n_classes=n_classes, progress=progress)
+        return _fit_head(X, Y, config, n_classes=n_classes, progress=progress, checkpoint=checkpoint)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_head(X, Y, config, *, n_classes, progress):
+def head_run_key(X: np.ndarray, Y: np.ndarray, config: GestureConfig, n_classes: int) -> dict:
+    """What a head's checkpoint must have been trained on: the settings and the data's hash."""
+    h = hashlib.sha256()
+    for a in (X, Y):
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return {"config": config.to_dict(), "n_classes": int(n_classes), "data": h.hexdigest()[:16]}
+
+
+def _fit_head(X, Y, config, *, n_classes, progress, checkpoint=None):
     import torch
+
+    from musicperf.train.loop import run_epochs
 
     head = framefeatures.build_head(X.shape[1], n_classes, config)
     opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = _loss_function(config.loss)
     xt, yt = torch.from_numpy(X), torch.from_numpy(np.asarray(Y, dtype=np.float32))
     gen = torch.Generator().manual_seed(config.seed)
-    history = []
-    epochs = progress_bar(range(config.epochs), total=config.epochs, desc="training", enabled=progress, unit="epoch")
-    head.train()
-    for _ in epochs:
+
+    def epoch(_):
         order = torch.randperm(len(xt), generator=gen)
         total = 0.0
         for b in range(0, len(order), config.batch_size):
@@ -413,7 +453,12 @@ def _fit_head(X, Y, config, *, n_classes, progress):
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
-        history.append(total / len(xt))
+        return total / len(xt)
+
+    head.train()
+    history = run_epochs(head, opt, epoch, epochs=config.epochs, generator=gen, checkpoint=checkpoint,
+                         key=head_run_key(X, Y, config, n_classes) if checkpoint is not None else None,
+                         progress=progress)
     head.eval()
     return head, history
 
@@ -508,3 +553,6 @@ class TrainSteps:
     collect_samples: Callable = collect_samples
     fit_head: Callable = fit_head
     merged_taxonomy: Callable = merged_taxonomy
+    #: Keep the progress in ``MODEL_DIR/.train-state`` and resume from it (see
+    #: :mod:`musicperf.tasks.gestures.state`); ``fit_head`` then gets a ``checkpoint=`` path.
+    resume: bool = True
