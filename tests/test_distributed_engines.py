@@ -26,9 +26,9 @@ from _workflow_video import schedule, write_performance, write_video  # noqa: E4
 from musicperf.distributed.engine import run_batch  # noqa: E402
 from musicperf.distributed.label import label_batch  # noqa: E402
 from musicperf.distributed.manifest import FAILURES_NAME, MANIFEST_NAME  # noqa: E402
-from musicperf.tasks.gestures import WorkflowConfig  # noqa: E402
+from musicperf.tasks.gestures import GestureConfig  # noqa: E402
 
-CFG = WorkflowConfig(size=(32, 40), grid=4, epochs=10, hidden=(32, 16), train_stride=4, folds=2, roi="full")
+CFG = GestureConfig(size=(32, 40), grid=4, epochs=10, hidden=(32, 16), train_stride=4, folds=2, roi="full")
 GOOD = [f"v{i}" for i in range(5)]
 
 

@@ -42,8 +42,8 @@ def train(
         Where the model is written (refused if it exists, unless ``overwrite``).
     until : float, optional
         Seconds: train on the first ``until`` seconds of each video only.
-    config : WorkflowConfig, str or Path, optional
-        Settings object or YAML file (see :class:`musicperf.tasks.gestures.WorkflowConfig`).
+    config : GestureConfig, str or Path, optional
+        Settings object or YAML file (see :class:`musicperf.tasks.gestures.GestureConfig`).
     taxonomy : Taxonomy, str or Path, optional
         Classes: default one per tier name in the annotations; or ``"gestures18"``,
         ``"superclasses7"``, or a YAML mapping file.

@@ -84,8 +84,8 @@ def run_demo(out_dir: str | Path, *, seconds: float = 90.0, seed: int = 7, overw
         Also write ``report.html``.
     size : (int, int)
         ``(width, height)`` of the synthetic video.
-    config : WorkflowConfig, optional
-        Training settings (default: :class:`~musicperf.tasks.gestures.WorkflowConfig()`).
+    config : GestureConfig, optional
+        Training settings (default: :class:`~musicperf.tasks.gestures.GestureConfig()`).
 
     Returns
     -------

@@ -157,7 +157,7 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
         Standardised features, identical on every rank.
     Y : np.ndarray, shape (N, K), float32
         Targets in [0, 1].
-    config : WorkflowConfig
+    config : GestureConfig
     n_classes : int
 
     Returns
@@ -309,13 +309,9 @@ def train_distributed(
                                     overwrite=overwrite or rank != 0, progress=progress and rank == 0, steps=steps)
         meta["training"]["distributed"] = {"world_size": world, "backend": dist.get_backend(), "rank": rank}
         if rank == 0:
-            import json
-
-            from musicperf._util import write_text_atomic
-
             stored = {k: v for k, v in meta.items()}
             stored["training"] = dict(meta["training"], distributed={"world_size": world, "backend": dist.get_backend()})
-            write_text_atomic(out / gestures.META_FILE, json.dumps(stored, indent=2))
+            gestures.save_meta(out, stored)
         dist.barrier()
         return meta
     finally:

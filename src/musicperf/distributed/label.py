@@ -60,9 +60,9 @@ class LabelJob:
         return d
 
     def setup(self) -> None:
-        from musicperf.tasks.gestures import load_workflow_model
+        from musicperf.tasks.gestures import load_gesture_model
 
-        self._model = load_workflow_model(self.model_dir)
+        self._model = load_gesture_model(self.model_dir)
         self.model_id = self._model.model_id
 
     def outputs(self, video: str) -> dict[str, str]:
@@ -232,19 +232,17 @@ def _other_labelling(summary: Path, model_id: str, after: float | None) -> Path 
 def _model_id(model_dir: str | Path) -> str:
     """The model's id, read cheaply from its metadata without loading torch in the driver (the
     full load happens once per worker; a model that fails there fails every video with that
-    error in the failures report)."""
+    error in the failures report). Read by :mod:`musicperf.models.files`, the one reader."""
     from musicperf.errors import ModelError
-    from musicperf.tasks.gestures import META_FILE, MODEL_FILE
+    from musicperf.models import files
+    from musicperf.tasks.gestures.model import FORMAT, META_FILE, MODEL_FILE
 
     model_dir = Path(model_dir)
-    meta = model_dir / META_FILE
-    if not meta.is_file():
-        raise ModelError(f"'{model_dir}' is not a musicperf labelling model: {META_FILE} is missing "
-                         "(train one with 'musicperf train')")
-    try:
-        model_id = json.loads(meta.read_text(encoding="utf-8"))["model_id"]
-    except (OSError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"'{meta}' is unreadable or has no model_id ({exc})") from None
+    meta = files.read_meta(model_dir, name=META_FILE, formats=(FORMAT,), what="labelling model",
+                           hint=" (train one with 'musicperf train')")
+    model_id = meta.get("model_id")
+    if not isinstance(model_id, str):
+        raise ModelError(f"'{model_dir / META_FILE}' has no model_id")
     if not (model_dir / MODEL_FILE).is_file():
         raise ModelError(f"model '{model_dir}' is incomplete: {MODEL_FILE} is missing")
-    return str(model_id)
+    return model_id

@@ -24,7 +24,6 @@ Imports torch at module level: import lazily (tasks are imported by command func
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,8 +34,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from musicperf._util import atomic_path, write_text_atomic
-from musicperf.errors import AnnotationError, ModelError, ParameterError
+from musicperf._util import write_text_atomic
+from musicperf.errors import AnnotationError, ParameterError
+from musicperf.models import files
 from musicperf.train.loop import TrainConfig
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -458,40 +458,18 @@ META = "model.json"
 
 
 def save_task_model(model_dir: str | Path, fmt: str, state: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Write ``state`` (tensors) and ``meta`` (JSON) to ``model_dir`` atomically, format ``fmt``."""
-    from safetensors.torch import save_file
-
+    """Write ``state`` (tensors) and ``meta`` (JSON) to ``model_dir`` atomically, format ``fmt``
+    (through :mod:`musicperf.models.files`, the one writer of model folders)."""
     model_dir = Path(model_dir)
     doc = {"format": fmt, "format_version": 1, **meta}
-    try:
-        text = json.dumps(doc, indent=2)
-    except TypeError as exc:
-        raise ParameterError(f"model metadata is not JSON-serialisable: {exc}") from exc
-    model_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(model_dir / WEIGHTS) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata={"format": fmt})
-    write_text_atomic(model_dir / META, text + "\n")
+    files.check_json(doc)  # before the weights are written
+    files.write_weights(model_dir / WEIGHTS, state, metadata={"format": fmt})
+    files.write_meta(model_dir, doc, name=META)
     return model_dir
 
 
 def load_task_model(model_dir: str | Path, fmt: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a folder written by :func:`save_task_model`; raise :class:`ModelError` if it is not ``fmt``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     model_dir = Path(model_dir)
-    mpath = model_dir / META
-    if not mpath.is_file():
-        raise ModelError(f"'{model_dir}' is not a musicperf model folder: {META} is missing")
-    try:
-        doc = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"'{mpath}' is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != fmt:
-        got = doc.get("format") if isinstance(doc, dict) else None
-        raise ModelError(f"'{model_dir}' holds a {got!r} model, not a {fmt!r} model")
-    try:
-        state = load_file(str(model_dir / WEIGHTS))
-    except (SafetensorError, OSError, FileNotFoundError) as exc:
-        raise ModelError(f"cannot read '{model_dir / WEIGHTS}': {exc}") from exc
-    return state, doc
+    doc = files.read_meta(model_dir, name=META, formats=(fmt,))
+    return files.read_weights(model_dir / WEIGHTS), doc

@@ -76,7 +76,7 @@ def parse_modalities(value) -> tuple[str, ...]:
 
 
 def validate(config) -> None:
-    """Check the frame-feature settings of a :class:`~musicperf.tasks.gestures.WorkflowConfig`."""
+    """Check the frame-feature settings of a :class:`~musicperf.tasks.gestures.GestureConfig`."""
     if config.frame_features not in FRAME_FEATURE_SETS:
         raise ParameterError(f"frame_features must be one of {', '.join(FRAME_FEATURE_SETS)}, got {config.frame_features!r}")
     if config.temporal not in TEMPORAL_MODELS:
@@ -180,7 +180,7 @@ def landmark_values(config, video: Path, *, fps: float, progress: bool = False) 
 
     Parameters
     ----------
-    config : WorkflowConfig
+    config : GestureConfig
     video : Path
     fps : float
         The model's frame rate (frames per second).
@@ -275,7 +275,7 @@ def clip_matrix(config, video: Path, starts: np.ndarray, base: np.ndarray, *, fp
 
     Parameters
     ----------
-    config : WorkflowConfig
+    config : GestureConfig
     video : Path
     starts : np.ndarray, shape (N,), int
         Clip starts on the model's frame grid.

@@ -94,6 +94,7 @@ from musicperf.tasks.gestures.model import (  # noqa: F401
     load_workflow_model,
     make_backbone,
     predict_head,
+    save_meta,
     save_weights,
 )
 from musicperf.tasks.gestures.train import (  # noqa: F401

@@ -14,17 +14,16 @@ functions.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from musicperf._version import __version__
-from musicperf._util import atomic_path
 from musicperf.errors import AnnotationError, ModelError, ParameterError
 from musicperf.features.clipfeatures import FEATURE_VERSION
 from musicperf.features.clips import FeatureExtractor
+from musicperf.labels import Taxonomy
+from musicperf.models import files
 from musicperf.tasks import framefeatures
 from musicperf.tasks.gestures.config import GestureConfig
 
@@ -34,6 +33,7 @@ MODEL_FORMAT = 1
 MODEL_FILE = "head.safetensors"
 BACKBONE_FILE = "backbone.safetensors"
 META_FILE = "workflow.json"
+FORMAT = "musicperf-workflow"
 
 
 def make_backbone(config: GestureConfig):
@@ -67,21 +67,25 @@ def predict_head(head, X: np.ndarray) -> np.ndarray:
 
 
 def save_weights(model_dir: Path, head, mean: np.ndarray, std: np.ndarray, backbone) -> None:
-    """Write ``head.safetensors`` (head + feature normalisation) and, with a backbone, ``backbone.safetensors``."""
-    from safetensors.torch import save_file
+    """Write ``head.safetensors`` (head + feature normalisation) and, with a backbone, ``backbone.safetensors``.
+
+    Through :mod:`musicperf.models.files`, the one writer of model folders.
+    """
     import torch
 
-    tensors = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+
+    tensors = {f"head.{k}": v for k, v in head.state_dict().items()}
     tensors["features.mean"] = torch.from_numpy(np.asarray(mean, dtype=np.float32))
     tensors["features.std"] = torch.from_numpy(np.asarray(std, dtype=np.float32))
-    with atomic_path(model_dir / MODEL_FILE) as tmp:
-        save_file(tensors, str(tmp))
+    files.write_weights(model_dir / MODEL_FILE, tensors)
     if backbone is not None:
-        state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
-        with atomic_path(model_dir / BACKBONE_FILE) as tmp:
-            save_file(state, str(tmp))
+        files.write_weights(model_dir / BACKBONE_FILE, backbone.state_dict())
 
 
+def save_meta(model_dir: Path, meta: dict) -> None:
+    """Write ``workflow.json`` (last: it marks the folder complete)."""
+
+    files.write_meta(model_dir, meta, name=META_FILE, newline=False)
 
 
 @dataclass
@@ -131,29 +135,12 @@ def load_gesture_model(model_dir: str | Path, *, compile: bool = False) -> Gestu
         The directory or one of its files is missing, it was written by an incompatible
         version, or the weights do not fit the recorded architecture.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from musicperf.labels import Taxonomy
 
     model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelError(f"model directory '{model_dir}' does not exist (train one with 'musicperf train')")
     meta_path = model_dir / META_FILE
-    if not meta_path.is_file():
-        raise ModelError(f"'{model_dir}' is not a musicperf labelling model: {META_FILE} is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"'{meta_path}' is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != "musicperf-workflow":
-        raise ModelError(f"'{meta_path}' does not describe a musicperf labelling model")
-    version = meta.get("format_version")
-    if version != MODEL_FORMAT:
-        raise ModelError(
-            f"model '{model_dir}' has format version {version} (written by musicperf "
-            f"{meta.get('musicperf_version', '?')}); this musicperf {__version__} reads version {MODEL_FORMAT}: retrain it"
-        )
+    meta = files.read_meta(model_dir, name=META_FILE, formats=(FORMAT,), what="labelling model",
+                           hint=" (train one with 'musicperf train')")
+    files.check_version(meta, model_dir, readable=(MODEL_FORMAT,))
     grid = meta.get("features", {}).get("grid", {})
     if grid.get("version") != FEATURE_VERSION:
         raise ModelError(
@@ -172,12 +159,7 @@ def load_gesture_model(model_dir: str | Path, *, compile: bool = False) -> Gestu
     if len(thresholds) != len(classes):
         raise ModelError(f"'{meta_path}' has {len(thresholds)} thresholds for {len(classes)} classes")
     weights = model_dir / MODEL_FILE
-    if not weights.is_file():
-        raise ModelError(f"model '{model_dir}' is incomplete: {MODEL_FILE} is missing")
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"'{weights}' is not a readable safetensors file ({exc})") from None
+    tensors = files.read_weights(weights, missing=f"model '{model_dir}' is incomplete: {MODEL_FILE} is missing")
     head = framefeatures.head_from_config(head_cfg, where=str(meta_path))
     state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
     try:
@@ -194,12 +176,11 @@ def load_gesture_model(model_dir: str | Path, *, compile: bool = False) -> Gestu
         from musicperf.models.resnet3d import backbone_from_config
 
         path = model_dir / BACKBONE_FILE
-        if not path.is_file():
-            raise ModelError(f"model '{model_dir}' is incomplete: {BACKBONE_FILE} is missing")
+        state = files.read_weights(path, missing=f"model '{model_dir}' is incomplete: {BACKBONE_FILE} is missing")
         backbone = backbone_from_config(bb["config"])
         try:
-            backbone.load_state_dict(load_file(str(path)))
-        except (RuntimeError, SafetensorError) as exc:
+            backbone.load_state_dict(state)
+        except RuntimeError as exc:
             raise ModelError(f"'{path}' does not fit the recorded backbone: {str(exc).splitlines()[0]}") from None
         backbone.eval()
         norm = Normalization.from_dict(bb["normalization"]) if bb.get("normalization") else None

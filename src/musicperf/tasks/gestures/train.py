@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from musicperf._version import __version__
-from musicperf._util import check_output_location, write_text_atomic
+from musicperf._util import check_output_location
 from musicperf.errors import AnnotationError, ParameterError
 from musicperf.features import clips as clipmod
 from musicperf.features.clipfeatures import FEATURE_VERSION
@@ -46,7 +45,7 @@ from musicperf.labels.spread import spread_to_frames
 from musicperf.tasks import framefeatures
 from musicperf.tasks.gestures.config import GestureConfig
 from musicperf.tasks.gestures.state import STATE_DIR, TrainState, run_key
-from musicperf.tasks.gestures.model import META_FILE, MODEL_FILE, MODEL_FORMAT, make_backbone, predict_head, save_weights
+from musicperf.tasks.gestures.model import MODEL_FILE, MODEL_FORMAT, make_backbone, predict_head, save_meta, save_weights
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +377,7 @@ def train_model(
         },
     }
     meta["model_id"] = hashlib.sha256((model_dir / MODEL_FILE).read_bytes()).hexdigest()[:16]
-    write_text_atomic(model_dir / META_FILE, json.dumps(meta, indent=2))
+    save_meta(model_dir, meta)
     if state is not None:
         state.remove()
     return meta
