@@ -12,7 +12,7 @@ the bottom:
                       frames
 ``evaluate``          metrics, agreement, scoring
 ``features``          clips and their features, landmarks, motion and flow, audio features, cache
-``models``            networks (backbones, heads, fusion) and the model-folder files
+``models``            networks (backbones, heads, fusion, the tasks' classifiers), the model folders
 ``train``             losses, the training loop, splits, the conv4 cache
 ``synth``             the synthetic performer (demo, tests, benchmarks)
 ``analysis``          vibrato, playing, separation, association
@@ -208,3 +208,16 @@ def test_one_dense_flow_helper():
     calls = [str(p.relative_to(SRC.parent)) for p in SRC.rglob("*.py")
              if "calcOpticalFlowFarneback" in p.read_text(encoding="utf-8")]
     assert calls == ["musicperf/features/flow.py"]
+
+
+def test_networks_live_in_models():
+    # Task modules wire data, models and losses; the networks themselves are in musicperf.models
+    # (a network built inside a function for one experiment is that experiment's detail).
+    found = []
+    for path in sorted((SRC / "tasks").rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and any(
+                    (isinstance(b, ast.Attribute) and b.attr == "Module") or (isinstance(b, ast.Name) and b.id == "Module")
+                    for b in node.bases):
+                found.append(f"{path.relative_to(SRC.parent)}: {node.name}")
+    assert not found, found

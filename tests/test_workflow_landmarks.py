@@ -147,7 +147,7 @@ def test_frame_head_forward_backward_and_rebuild():
         if n_audio:  # the real audio width is 216; build_head checks the layout
             with pytest.raises(ParameterError, match="do not fit"):
                 framefeatures.build_head(n, 3, cfg)
-            from musicperf.tasks.framehead import FrameFeatureHead
+            from musicperf.models.framehead import FrameFeatureHead
 
             head = FrameFeatureHead(n_grid=n_grid, length=4, n_landmarks=32, n_audio=n_audio, n_classes=3,
                                     temporal=temporal)

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from musicperf.features.clipfeatures import FEATURE_VERSION, grid_features, n_grid_features
+from musicperf.features.fastpath import decode_frames, prefetch
+from musicperf.io.video import VideoReader, probe
 
 
 def progress_bar(iterable, *, total=None, desc="", enabled=False, unit="clip"):
@@ -33,8 +35,6 @@ def progress_bar(iterable, *, total=None, desc="", enabled=False, unit="clip"):
 
 def video_fps(video: Path) -> tuple[float, float]:
     """``(fps, duration in seconds)`` of a video, from :func:`musicperf.io.video.probe`."""
-    from musicperf.io.video import probe
-
     info = probe(video)
     return float(info.fps), float(info.duration)
 
@@ -84,8 +84,6 @@ def iter_clips(
         First frame index of each clip on the ``fps`` grid.
     clips : np.ndarray, shape (B, length, H, W, 3), uint8
     """
-    from musicperf.features.fastpath import decode_frames
-
     eps = 1e-6
     first = max(0, int(math.ceil(start * fps - eps)))
     if first % stride:
@@ -281,8 +279,6 @@ def estimate_roi(videos: Sequence[Path], *, until: float | None, size: tuple[int
     size : (int, int)
         ``(height, width)`` of the motion map.
     """
-    from musicperf.io.video import VideoReader
-
     acc = np.zeros(size, dtype=np.float64)
     n = 0
     for video in videos:
@@ -327,8 +323,6 @@ def clip_features(extractor: FeatureExtractor, video: Path, *, fps: float, first
         Clip starts on the ``fps`` grid (clips ending after ``n_frames`` are left out).
     features : np.ndarray, shape (N, F), float32
     """
-    from musicperf.features.fastpath import prefetch
-
     length = extractor.config.clip_length
     all_starts, all_feats = [], []
     total = max(0, (n_frames - first - length) // stride + 1)

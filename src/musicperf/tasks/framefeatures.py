@@ -17,7 +17,7 @@ configuration keeps the parts it asks for; the workflow then standardises the co
 thresholds by blocked cross-validation and labels exactly as for the grid model, so splits,
 losses (MSE with Dynamic Batch Balance on Temporal-Smoothing targets, Equations 1-6 of 001)
 and metrics are the same for every feature choice.
-:class:`~musicperf.tasks.framehead.FrameFeatureHead` unflattens the window and runs the temporal model on it. The layout of the columns is recorded in the model
+:class:`~musicperf.models.framehead.FrameFeatureHead` unflattens the window and runs the temporal model on it. The layout of the columns is recorded in the model
 directory (``workflow.json``: ``config`` and ``head``), so ``musicperf label`` computes the
 same features without flags.
 
@@ -310,7 +310,7 @@ def build_head(n_features: int, n_classes: int, config):
 
     A :class:`~musicperf.models.SingleModelHead` (the papers' single-model head, Section 5.2 of
     001) when no landmark window is among the features, else a
-    :class:`~musicperf.tasks.framehead.FrameFeatureHead`.
+    :class:`~musicperf.models.framehead.FrameFeatureHead`.
     """
     from musicperf.models import SingleModelHead
 
@@ -324,7 +324,7 @@ def build_head(n_features: int, n_classes: int, config):
     n_audio = n_features - n_grid - n_window
     if n_grid < 0 or n_audio != (audio_width() if uses_audio(config) else 0):
         raise ParameterError(f"{n_features} feature columns do not fit the layout of {identity(config)}")
-    from musicperf.tasks.framehead import FrameFeatureHead
+    from musicperf.models.framehead import FrameFeatureHead
 
     return FrameFeatureHead(n_grid=n_grid, length=config.clip_length, n_landmarks=n_lm, n_audio=n_audio,
                             n_classes=n_classes, temporal=config.temporal, dropout=config.dropout)
@@ -342,7 +342,7 @@ def head_from_config(cfg: dict, *, where: str = "the model"):
 
     try:
         if cfg.get("type") == "frame-temporal":
-            from musicperf.tasks.framehead import FrameFeatureHead
+            from musicperf.models.framehead import FrameFeatureHead
 
             return FrameFeatureHead(**{k: cfg[k] for k in ("n_grid", "length", "n_landmarks", "n_audio", "n_classes",
                                                          "temporal", "dropout")})

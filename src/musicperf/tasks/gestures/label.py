@@ -26,16 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from musicperf._version import __version__
 from musicperf._util import check_output_location, write_text_atomic
+from musicperf._version import __version__
 from musicperf.errors import ParameterError
 from musicperf.evaluate.agreement import AUTO_PREFIX
+from musicperf.features.cache import cached
 from musicperf.features.clipfeatures import FEATURE_VERSION
 from musicperf.features.clips import clip_features, video_fps
 from musicperf.io import read_annotations
 from musicperf.io.annotations import Annotation, AnnotationSet, Tier
 from musicperf.io.discover import Item, discover
+from musicperf.io.elan import write_eaf
 from musicperf.io.probs import write_probs_csv
+from musicperf.labels import intervals_from_frames
 from musicperf.labels.spread import spread_to_frames
 from musicperf.tasks import framefeatures
 from musicperf.tasks.gestures.model import GestureModel, load_gesture_model, predict_head
@@ -146,8 +149,6 @@ def predict_video(
     if feature_cache in (None, False):
         arrays, hit = compute()[0], False
     else:
-        from musicperf.features.cache import cached
-
         params = {"extractor": model.extractor.identity(), "fps": fps, "first": first, "n_frames": n_frames,
                   "stride": stride}
         if not framefeatures.is_default(cfg):
@@ -256,9 +257,6 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
     :mod:`musicperf.tasks.gestures.outputs`). Paths in it are absolute, so the summary can be
     used (``musicperf report``) from any working directory.
     """
-    from musicperf.io.elan import write_eaf
-    from musicperf.labels import intervals_from_frames
-
     t0 = time.perf_counter()
     cfg = model.extractor.config
     paths = output_paths(Path(out_dir), item.video)

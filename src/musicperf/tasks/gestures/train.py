@@ -32,20 +32,30 @@ from pathlib import Path
 
 import numpy as np
 
-from musicperf._version import __version__
 from musicperf._util import check_output_location
+from musicperf._version import __version__
 from musicperf.errors import AnnotationError, ParameterError
+from musicperf.evaluate import metrics
 from musicperf.features import clips as clipmod
 from musicperf.features.clipfeatures import FEATURE_VERSION
 from musicperf.features.clips import FeatureExtractor, iter_clips, progress_bar, video_fps
+from musicperf.features.fastpath import prefetch
 from musicperf.io import read_annotations
 from musicperf.io.annotations import AnnotationSet
 from musicperf.io.discover import Item, discover
+from musicperf.labels import Taxonomy, frame_labels, sample_labels
 from musicperf.labels.spread import spread_to_frames
 from musicperf.tasks import framefeatures
 from musicperf.tasks.gestures.config import GestureConfig
+from musicperf.tasks.gestures.model import (
+    MODEL_FILE,
+    MODEL_FORMAT,
+    make_backbone,
+    predict_head,
+    save_meta,
+    save_weights,
+)
 from musicperf.tasks.gestures.state import STATE_DIR, TrainState, run_key
-from musicperf.tasks.gestures.model import MODEL_FILE, MODEL_FORMAT, make_backbone, predict_head, save_meta, save_weights
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +89,6 @@ def collect_samples(
     progress: bool = False,
 ) -> VideoSamples:
     """Features and labels of the training clips of one video (those ending before ``until``)."""
-    from musicperf.labels import frame_labels, sample_labels
-
     cfg = extractor.config
     vfps, duration = video_fps(item.video)
     aset = read_annotations(item.annotations)
@@ -94,8 +102,6 @@ def collect_samples(
         log.warning("'%s' runs at %.3f fps, the model at %.3f fps: frames are resampled", item.video, vfps, fps)
     starts, feats = [], []
     total = max(0, (int(end * fps) - cfg.clip_length) // stride + 1)
-    from musicperf.features.fastpath import prefetch
-
     # Decoding runs in a background thread, overlapping the feature computation.
     batches = prefetch(iter_clips(item.video, fps=fps, size=extractor.decode_size, length=cfg.clip_length,
                                   stride=stride, end=end), depth=2)
@@ -171,8 +177,6 @@ def fold_indices(per_video: list[VideoSamples], *, folds: int, length: int) -> l
 
 def merged_taxonomy(asets: list[AnnotationSet], config: GestureConfig, taxonomy):
     """The taxonomy to train with: given (object, YAML path or built-in name) or from the files."""
-    from musicperf.labels import Taxonomy
-
     if taxonomy is None:
         return Taxonomy.from_annotations(asets, by=config.classes_by, background=config.background)
     if isinstance(taxonomy, Taxonomy):
@@ -465,8 +469,6 @@ def _fit_head(X, Y, config, *, n_classes, progress, checkpoint=None):
 def _drop_empty_classes(tax, per_video: list[VideoSamples]):
     """Classes found in the files but never present in the training part are not learnable:
     leave them out of the model (only when the classes come from the annotation files)."""
-    from musicperf.labels import Taxonomy
-
     present = np.concatenate([vs.present for vs in per_video]).sum(axis=0) > 0
     if present.all():
         return tax, per_video
@@ -510,8 +512,6 @@ def _loss_function(name: str):
 
 def tune(present: np.ndarray, scores: np.ndarray, classes: list[str]) -> tuple[np.ndarray, dict]:
     """Per-class thresholds tuned on the validation clips, and the validation metrics."""
-    from musicperf.evaluate import metrics
-
     k = len(classes)
     if len(present) == 0:
         return np.full(k, 0.5), {}
