@@ -39,7 +39,9 @@ SECTIONS = ("features", "model", "cross_validation", "post_processing")
 
 
 def _setting(default, section: str, *, cli: str | None = None, help: str | None = None, **cli_kw):
-    """A field of :class:`GestureConfig` in ``section``; ``cli`` names its ``musicperf train`` option."""
+    """A field of :class:`GestureConfig` in ``section``; ``cli`` names its ``musicperf train`` option
+    (``order``: its place in the help; ``flag_value``: a flag that sets this value; ``implies``:
+    other settings it sets unless given; the rest goes to ``argparse.add_argument``)."""
     meta = {"section": section}
     if cli:
         meta["cli"] = {"flag": cli, "help": help, **cli_kw}
@@ -114,16 +116,16 @@ class GestureConfig:
     size: tuple[int, int] = _setting((96, 128), "features")
     grid: int = _setting(12, "features")
     roi: str = _setting("auto", "features")
-    backbone: str = _setting("none", "features", cli="--backbone",
+    backbone: str = _setting("none", "features", cli="--backbone", order=1,
                              help="add frozen 3D-ResNet features: resnet10/18/34/50 (default: none)")
-    backbone_weights: str | None = _setting(None, "features", cli="--backbone-weights", metavar="FILE",
+    backbone_weights: str | None = _setting(None, "features", cli="--backbone-weights", order=2, metavar="FILE",
                                             help="checkpoint for --backbone, e.g. Hara et al.'s Kinetics ResNet-34 .pth",
                                             implies={"backbone": "resnet34"})
     target: str = _setting("ts", "model")
     loss: str = _setting("dbb", "model")
     hidden: tuple[int, ...] = _setting((128, 64), "model")
     dropout: float = _setting(0.2, "model")
-    epochs: int = _setting(80, "model", cli="--epochs", type=int, help="training epochs of the head")
+    epochs: int = _setting(80, "model", cli="--epochs", order=3, type=int, help="training epochs of the head")
     batch_size: int = _setting(32, "model")
     lr: float = _setting(2e-3, "model")
     weight_decay: float = _setting(1e-4, "model")
@@ -131,23 +133,23 @@ class GestureConfig:
     folds: int = _setting(4, "cross_validation")
     min_gap: float = _setting(0.2, "post_processing")
     min_duration: float = _setting(0.24, "post_processing")
-    classes_by: str = _setting("tier", "model", cli="--by", choices=("tier", "value"),
+    classes_by: str = _setting("tier", "model", cli="--by", order=0, choices=("tier", "value"),
                                help="classes from tier names (default) or from annotation values")
     background: str | None = _setting(None, "model")
-    frame_features: str = _setting("grid", "features", cli="--frame-features",
+    frame_features: str = _setting("grid", "features", cli="--frame-features", order=4,
                                    choices=("grid", "landmarks", "grid+landmarks"),
                                    help="visual clip features: motion/colour grid (default), a temporal model over "
                                         "MediaPipe landmark features, or both fused")
-    temporal: str = _setting("tcn", "features", cli="--temporal", choices=("tcn", "gru"),
+    temporal: str = _setting("tcn", "features", cli="--temporal", order=5, choices=("tcn", "gru"),
                              help="temporal model over the landmark window (default tcn)")
-    modalities: tuple[str, ...] = _setting(("video",), "features", cli="--modalities",
+    modalities: tuple[str, ...] = _setting(("video",), "features", cli="--modalities", order=6,
                                            metavar="video|audio|video,audio",
                                            help="video (default), audio (timbral features of each clip's segment) "
                                                 "or both")
-    landmark_source: str = _setting("detector", "features", cli="--landmarks-from-truth", flag_value="truth",
+    landmark_source: str = _setting("detector", "features", cli="--landmarks-from-truth", order=8, flag_value="truth",
                                     help="testing/experiments only: landmarks from the synthetic truth.json beside "
                                          "each video (with detector-like noise) instead of MediaPipe")
-    landmark_every: int = _setting(1, "features", cli="--landmark-every", type=int, metavar="N",
+    landmark_every: int = _setting(1, "features", cli="--landmark-every", order=7, type=int, metavar="N",
                                    help="MediaPipe on every N-th frame, interpolated in between (default 1: every "
                                         "frame; 2 halves the landmark time)")
 
@@ -253,8 +255,9 @@ def _flatten(d: dict, *, where: str) -> dict:
 
 
 def cli_fields() -> list[dataclasses.Field]:
-    """The fields of :class:`GestureConfig` that ``musicperf train`` exposes as options."""
-    return [f for f in dataclasses.fields(GestureConfig) if "cli" in f.metadata]
+    """The fields of :class:`GestureConfig` that ``musicperf train`` exposes as options, in help order."""
+    return sorted((f for f in dataclasses.fields(GestureConfig) if "cli" in f.metadata),
+                  key=lambda f: f.metadata["cli"]["order"])
 
 
 def add_cli_options(parser) -> None:
@@ -263,6 +266,9 @@ def add_cli_options(parser) -> None:
         spec = dict(f.metadata["cli"])
         flag = spec.pop("flag")
         spec.pop("implies", None)
+        spec.pop("order")
+        if "choices" not in spec and "flag_value" not in spec:
+            spec.setdefault("metavar", flag.lstrip("-").upper().replace("-", "_"))
         if "flag_value" in spec:
             spec.pop("flag_value")
             parser.add_argument(flag, dest=f"cfg_{f.name}", action="store_true", help=spec["help"])
