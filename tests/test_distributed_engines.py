@@ -262,6 +262,7 @@ def test_labels_of_another_model_are_not_replaced_without_overwrite(tmp_path, co
     src = local_run[0] / "v0.labels.json"
     summary = json.loads(src.read_text())
     summary["model_id"] = "another-model"
+    summary["model"] = str(tmp_path / "another-model")  # another folder (the same folder retrained is relabelled)
     (out / "v0.labels.json").write_text(json.dumps(summary))
     with pytest.raises(ParameterError, match="another model.*--overwrite"):
         label_batch([str(corpus["good"][0])], corpus["model"], out, engine="local", workers=1)

@@ -232,3 +232,25 @@ def _textgrid() -> str:
             '        xmax = 6\n        intervals: size = 1\n        intervals [1]:\n            xmin = 0\n'
             '            xmax = 6\n            text = ""\n')
 
+
+
+# --------------------------------------------------------------------------- the batch engine
+def test_the_local_engine_keeps_the_same_rules(work, tmp_path):
+    from musicperf.distributed.label import label_batch
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "perf.eaf").write_bytes((work / "perf.eaf").read_bytes())  # a human file where the output goes
+    pair = f"{work / 'perf.mp4'}={work / 'perf.eaf'}"
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match="perf.eaf' was not written by musicperf label"):
+            label_batch([pair], work / "model", out, engine="local", workers=1, overwrite=overwrite)
+    (out / "perf.eaf").unlink()
+    first = label_batch([pair], work / "model", out, engine="local", workers=1)
+    assert first["counts"]["done"] == 1
+    stamp = (out / "perf.labels.json").stat().st_mtime_ns
+    assert label_batch([pair], work / "model", out, engine="local", workers=1)["skipped"] == 1
+    eaf = work / "perf.eaf"  # the annotation file is corrected: the video is labelled again
+    eaf.write_text(eaf.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    again = label_batch([pair], work / "model", out, engine="local", workers=1)
+    assert again["skipped"] == 0 and (out / "perf.labels.json").stat().st_mtime_ns != stamp

@@ -160,7 +160,7 @@ def plan(paths: dict[str, Path], *, video: Path, annotations: Path | None, model
         elif side.get("complete") is True and existing[k].stat().st_mtime > paths["json"].stat().st_mtime + 1.0:
             # A legacy summary has no hashes: a file changed after the summary was written was edited.
             _refuse(existing[k], "was edited after musicperf label wrote it")
-    if side.get("complete") is not True or any(k not in existing for k in ("eaf", "csv")):
+    if side.get("complete") is not True:
         return Plan("redo", "half-written")
     same_model_dir = _same_path(side.get("model"), model_dir)
     if side.get("after") != after or (side.get("model_id") != model_id and not same_model_dir):
@@ -170,6 +170,8 @@ def plan(paths: dict[str, Path], *, video: Path, annotations: Path | None, model
             f"output {paths['json']} is a finished labelling of '{video}' by another model or --from; pass "
             "--overwrite to replace it, or choose another output folder"
         )
+    if any(k not in existing for k in ("eaf", "csv")):
+        return Plan("redo", "an output is missing")
     changed = []
     inputs = side.get("inputs")
     if side.get("model_id") != model_id:
