@@ -89,6 +89,8 @@ def test_a_changed_annotation_file_or_retrained_model_is_relabelled(work, tmp_pa
                                                            "</ANNOTATION_DOCUMENT>"), encoding="utf-8")
     [redone] = _label(work, out)
     assert not redone.get("skipped") and redone["inputs"]["annotations"] != first["inputs"]["annotations"]
+    assert redone["redone"] == "changed since: the annotation file"
+    assert "redone" not in json.loads((out / "perf.labels.json").read_text())
     assert _label(work, out)[0]["skipped"]
     meta = json.loads((work / "model" / "workflow.json").read_text())
     meta["model_id"] = "retrained000000"  # the same folder, trained again

@@ -213,7 +213,8 @@ def label_videos(
     Returns
     -------
     list of dict
-        The JSON summary of each video (``"skipped": True`` for those already done).
+        The JSON summary of each video (``"skipped": True`` for those already done, ``"redone"``:
+        why for those labelled again).
     """
     out_dir = check_output_location(out_dir, kind="dir", what="output")
     model = load_gesture_model(model_dir, compile=compile)
@@ -242,9 +243,11 @@ def label_videos(
             log.info("'%s' is already labelled in '%s', skipping", it.video, out_dir)
             results.append(dict(todo.summary, skipped=True))
             continue
+        summary = label_video(model, it, out_dir, after=after, progress=progress, feature_cache=feature_cache)
         if todo.action == "redo":
-            log.info("relabelling '%s': %s", it.video, todo.reason)
-        results.append(label_video(model, it, out_dir, after=after, progress=progress, feature_cache=feature_cache))
+            log.info("relabelled '%s': %s", it.video, todo.reason)
+            summary = dict(summary, redone=todo.reason)  # in the returned summary, not in the file
+        results.append(summary)
     return results
 
 
