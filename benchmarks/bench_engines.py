@@ -39,12 +39,12 @@ def main() -> None:
 
     from musicperf.api import label, train
     from musicperf.distributed.label import label_batch
-    from musicperf.tasks.gestures import WorkflowConfig
+    from musicperf.tasks.gestures import GestureConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         video, eaf, _ = write_performance(tmp / "train", "perf", 20.0, seed=1)
-        train([f"{video}={eaf}"], tmp / "model", config=WorkflowConfig(epochs=20, folds=2))
+        train([f"{video}={eaf}"], tmp / "model", config=GestureConfig(epochs=20, folds=2))
         vids = tmp / "videos"
         vids.mkdir()
         for i in range(args.videos):

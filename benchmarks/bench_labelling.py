@@ -54,10 +54,10 @@ def make_cnn_model(video: Path, *, depth: int, stride: int, classes: int = 7, mo
 
     from musicperf.labels import Taxonomy
     from musicperf.models import SingleModelHead, build_backbone, get_normalization
-    from musicperf.tasks.gestures import FeatureExtractor, GestureModel, WorkflowConfig, video_fps
+    from musicperf.tasks.gestures import FeatureExtractor, GestureModel, GestureConfig, video_fps
 
     torch.manual_seed(0)
-    cfg = WorkflowConfig(size=(112, 112), roi="full", backbone=f"resnet{depth}", label_stride=stride, clip_length=16)
+    cfg = GestureConfig(size=(112, 112), roi="full", backbone=f"resnet{depth}", label_stride=stride, clip_length=16)
     net = build_backbone(f"resnet{depth}", n_classes=0, width_factor=width_factor).eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -171,7 +171,7 @@ def run_grid(args) -> dict:
     import numpy as np
     import torch
 
-    from musicperf.tasks.gestures import WorkflowConfig, fit_head
+    from musicperf.tasks.gestures import GestureConfig, fit_head
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -186,7 +186,7 @@ def run_grid(args) -> dict:
                 Y = (rng.random((n, k)) < 0.15).astype(np.float32)
                 if "TS" in method:  # temporal-smoothing targets are fractions, not 0/1
                     Y = Y * rng.uniform(0.3, 1.0, Y.shape).astype(np.float32)
-                cfg = WorkflowConfig(loss="dbb" if "BB" in method else "mse", epochs=args.epochs)
+                cfg = GestureConfig(loss="dbb" if "BB" in method else "mse", epochs=args.epochs)
                 t0 = time.perf_counter()
                 fit_head(X, Y, cfg, n_classes=k)
                 cells[f"{data}/{k}/{method}"] = time.perf_counter() - t0

@@ -20,14 +20,14 @@ import argparse
 import time
 from pathlib import Path
 
-from musicperf.tasks.demo import run_demo
-from musicperf.tasks.gestures import WorkflowConfig
+from musicperf.demo import run_demo
+from musicperf.tasks.gestures import GestureConfig
 
 CONFIGS = {
-    "grid": WorkflowConfig(),
-    "landmarks": WorkflowConfig(frame_features="landmarks", landmark_source="truth"),
-    "grid+landmarks": WorkflowConfig(frame_features="grid+landmarks", landmark_source="truth"),
-    "landmarks+audio": WorkflowConfig(frame_features="landmarks", landmark_source="truth",
+    "grid": GestureConfig(),
+    "landmarks": GestureConfig(frame_features="landmarks", landmark_source="truth"),
+    "grid+landmarks": GestureConfig(frame_features="grid+landmarks", landmark_source="truth"),
+    "landmarks+audio": GestureConfig(frame_features="landmarks", landmark_source="truth",
                                       modalities=("video", "audio")),
 }
 

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from musicperf.distributed.ddp import batch_slice, partial_loss, shard  # noqa: E402
-from musicperf.tasks.gestures import WorkflowConfig  # noqa: E402
+from musicperf.tasks.gestures import GestureConfig  # noqa: E402
 from musicperf.train import losses  # noqa: E402
 
 #: Largest absolute weight difference accepted between 2-process and 1-process training: the
@@ -52,7 +52,7 @@ def test_train_distributed_under_torchrun_writes_the_single_process_model(tmp_pa
     from musicperf import api
 
     video, eaf, _ = write_performance(tmp_path / "data", "perf", 6.0, seed=2)
-    cfg = WorkflowConfig(size=(32, 40), grid=4, epochs=8, hidden=(16, 8), dropout=0.0, train_stride=4, folds=2,
+    cfg = GestureConfig(size=(32, 40), grid=4, epochs=8, hidden=(16, 8), dropout=0.0, train_stride=4, folds=2,
                          roi="full")
     (tmp_path / "cfg.yaml").write_text(json.dumps(cfg.to_dict()))  # JSON is YAML
     single = api.train([f"{video}={eaf}"], tmp_path / "one", config=cfg)

@@ -96,7 +96,7 @@ def test_extracted_features_give_the_training_samples(tmp_path):
     video, eaf, _ = write_performance(tmp_path / "data", "perf", 4.0, seed=5)
     bad = tmp_path / "data" / "broken.mp4"
     bad.write_bytes(video.read_bytes()[:3000])  # truncated
-    cfg = gestures.WorkflowConfig(size=(32, 40), grid=4, roi="full")
+    cfg = gestures.GestureConfig(size=(32, 40), grid=4, roi="full")
     (tmp_path / "cfg.yaml").write_text(json.dumps(cfg.to_dict()))
     out = tmp_path / "features"
     summary = extract_batch([str(video), str(bad)], out, config=tmp_path / "cfg.yaml", until=3.0, workers=1,
@@ -109,7 +109,7 @@ def test_extracted_features_give_the_training_samples(tmp_path):
     assert meta["stride"] == cfg.train_stride and meta["until"] == 3.0 and meta["roi"] == [0.0, 1.0, 0.0, 1.0]
 
     item = gestures.Item(video, eaf)
-    tax = gestures._merged_taxonomy([gestures.read_annotations(eaf)], cfg, None)
+    tax = gestures.merged_taxonomy([gestures.read_annotations(eaf)], cfg, None)
     extractor = gestures.FeatureExtractor(cfg)
     ref = gestures.collect_samples(item, tax, extractor, fps=25.0, until=3.0, stride=cfg.train_stride)
     got = _samples_from_features(item, tax, extractor, arrays, fps=25.0)

@@ -151,15 +151,15 @@ def test_relabelling_with_a_new_head_reuses_cached_features(tmp_path):
     from _workflow_video import write_performance
 
     from musicperf.tasks import gestures
-    from musicperf.tasks.gestures import WorkflowConfig
+    from musicperf.tasks.gestures import GestureConfig
 
     video, eaf, _ = write_performance(tmp_path / "v", "perf", 6.0, seed=1)
-    cfg = WorkflowConfig(size=(32, 40), grid=4, epochs=3, hidden=(16,), folds=2, roi="full")
+    cfg = GestureConfig(size=(32, 40), grid=4, epochs=3, hidden=(16,), folds=2, roi="full")
     gestures.train_model([f"{video}={eaf}"], tmp_path / "m1", until=4.0, config=cfg)
     gestures.train_model([f"{video}={eaf}"], tmp_path / "m2", until=4.0,
-                         config=WorkflowConfig(**{**cfg.to_dict(), "epochs": 5, "seed": 1}))
-    m1 = gestures.load_workflow_model(tmp_path / "m1")
-    m2 = gestures.load_workflow_model(tmp_path / "m2")
+                         config=GestureConfig(**{**cfg.to_dict(), "epochs": 5, "seed": 1}))
+    m1 = gestures.load_gesture_model(tmp_path / "m1")
+    m2 = gestures.load_gesture_model(tmp_path / "m2")
     assert m1.model_id != m2.model_id
     cache = tmp_path / "cache"
     p1, first, info = gestures.predict_video(m1, video, feature_cache=cache)
@@ -182,9 +182,9 @@ def test_relabelling_with_a_new_head_reuses_cached_features(tmp_path):
     assert info2["feature_cache_hit"] and not calls
     assert p2.shape == p1.shape
     # Other features (another grid) are another entry.
-    m3_cfg = WorkflowConfig(**{**cfg.to_dict(), "grid": 3})
+    m3_cfg = GestureConfig(**{**cfg.to_dict(), "grid": 3})
     gestures.train_model([f"{video}={eaf}"], tmp_path / "m3", until=4.0, config=m3_cfg)
-    _, _, info3 = gestures.predict_video(gestures.load_workflow_model(tmp_path / "m3"), video, feature_cache=cache)
+    _, _, info3 = gestures.predict_video(gestures.load_gesture_model(tmp_path / "m3"), video, feature_cache=cache)
     assert not info3["feature_cache_hit"] and len(list(cache.iterdir())) == 2
 
 

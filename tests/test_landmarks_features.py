@@ -18,7 +18,8 @@ from musicperf.features.landmark_features import (
     motion_spectrum,
     project_head,
 )
-from musicperf.features.landmarks import Landmarks, empty_landmarks, from_truth
+from musicperf.features.landmarks import Landmarks, empty_landmarks
+from musicperf.synth.landmarks import from_truth
 
 
 @pytest.mark.parametrize("angles", [(20, 0, 0), (-20, 0, 0), (0, 20, 0), (0, 0, 20), (15, -10, 5)])

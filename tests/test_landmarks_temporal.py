@@ -43,7 +43,7 @@ def test_bad_names_and_sizes():
 def test_tiny_training_on_synthetic_truth_beats_constant_predictor():
     from musicperf.evaluate.metrics import multilabel_report
     from musicperf.features.landmark_features import feature_matrix, gesture_features
-    from musicperf.features.landmarks import from_truth
+    from musicperf.synth.landmarks import from_truth
     from musicperf.labels import sample_labels, sample_starts
     from musicperf.synth import render
     from musicperf.synth.truth import frame_labels

@@ -20,10 +20,10 @@ from musicperf import api  # noqa: E402
 from musicperf.cli import main  # noqa: E402
 from musicperf.errors import AnnotationError, ModelError, ParameterError  # noqa: E402
 from musicperf.tasks import gestures  # noqa: E402
-from musicperf.tasks.gestures import WorkflowConfig  # noqa: E402
+from musicperf.tasks.gestures import GestureConfig  # noqa: E402
 
 SECONDS, UNTIL = 16.0, 10.0
-CFG = WorkflowConfig(size=(32, 40), grid=4, epochs=40, hidden=(64, 32), train_stride=4, folds=2)
+CFG = GestureConfig(size=(32, 40), grid=4, epochs=40, hidden=(64, 32), train_stride=4, folds=2)
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +134,11 @@ def test_interrupted_batch_resumes_where_it_stopped(perf, model, tmp_path, monke
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gestures, "label_video", crash_on_second)
+    monkeypatch.setattr(gestures.label, "label_video", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         api.label([vids], model_dir, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.eaf", "a.labels.json", "a.probs.csv"]
-    monkeypatch.setattr(gestures, "label_video", real)
+    monkeypatch.setattr(gestures.label, "label_video", real)
     results = api.label([vids], model_dir, tmp_path / "out")
     assert [r.get("skipped", False) for r in results] == [True, False]
 
@@ -215,17 +215,17 @@ def test_broken_model_directories_are_refused(model, tmp_path):
     shutil.copytree(model_dir, broken)
     (broken / "head.safetensors").unlink()
     with pytest.raises(ModelError, match="head.safetensors is missing"):
-        gestures.load_workflow_model(broken)
+        gestures.load_gesture_model(broken)
     old = tmp_path / "old"
     shutil.copytree(model_dir, old)
     meta = json.loads((old / "workflow.json").read_text())
     meta["format_version"] = 0
     (old / "workflow.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="format version 0.*retrain"):
-        gestures.load_workflow_model(old)
+        gestures.load_gesture_model(old)
     (old / "workflow.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
-        gestures.load_workflow_model(old)
+        gestures.load_gesture_model(old)
 
 
 def test_discover_pairs_folders_and_manifests(perf, tmp_path):
@@ -245,7 +245,7 @@ def test_discover_pairs_folders_and_manifests(perf, tmp_path):
     with pytest.raises(ParameterError, match="listed twice"):
         gestures.discover([video, f"{video}={human}"])
     with pytest.raises(ParameterError, match="unknown setting"):
-        WorkflowConfig.from_dict({"epochz": 3})
+        GestureConfig.from_dict({"epochz": 3})
 
 
 def test_label_refuses_to_overwrite_the_human_annotations(perf, model):
@@ -262,7 +262,7 @@ def test_region_of_interest_frames_the_moving_part(tmp_path):
     # the square spans rows 8-20 of 64 and columns 4-28 of 80 when waving
     assert top <= 8 / 64 and bottom >= 20 / 64 and left <= 4 / 80 + 0.02 and right >= 28 / 80 - 0.02
     assert bottom <= 0.6 and right <= 0.6
-    ext = gestures.FeatureExtractor(WorkflowConfig(size=(32, 40), grid=4), roi=(top, bottom, left, right))
+    ext = gestures.FeatureExtractor(GestureConfig(size=(32, 40), grid=4), roi=(top, bottom, left, right))
     h, w = ext.decode_size
     clips = np.zeros((1, 4, h, w, 3), np.uint8)
     assert ext.crop(clips).shape[2:4] == (32, 40)

@@ -7,14 +7,14 @@ import json
 import pytest
 
 from musicperf.errors import ParameterError
-from musicperf.tasks.demo import DEMO_GESTURES, run_demo
-from musicperf.tasks.gestures import WorkflowConfig
+from musicperf.demo import DEMO_GESTURES, run_demo
+from musicperf.tasks.gestures import GestureConfig
 
 
 def test_demo_writes_every_output(tmp_path):
     steps = []
     out = tmp_path / "demo"
-    cfg = WorkflowConfig(size=(48, 64), grid=6, epochs=25, hidden=(64, 32), folds=2)
+    cfg = GestureConfig(size=(48, 64), grid=6, epochs=25, hidden=(64, 32), folds=2)
     result = run_demo(out, seconds=18.0, size=(160, 120), config=cfg, progress=False, step=steps.append)
     assert [s[:5] for s in steps] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
     for name in ("performance.mp4", "truth.eaf", "annotated.eaf", "model/workflow.json", "labelled/performance.eaf",

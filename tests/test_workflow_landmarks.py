@@ -15,7 +15,7 @@ from musicperf import api
 from musicperf.cli import main
 from musicperf.errors import ModelError, NoAudioError, ParameterError
 from musicperf.tasks import framefeatures
-from musicperf.tasks.gestures import WorkflowConfig
+from musicperf.tasks.gestures import GestureConfig
 
 SECONDS, UNTIL = 30.0, 18.0
 SMALL = dict(size=(32, 40), grid=4, epochs=40, folds=2, train_stride=4)
@@ -77,7 +77,7 @@ def test_cli_landmark_model_trains_labels_and_beats_constant(perf, tmp_path, cap
 
 def test_landmarks_with_audio_fuse_and_label(perf, tmp_path):
     # Few epochs: this checks the wiring (fusion head, audio columns, model file), not accuracy.
-    cfg = WorkflowConfig(**{**SMALL, "epochs": 6}, frame_features="grid+landmarks", temporal="gru",
+    cfg = GestureConfig(**{**SMALL, "epochs": 6}, frame_features="grid+landmarks", temporal="gru",
                          modalities=("video", "audio"), landmark_source="truth")
     meta = api.train([f"{perf['video']}={perf['human']}"], tmp_path / "m", until=UNTIL, config=cfg)
     head = meta["head"]
@@ -89,7 +89,7 @@ def test_landmarks_with_audio_fuse_and_label(perf, tmp_path):
 
 
 def test_audio_only_modality_uses_timbral_features(perf, tmp_path):
-    cfg = WorkflowConfig(**{**SMALL, "epochs": 5}, modalities=("audio",))
+    cfg = GestureConfig(**{**SMALL, "epochs": 5}, modalities=("audio",))
     meta = api.train([f"{perf['video']}={perf['human']}"], tmp_path / "m", until=UNTIL, config=cfg)
     assert meta["head"]["type"] == "single" and meta["features"]["n_features"] == 216
     assert meta["features"]["frame"]["audio"]["kind"] == "timbral-001"
@@ -114,40 +114,40 @@ def test_audio_requested_on_video_without_sound_is_one_line_exit_2(silent, tmp_p
     assert len(err.splitlines()) == 1 and str(silent.video) in err and "no audio" in err
     assert not (tmp_path / "m").exists()
     with pytest.raises(NoAudioError, match="performance.mp4"):
-        framefeatures.check_inputs(WorkflowConfig(modalities=("audio",)), [silent.video])
+        framefeatures.check_inputs(GestureConfig(modalities=("audio",)), [silent.video])
 
 
 def test_landmarks_from_truth_needs_truth_json(silent, tmp_path):
     lonely = tmp_path / "lonely.mp4"
     lonely.symlink_to(silent.video)
     with pytest.raises(ParameterError, match="truth.json"):
-        framefeatures.check_inputs(WorkflowConfig(frame_features="landmarks", landmark_source="truth"), [lonely])
+        framefeatures.check_inputs(GestureConfig(frame_features="landmarks", landmark_source="truth"), [lonely])
 
 
 def test_config_validation_and_modalities():
     assert framefeatures.parse_modalities("audio, video") == ("video", "audio")
     assert framefeatures.parse_modalities(["audio"]) == ("audio",)
-    assert WorkflowConfig(modalities="video+audio").to_dict()["modalities"] == ["video", "audio"]
+    assert GestureConfig(modalities="video+audio").to_dict()["modalities"] == ["video", "audio"]
     for bad in ({"frame_features": "pose"}, {"temporal": "lstm"}, {"modalities": "smell"},
                 {"modalities": ()}, {"landmark_source": "oracle"}):
         with pytest.raises(ParameterError):
-            WorkflowConfig(**bad)
+            GestureConfig(**bad)
     # Old model files (no frame settings) read as the grid model.
-    assert framefeatures.is_default(WorkflowConfig.from_dict({"epochs": 3}))
+    assert framefeatures.is_default(GestureConfig.from_dict({"epochs": 3}))
 
 
 def test_frame_head_forward_backward_and_rebuild():
     import torch
 
     for n_grid, n_audio, temporal in ((0, 0, "tcn"), (5, 0, "gru"), (0, 7, "tcn"), (5, 7, "gru")):
-        cfg = WorkflowConfig(frame_features="grid+landmarks" if n_grid else "landmarks", temporal=temporal,
+        cfg = GestureConfig(frame_features="grid+landmarks" if n_grid else "landmarks", temporal=temporal,
                              modalities=("video", "audio") if n_audio else ("video",), clip_length=4,
                              label_stride=2)
         n = n_grid + 4 * 32 + n_audio
         if n_audio:  # the real audio width is 216; build_head checks the layout
             with pytest.raises(ParameterError, match="do not fit"):
                 framefeatures.build_head(n, 3, cfg)
-            from musicperf.tasks.framehead import FrameFeatureHead
+            from musicperf.models.framehead import FrameFeatureHead
 
             head = FrameFeatureHead(n_grid=n_grid, length=4, n_landmarks=32, n_audio=n_audio, n_classes=3,
                                     temporal=temporal)

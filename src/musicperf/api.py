@@ -57,8 +57,8 @@ def train(
         Where the model is written (refused if it exists, unless ``overwrite``).
     until : float, optional
         Seconds: train on the first ``until`` seconds of each video only.
-    config : WorkflowConfig, str or Path, optional
-        Settings object or YAML file (see :class:`musicperf.tasks.gestures.WorkflowConfig`).
+    config : GestureConfig, str or Path, optional
+        Settings object or YAML file (see :class:`musicperf.tasks.gestures.GestureConfig`).
     taxonomy : Taxonomy, str or Path, optional
         Classes: default one per tier name in the annotations; or ``"gestures18"``,
         ``"superclasses7"``, or a YAML mapping file.
@@ -773,9 +773,9 @@ def demo(output: str | Path = "demo-output", *, seconds: float = 90.0, seed: int
     ``output`` is refused when it exists and is not empty, unless ``overwrite``; ``step`` is
     called with a line before each of the five steps; ``size`` and ``config`` (a
     ``WorkflowConfig``) shrink the run. Returns the demo's result (scores, ``paths`` of
-    everything written). See :func:`musicperf.tasks.demo.run_demo`.
+    everything written). See :func:`musicperf.demo.run_demo`.
     """
-    from musicperf.tasks.demo import run_demo
+    from musicperf.demo import run_demo
 
     _check_dir(output)
     return run_demo(output, seconds=seconds, seed=seed, overwrite=overwrite, progress=progress, step=step,

@@ -20,7 +20,7 @@ import os
 import sys
 import warnings
 
-from musicperf import __version__
+from musicperf._version import __version__
 from musicperf.errors import MusicperfError
 
 

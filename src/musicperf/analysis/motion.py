@@ -20,6 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from musicperf.errors import ParameterError, require
+from musicperf.features.flow import farneback
 
 __all__ = ["Region", "parse_region", "RegionMotion", "region_motion", "auto_downscale", "keypoint_velocity",
            "keypoint_region", "split_region"]
@@ -234,8 +235,8 @@ def region_motion(frames: Iterable[np.ndarray], regions: Sequence[Region] | Regi
         uy0 = max(min(b[1] for b in bxs) - 8, 0)
         ux1 = min(max(b[2] for b in bxs) + 8, W)
         uy1 = min(max(b[3] for b in bxs) + 8, H)
-        flow = cv2.calcOpticalFlowFarneback(prev[uy0:uy1, ux0:ux1], g[uy0:uy1, ux0:ux1], None,
-                                            pyr_scale, levels, winsize, 3, 5, 1.1, 0)
+        flow = farneback(prev[uy0:uy1, ux0:ux1], g[uy0:uy1, ux0:ux1], pyr_scale=pyr_scale, levels=levels,
+                         winsize=winsize, poly_sigma=1.1)
         floor = 0.0
         if compensate:
             flow = flow - np.median(flow.reshape(-1, 2), axis=0)

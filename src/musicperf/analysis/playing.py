@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from musicperf.errors import AnnotationError, ParameterError, require
+from musicperf.features.flow import farneback
 
 __all__ = ["frame_rms", "playing_from_motion", "playing_audio_visual", "region_thumbnails", "thumbnail_tap",
            "rest_postures", "playing_decision", "intervals_from_mask", "mask_from_intervals",
@@ -708,8 +709,7 @@ def ensemble_observations(frames, *, fps: float, step: float = 0.5, faces=None) 
             feats = np.concatenate([[(x0 + x1) / 2 / W * 4, (y0 + y1) / 2 / H * 4], _hist(cv2, hair), _hist(cv2, body)])
             gb = cv2.resize(cur[by0:by1, bx0:bx1], (32, 64))
             h = hog.compute(gb).ravel()
-            flow = cv2.calcOpticalFlowFarneback(cur[by0:by1, bx0:bx1], nxt[by0:by1, bx0:bx1], None,
-                                                0.5, 2, 9, 3, 5, 1.1, 0)
+            flow = farneback(cur[by0:by1, bx0:bx1], nxt[by0:by1, bx0:bx1], levels=2, winsize=9, poly_sigma=1.1)
             energy = float(np.hypot(flow[..., 0], flow[..., 1]).mean())
             pose = np.concatenate([h / (np.linalg.norm(h) + 1e-9), [energy]])
             thumb = cv2.resize(np.ascontiguousarray(fr[y0:by1, bx0:bx1]), (48, 80))

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from musicperf import api
-    from musicperf.tasks.demo import summary_table
+    from musicperf.demo import summary_table
 
     def step(msg: str) -> None:
         print(msg, flush=True)

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="videos, folders of videos or a manifest.yaml")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (shared by all nodes on a cluster)")
     p.add_argument("-m", "--model", default=None, metavar="MODEL_DIR", help="compute the features this model needs")
-    p.add_argument("--config", default=None, metavar="FILE", help="YAML WorkflowConfig settings (without -m)")
+    p.add_argument("--config", default=None, metavar="FILE", help="YAML GestureConfig settings (without -m)")
     p.add_argument("--stride", type=int, default=None, metavar="FRAMES",
                    help="frames between clip starts (default: the model's label stride, or the config's train stride)")
     p.add_argument("--until", type=float, default=None, metavar="SECONDS", help="only clips ending before SECONDS")

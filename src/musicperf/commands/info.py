@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def register(subparsers) -> None:
@@ -130,9 +129,3 @@ def format_info(info) -> str:
     else:
         lines.append("audio:     none")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from musicperf.cli import main
-
-    sys.exit(main(["info", *sys.argv[1:]]))

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         note = f" (resampled from {r['video_fps']:g} to {r['fps']:g} fps)" if r["resampled"] else ""
         n = sum(v["intervals"] for v in r["predicted"].values())
         print(f"{r['video']}: {n} intervals in {len(r['classes'])} classes{note} -> {r['outputs']['eaf']}")
+        if r.get("redone"):
+            print(f"  note: labelled again ({r['redone']})")
         if r["tiers_unknown_to_model"]:
             print(f"  note: tiers {', '.join(r['tiers_unknown_to_model'])} are not classes of the model; kept, not predicted")
     return 0

@@ -21,28 +21,13 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="model directory to write")
     p.add_argument("--until", type=float, default=None, metavar="SECONDS",
                    help="train on the first SECONDS of each video only (the annotated part)")
-    p.add_argument("--config", default=None, metavar="FILE", help="YAML file of training settings (WorkflowConfig)")
+    p.add_argument("--config", default=None, metavar="FILE", help="YAML file of training settings (GestureConfig; flat, or by section)")
     p.add_argument("--taxonomy", default=None, metavar="FILE|NAME",
                    help="classes: a YAML mapping file, or gestures18 / superclasses7 (default: one class per tier)")
-    p.add_argument("--by", choices=("tier", "value"), default=None,
-                   help="classes from tier names (default) or from annotation values")
-    p.add_argument("--backbone", default=None, help="add frozen 3D-ResNet features: resnet10/18/34/50 (default: none)")
-    p.add_argument("--backbone-weights", default=None, metavar="FILE",
-                   help="checkpoint for --backbone, e.g. Hara et al.'s Kinetics ResNet-34 .pth")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs of the head")
-    p.add_argument("--frame-features", choices=("grid", "landmarks", "grid+landmarks"), default=None,
-                   help="visual clip features: motion/colour grid (default), a temporal model over MediaPipe "
-                        "landmark features, or both fused")
-    p.add_argument("--temporal", choices=("tcn", "gru"), default=None,
-                   help="temporal model over the landmark window (default tcn)")
-    p.add_argument("--modalities", default=None, metavar="video|audio|video,audio",
-                   help="video (default), audio (timbral features of each clip's segment) or both")
-    p.add_argument("--landmark-every", type=int, default=None, metavar="N",
-                   help="MediaPipe on every N-th frame, interpolated in between (default 1: every frame; 2 halves "
-                        "the landmark time)")
-    p.add_argument("--landmarks-from-truth", action="store_true",
-                   help="testing/experiments only: landmarks from the synthetic truth.json beside each video "
-                        "(with detector-like noise) instead of MediaPipe")
+    # One option per setting that GestureConfig marks for the command line (--by, --backbone, --epochs, ...).
+    from musicperf.tasks.gestures.config import add_cli_options
+
+    add_cli_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace MODEL_DIR if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("distributed training (start with torchrun)")
@@ -55,33 +40,10 @@ def register(subparsers) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The WorkflowConfig of ``--config`` with the command-line overrides applied."""
-    import dataclasses
+    """The GestureConfig of ``--config`` with the command-line overrides applied."""
+    from musicperf.tasks.gestures.config import config_from_args as derive
 
-    from musicperf.tasks.gestures import WorkflowConfig
-
-    cfg = WorkflowConfig.from_yaml(args.config) if args.config else WorkflowConfig()
-    changes = {}
-    if args.by:
-        changes["classes_by"] = args.by
-    if args.backbone:
-        changes["backbone"] = args.backbone
-    if args.backbone_weights:
-        changes["backbone_weights"] = args.backbone_weights
-        changes.setdefault("backbone", args.backbone or "resnet34")
-    if args.epochs is not None:
-        changes["epochs"] = args.epochs
-    if args.frame_features:
-        changes["frame_features"] = args.frame_features
-    if args.temporal:
-        changes["temporal"] = args.temporal
-    if args.modalities:
-        changes["modalities"] = args.modalities
-    if args.landmarks_from_truth:
-        changes["landmark_source"] = "truth"
-    if args.landmark_every is not None:
-        changes["landmark_every"] = args.landmark_every
-    return dataclasses.replace(cfg, **changes) if changes else cfg
+    return derive(args)
 
 
 def run(args: argparse.Namespace) -> int:

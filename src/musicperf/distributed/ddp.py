@@ -24,18 +24,18 @@ world size so that DDP's average becomes that sum. Dropout draws different masks
 so with ``dropout > 0`` the runs are equal in distribution, not bitwise (the equivalence test
 uses ``dropout=0``).
 
-**Adapter.** :func:`train_distributed` runs :func:`musicperf.tasks.gestures.train_model` with
-three of its module functions replaced for the duration of the call (``estimate_roi`` on rank 0
-then broadcast, ``collect_samples`` by shard, ``fit_head`` by :func:`fit_head_distributed`), so
-the model directory, thresholds and metadata are exactly what ``train`` writes. Rank 0 writes
-the model; the other ranks write to a temporary folder that is removed.
+**Extension points.** :func:`train_distributed` runs :func:`musicperf.tasks.gestures.train_model`
+with three of its steps passed in a :class:`~musicperf.tasks.gestures.TrainSteps`
+(``estimate_roi`` on rank 0 then broadcast, ``collect_samples`` by shard, ``fit_head`` by
+:func:`fit_head_distributed`), so the model directory, thresholds and metadata are exactly what
+``train`` writes and nothing of the gestures module is replaced. Rank 0 writes the model; the
+other ranks write to a temporary folder that is removed.
 
 Imports numpy and the standard library at module level; torch inside the functions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -146,7 +146,8 @@ def partial_loss(name: str, logits, y, *, global_size: int, global_pos=None, pos
 
 
 # --------------------------------------------------------------------------- training
-def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int, progress: bool = False):
+def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int, progress: bool = False,
+                         checkpoint=None):
     """Train the workflow's head with DDP; same signature and result as
     :func:`musicperf.tasks.gestures.fit_head` (every rank passes the same ``X`` and ``Y``).
 
@@ -156,7 +157,7 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
         Standardised features, identical on every rank.
     Y : np.ndarray, shape (N, K), float32
         Targets in [0, 1].
-    config : WorkflowConfig
+    config : GestureConfig
     n_classes : int
 
     Returns
@@ -170,6 +171,10 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
+    from musicperf.train.loop import run_epochs
+
+    if checkpoint is not None:
+        raise ParameterError("distributed training does not checkpoint the head (run it with TrainSteps(resume=False))")
     if not dist.is_initialized():
         raise ParameterError("fit_head_distributed needs an initialised process group (see init_process_group)")
     if len(X) == 0:
@@ -190,9 +195,8 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
         xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         yt = torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float32))
         gen = torch.Generator().manual_seed(config.seed)
-        history = []
-        model.train()
-        for _ in range(config.epochs):
+
+        def epoch(_):
             order = torch.randperm(len(xt), generator=gen)
             total = torch.zeros(1, dtype=torch.float64, device=device)
             for b in range(0, len(order), config.batch_size):
@@ -208,7 +212,12 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
                 opt.step()
                 total += share.detach().double() * len(idx)
             dist.all_reduce(total)
-            history.append(float(total) / len(xt))
+            return float(total) / len(xt)
+
+        model.train()
+        # The one epoch loop of the gesture heads; no checkpoint: the ranks would have to agree
+        # on resuming (train_distributed runs with TrainSteps(resume=False)).
+        history = run_epochs(model, opt, epoch, epochs=config.epochs, generator=gen)
         head.eval()
         return head.cpu(), history
     finally:
@@ -265,10 +274,10 @@ def train_distributed(
     rank, world = init_process_group(backend)
     items = gestures.discover(data, need_annotations=True)
     cache: dict[str, object] = {}
-    originals = {name: getattr(gestures, name) for name in ("estimate_roi", "collect_samples", "fit_head")}
+    default = gestures.TrainSteps()
 
     def estimate_roi(videos, **kw):
-        box = [originals["estimate_roi"](videos, **kw) if rank == 0 else None]
+        box = [default.estimate_roi(videos, **kw) if rank == 0 else None]
         dist.broadcast_object_list(box, src=0)
         return tuple(box[0])
 
@@ -279,7 +288,7 @@ def train_distributed(
                 it = items[i]
                 mine[str(it.video)] = _samples(it, tax, extractor, fps=fps, until=until, stride=stride,
                                                features_dir=features_dir, progress=progress,
-                                               compute=originals["collect_samples"])
+                                               compute=default.collect_samples)
             gathered = [None] * world
             dist.all_gather_object(gathered, mine)
             for part in gathered:
@@ -294,19 +303,15 @@ def train_distributed(
     elif out.exists() and any(out.iterdir()) and not overwrite:
         raise ParameterError(f"model directory '{out}' exists and is not empty; pass --overwrite to replace it")
     try:
-        with _patched(gestures, estimate_roi=estimate_roi, collect_samples=collect_samples,
-                      fit_head=fit_head_distributed):
-            meta = gestures.train_model(data, out, until=until, config=config, taxonomy=taxonomy,
-                                        overwrite=overwrite or rank != 0, progress=progress and rank == 0)
+        steps = gestures.TrainSteps(estimate_roi=estimate_roi, collect_samples=collect_samples,
+                                    fit_head=fit_head_distributed, resume=False)
+        meta = gestures.train_model(data, out, until=until, config=config, taxonomy=taxonomy,
+                                    overwrite=overwrite or rank != 0, progress=progress and rank == 0, steps=steps)
         meta["training"]["distributed"] = {"world_size": world, "backend": dist.get_backend(), "rank": rank}
         if rank == 0:
-            import json
-
-            from musicperf._util import write_text_atomic
-
             stored = {k: v for k, v in meta.items()}
             stored["training"] = dict(meta["training"], distributed={"world_size": world, "backend": dist.get_backend()})
-            write_text_atomic(out / gestures.META_FILE, json.dumps(stored, indent=2))
+            gestures.save_meta(out, stored)
         dist.barrier()
         return meta
     finally:
@@ -365,15 +370,3 @@ def _samples_from_features(item, tax, extractor, arrays, *, fps):
         present=sample_labels(labels, starts, length=cfg.clip_length, how="any"),
         fps=fps, frame_labels=labels, resampled_from=vfps if abs(vfps - fps) > 1e-3 else None,
     )
-
-
-@contextlib.contextmanager
-def _patched(module, **replacements):
-    saved = {k: getattr(module, k) for k in replacements}
-    try:
-        for k, v in replacements.items():
-            setattr(module, k, v)
-        yield
-    finally:
-        for k, v in saved.items():
-            setattr(module, k, v)

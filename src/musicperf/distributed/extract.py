@@ -56,7 +56,7 @@ class ExtractJob:
         frame rate and clip length). Without it, ``config`` decides and the region of interest
         is the whole picture.
     config : dict, optional
-        :class:`~musicperf.tasks.gestures.WorkflowConfig` settings when there is no model.
+        :class:`~musicperf.tasks.gestures.GestureConfig` settings when there is no model.
     stride : int, optional
         Frames between clip starts; default the config's ``label_stride`` with a model, its
         ``train_stride`` without (features for training).
@@ -87,15 +87,15 @@ class ExtractJob:
 
     # ------------------------------------------------------------------ worker side
     def setup(self) -> None:
-        from musicperf.tasks.gestures import FeatureExtractor, WorkflowConfig, _make_backbone, load_workflow_model
+        from musicperf.tasks.gestures import FeatureExtractor, GestureConfig, make_backbone, load_gesture_model
 
         if self.model_dir:
-            model = load_workflow_model(self.model_dir)
+            model = load_gesture_model(self.model_dir)
             self._extractor = model.extractor
             self._fps = model.fps
         else:
-            cfg = WorkflowConfig.from_dict(dict(self.config), where="the extract settings")
-            backbone, norm = _make_backbone(cfg)
+            cfg = GestureConfig.from_dict(dict(self.config), where="the extract settings")
+            backbone, norm = make_backbone(cfg)
             self._extractor = FeatureExtractor(cfg, backbone, norm)
             self._fps = None  # the video's own rate
 
@@ -331,7 +331,7 @@ def extract_batch(
         Videos, folders, ``VIDEO=ANNOTATIONS`` pairs or a YAML manifest.
     out_dir : str or Path
     model_dir, config, stride, until, audio, landmarks
-        See :class:`ExtractJob`; ``config`` is a WorkflowConfig, a YAML file or None.
+        See :class:`ExtractJob`; ``config`` is a GestureConfig, a YAML file or None.
     engine, address, workers, retries, num_cpus, num_gpus, overwrite, on_progress
         See :func:`musicperf.distributed.engine.run_batch`.
 
@@ -341,7 +341,7 @@ def extract_batch(
         The run summary of :func:`~musicperf.distributed.engine.run_batch`.
     """
     from musicperf.distributed.engine import run_batch
-    from musicperf.tasks.gestures import WorkflowConfig, discover
+    from musicperf.tasks.gestures import GestureConfig, discover
 
     if model_dir is not None and config is not None:
         raise ParameterError("give either a model (its features) or a config (settings), not both")
@@ -350,11 +350,11 @@ def extract_batch(
     if until is not None and not until > 0:
         raise ParameterError(f"--until must be a positive number of seconds, got {until}")
     if config is None:
-        cfg = WorkflowConfig(roi="full")
-    elif isinstance(config, WorkflowConfig):
+        cfg = GestureConfig(roi="full")
+    elif isinstance(config, GestureConfig):
         cfg = config
     else:
-        cfg = WorkflowConfig.from_yaml(config)
+        cfg = GestureConfig.from_yaml(config)
     items = discover(videos, need_annotations=False)
     stems: dict[str, Path] = {}
     for it in items:

@@ -60,9 +60,9 @@ class LabelJob:
         return d
 
     def setup(self) -> None:
-        from musicperf.tasks.gestures import load_workflow_model
+        from musicperf.tasks.gestures import load_gesture_model
 
-        self._model = load_workflow_model(self.model_dir)
+        self._model = load_gesture_model(self.model_dir)
         self.model_id = self._model.model_id
 
     def outputs(self, video: str) -> dict[str, str]:
@@ -88,13 +88,22 @@ class LabelJob:
                 "intervals": sum(v["intervals"] for v in summary["predicted"].values())}
 
     def finished(self, video: str) -> dict | None:
+        from musicperf.tasks.gestures.outputs import fingerprint, same_content
+
         paths = self.outputs(video)
         if not all(Path(p).is_file() for p in paths.values()):
             return None
         try:
             verify_label_outputs(paths, model_id=self.model_id, after=self.after, full=False)
-        except (ParameterError, DecodeError):
+            inputs = json.loads(Path(paths["json"]).read_text(encoding="utf-8")).get("inputs")
+        except (ParameterError, DecodeError, OSError, ValueError):
             return None
+        if inputs is not None:
+            # Done with other inputs (a corrected annotation file, a replaced video): redo it.
+            ann = (self.annotations or {}).get(video)
+            if not (same_content(inputs.get("video"), fingerprint(video))
+                    and same_content(inputs.get("annotations"), fingerprint(ann))):
+                return None
         return {"outputs": paths}
 
 
@@ -197,14 +206,15 @@ def label_batch(
             raise ParameterError(f"the output '{eaf}' would replace the human annotations of '{it.video}'; "
                                  "choose another output folder")
     model_id = _model_id(model_dir)
-    if not overwrite:
-        for it in items:
-            other = _other_labelling(_output_paths(out, it.video)["json"], model_id, after)
-            if other:
-                raise ParameterError(
-                    f"'{other}' is a finished labelling of '{it.video}' by another model or --from; "
-                    "pass --overwrite to replace it, or choose another output folder"
-                )
+    # The single-process rules for existing outputs (musicperf.tasks.gestures.outputs), checked for
+    # every video before any work: a file musicperf did not write (or that was edited since) is
+    # never replaced, another model's finished labels need --overwrite. What is done, half-written
+    # or to redo is then the engine's to decide (LabelJob.finished).
+    from musicperf.tasks.gestures.outputs import plan
+
+    for it in items:
+        plan(_output_paths(out, it.video), video=it.video, annotations=it.annotations, model_dir=Path(model_dir),
+             model_id=model_id, after=after, overwrite=overwrite)
     job = LabelJob(str(model_dir), str(out), after=after, model_id=model_id,
                    annotations={str(it.video): str(it.annotations) for it in items if it.annotations is not None})
     return run_batch(job, [str(it.video) for it in items], out, engine=engine, address=address, workers=workers,
@@ -212,39 +222,20 @@ def label_batch(
                      overwrite=overwrite, on_progress=on_progress)
 
 
-def _other_labelling(summary: Path, model_id: str, after: float | None) -> Path | None:
-    """``summary`` when it is a complete labelling by another model (or another ``--from``).
-
-    Half-written outputs (no JSON, or a JSON not marked complete) are what an interrupted run
-    of this batch leaves; they are redone without asking.
-    """
-    if not summary.is_file():
-        return None
-    try:
-        done = json.loads(summary.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if done.get("complete") is True and (done.get("model_id") != model_id or done.get("after") != after):
-        return summary
-    return None
-
-
 def _model_id(model_dir: str | Path) -> str:
     """The model's id, read cheaply from its metadata without loading torch in the driver (the
     full load happens once per worker; a model that fails there fails every video with that
-    error in the failures report)."""
+    error in the failures report). Read by :mod:`musicperf.models.files`, the one reader."""
     from musicperf.errors import ModelError
-    from musicperf.tasks.gestures import META_FILE, MODEL_FILE
+    from musicperf.models import files
+    from musicperf.tasks.gestures.model import FORMAT, META_FILE, MODEL_FILE
 
     model_dir = Path(model_dir)
-    meta = model_dir / META_FILE
-    if not meta.is_file():
-        raise ModelError(f"'{model_dir}' is not a musicperf labelling model: {META_FILE} is missing "
-                         "(train one with 'musicperf train')")
-    try:
-        model_id = json.loads(meta.read_text(encoding="utf-8"))["model_id"]
-    except (OSError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"'{meta}' is unreadable or has no model_id ({exc})") from None
+    meta = files.read_meta(model_dir, name=META_FILE, formats=(FORMAT,), what="labelling model",
+                           hint=" (train one with 'musicperf train')")
+    model_id = meta.get("model_id")
+    if not isinstance(model_id, str):
+        raise ModelError(f"'{model_dir / META_FILE}' has no model_id")
     if not (model_dir / MODEL_FILE).is_file():
         raise ModelError(f"model '{model_dir}' is incomplete: {MODEL_FILE} is missing")
-    return str(model_id)
+    return model_id

@@ -67,12 +67,18 @@ class FlowFeatures:
     meta: dict = field(default_factory=dict)
 
 
-def farneback(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-    """Dense flow from grey frame ``prev`` to ``nxt`` (Farneback, :data:`FARNEBACK` parameters).
+def farneback(prev: np.ndarray, nxt: np.ndarray, **params) -> np.ndarray:
+    """Dense flow from grey frame ``prev`` to ``nxt`` (Farneback): musicperf's one dense-flow helper.
+
+    Every dense flow of the package goes through here (motion features, playing detection,
+    region motion), so the parameters are named and checked in one place.
 
     Parameters
     ----------
     prev, nxt : np.ndarray, shape (H, W), uint8
+    **params
+        OpenCV's parameters (``pyr_scale, levels, winsize, iterations, poly_n, poly_sigma,
+        flags``) that differ from :data:`FARNEBACK`.
 
     Returns
     -------
@@ -82,7 +88,10 @@ def farneback(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     cv2 = _cv2()
     if prev.shape != nxt.shape or prev.ndim != 2:
         raise ParameterError(f"farneback needs two grey frames of one shape, got {prev.shape} and {nxt.shape}")
-    return cv2.calcOpticalFlowFarneback(prev, nxt, None, **FARNEBACK)
+    unknown = set(params) - set(FARNEBACK)
+    if unknown:
+        raise ParameterError(f"unknown Farneback parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(FARNEBACK)}")
+    return cv2.calcOpticalFlowFarneback(prev, nxt, None, **{**FARNEBACK, **params})
 
 
 def orientation_histogram(flow: np.ndarray, *, bins: int = 8, min_magnitude: float = 0.1) -> np.ndarray:

@@ -40,6 +40,7 @@ Imports numpy only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -567,3 +568,84 @@ def feature_matrix(values: np.ndarray, mean: np.ndarray | None = None, std: np.n
     x = (values - mean) / std
     x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(x, -10, 10).astype(np.float32), np.asarray(mean, np.float32), np.asarray(std, np.float32)
+
+
+# --------------------------------------------------------------------------- per-frame extractor, windows
+@dataclass(frozen=True)
+class LandmarkFeatures:
+    """Per-frame gesture features of a video from MediaPipe landmarks.
+
+    Parameters
+    ----------
+    hands : {"fallback", "fill", "never"}
+        See :func:`musicperf.features.landmarks.extract_landmarks`.
+    max_gap : float
+        Seconds of missing detections bridged by interpolation.
+    cache_dir : str or None
+        Landmark cache folder (default: :func:`musicperf.features.cache.default_cache_dir`).
+    every : int
+        MediaPipe on every ``every``-th frame, interpolated in between.
+    workers : int or None
+        MediaPipe processes on stretches of the video (None: one per CPU, at most 4, for
+        stretches of at least 10 s). Not part of :meth:`to_dict`: it changes the speed, and the
+        result only where tracking restarts at a stretch's first frame.
+    """
+
+    hands: str = "fallback"
+    max_gap: float = 0.2
+    cache_dir: str | None = None
+    every: int = 1
+    workers: int | None = None
+    name = "landmarks"
+
+    @property
+    def version(self) -> str:
+        from musicperf.features.landmarks import EXTRACTOR_VERSION
+
+        return f"{EXTRACTOR_VERSION}/features-{FEATURES_VERSION}"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return FEATURE_NAMES
+
+    @property
+    def n_features(self) -> int:
+        return len(self.names)
+
+    def __call__(self, video: str | Path, *, progress: bool = False) -> tuple[np.ndarray, float]:
+        """``(values (T, F) float32 with NaN where missing, fps)`` for ``video``."""
+        from musicperf.features.landmarks import extract_landmarks
+
+        lm = extract_landmarks(video, hands=self.hands, progress=progress, cache_dir=self.cache_dir,
+                               every=int(self.every), workers=self.workers)
+        return gesture_features(lm, max_gap=self.max_gap).values, lm.fps
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "version": self.version, "hands": self.hands, "max_gap": self.max_gap,
+             "features": list(self.names)}
+        if self.every != 1:  # absent at the default, so models saved before the option read the same
+            d["every"] = int(self.every)
+        return d
+
+
+#: Per-frame feature extractors by name, for configurations (``frame_features: landmarks``).
+FRAME_FEATURES = {"landmarks": LandmarkFeatures}
+
+
+def windows(values: np.ndarray, starts: np.ndarray, *, length: int = 16) -> np.ndarray:
+    """Cut windows of ``length`` frames starting at ``starts``.
+
+    Parameters
+    ----------
+    values : np.ndarray, shape (T, F)
+    starts : np.ndarray of int, shape (N,)
+
+    Returns
+    -------
+    np.ndarray, shape (N, length, F), float32
+    """
+    values = np.asarray(values)
+    st = np.asarray(starts, dtype=np.int64)
+    if len(st) and (st.min() < 0 or st.max() + length > len(values)):
+        raise ParameterError(f"windows of {length} frames at {int(st.min())}..{int(st.max())} do not fit in {len(values)} frames")
+    return values[st[:, None] + np.arange(length)[None, :]].astype(np.float32)

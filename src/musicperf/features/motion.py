@@ -283,9 +283,9 @@ class FlowSummary:
 
 def _flow_function(method: str, cv2):
     if method == "farneback":
-        from musicperf.features.flow import FARNEBACK
+        from musicperf.features.flow import farneback
 
-        return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, **FARNEBACK)
+        return farneback
     preset = {"dis-ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "dis-fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
               "dis-medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[method]
     dis = cv2.DISOpticalFlow_create(preset)

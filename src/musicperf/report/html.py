@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicperf import __version__
+from musicperf._version import __version__
 from musicperf._util import write_text_atomic
 from musicperf.errors import ParameterError
 
@@ -95,10 +95,11 @@ def write_report(
     Path
         ``path``.
     """
-    from musicperf.api import score
+    from musicperf.evaluate.agreement import score_annotations as score
+    from musicperf.io import read_annotations
+    from musicperf.io.probs import read_probs_csv
     from musicperf.io.video import probe
     from musicperf.report.review_video import review_video
-    from musicperf.tasks.gestures import read_annotations, read_probs_csv
 
     path, video = Path(path), Path(video)
     if path.suffix.lower() not in (".html", ".htm"):

@@ -20,6 +20,7 @@ import numpy as np
 from musicperf._util import atomic_path, write_text_atomic
 from musicperf.errors import ParameterError
 from musicperf.synth import audio as _audio
+from musicperf.synth import drawing as _draw
 from musicperf.synth import figure as _fig
 from musicperf.synth import scene as _scene
 from musicperf.synth.gestures import (
@@ -403,7 +404,7 @@ def render(
                 return (ox + k * q.real, oy + k * q.imag)
 
             G = _fig.geometry({key: state_cols[p][key][i] for key in _fig.STATE_KEYS}, pf["app"], pf["instrument"])
-            _fig.draw_figure(d, G, pf["app"], pf["instrument"], to_px, k)
+            _draw.draw_figure(d, G, pf["app"], pf["instrument"], to_px, k)
         if ss > 1:
             img = img.reduce(ss)
         arr = np.asarray(img)

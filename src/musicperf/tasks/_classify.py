@@ -24,8 +24,6 @@ Imports torch at module level: import lazily (tasks are imported by command func
 from __future__ import annotations
 
 import csv
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from musicperf._util import atomic_path, write_text_atomic
-from musicperf.errors import AnnotationError, ModelError, ParameterError
+from musicperf._util import write_text_atomic
+from musicperf.errors import AnnotationError, ParameterError
+from musicperf.models import files
 from musicperf.train.loop import TrainConfig
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -235,7 +234,7 @@ def fit_classifier(
     ClassifierHistory
         The model holds the selected epoch's weights on return.
     """
-    from musicperf.train.loop import apply_train_state, check_resume_config, load_train_state, save_train_state
+    from musicperf.train.loop import check_resume_config, run_loop
 
     def as_list(x):
         return [x] if isinstance(x, (torch.Tensor, np.ndarray, RowSource)) else list(x)
@@ -256,33 +255,22 @@ def fit_classifier(
     if not params:
         raise ParameterError("the model has no trainable parameter")
     opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    result = ClassifierHistory()
-    best_key = (-math.inf, -math.inf)
-    best_state = None
-    bad, start = 0, 0
     has_val = xs_val is not None and y_val is not None and len(y_val) > 0
     cfg_dict = config.to_dict()
     fingerprint = _data_fingerprint(xs_train + (xs_val or []), torch.cat([y_train, y_val]) if has_val else y_train, data_id)
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and resume and ckpt.is_file():
-        tensors, meta = load_train_state(ckpt)
+
+    def accept(meta: dict) -> bool:
         if meta.get("kind") != "fit_classifier":
             raise ParameterError(f"'{ckpt}' is not a checkpoint of fit_classifier (written by another training loop?)")
-        check_resume_config(meta["config"], cfg_dict, ckpt, "delete it or train into another folder")
-        if meta["data"] != fingerprint:
+        saved = meta.get("key") or meta  # checkpoints written before run_loop keep these at the top
+        check_resume_config(saved["config"], cfg_dict, ckpt, "delete it or train into another folder")
+        if saved["data"] != fingerprint:
             raise ParameterError(f"checkpoint '{ckpt}' was written for other training data (videos, labels or "
                                  "settings differ); delete it or train into another folder")
-        best_state = apply_train_state(tensors, meta, model, opt, path=ckpt) or None
-        result.history = meta["history"]
-        result.best_epoch = meta["best_epoch"]
-        result.best_accuracy = float("nan") if meta["best_accuracy"] is None else float(meta["best_accuracy"])
-        best_key = tuple(float(v) for v in meta["best_key"])
-        bad = int(meta["bad_epochs"])
-        start = result.resumed_from = int(meta["epochs_done"])
-        result.stopped_early = bool(meta["stopped_early"])
-        if result.stopped_early:
-            start = config.epochs  # nothing left to do
-    for epoch in range(start, config.epochs):
+        return True
+
+    def epoch_step(epoch: int) -> dict:
         t0 = time.perf_counter()
         torch.manual_seed(_epoch_seed(config.seed, epoch))
         gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch) + 1)
@@ -307,32 +295,25 @@ def fit_classifier(
             yv = y_val.long()
             row["val_loss"] = float(F.cross_entropy(logits, yv))
             row["val_accuracy"] = float((logits.argmax(1) == yv).float().mean())
-            key = (row["val_accuracy"], -row["val_loss"])
-        else:
-            key = (float(epoch), 0.0)
         row["seconds"] = time.perf_counter() - t0
-        result.history.append(row)
-        if key > best_key:
-            best_key, bad = key, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            result.best_epoch = epoch + 1
-            result.best_accuracy = row.get("val_accuracy", float("nan"))
-        else:
-            bad += 1
-        stop = has_val and config.patience is not None and bad >= config.patience
-        result.stopped_early = stop
-        if ckpt is not None:
-            meta = {"kind": "fit_classifier", "config": cfg_dict, "data": fingerprint, "history": result.history,
-                    "best_epoch": result.best_epoch, "best_key": list(best_key),
-                    "best_accuracy": None if math.isnan(result.best_accuracy) else result.best_accuracy,
-                    "bad_epochs": bad, "epochs_done": epoch + 1, "stopped_early": stop}
-            save_train_state(ckpt, model, opt, best_state or {}, meta)
-        if stop:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        return row
+
+    def select(row: dict, epoch: int) -> tuple:
+        # Highest validation accuracy, then lowest loss; without validation the last epoch.
+        return (row["val_accuracy"], -row["val_loss"]) if has_val else (float(epoch), 0.0)
+
+    # Shuffling, dropout and augmentation are reseeded from (seed, epoch) in every epoch, so the
+    # loop needs no random state to resume exactly.
+    loop = run_loop(model, opt, epoch_step, epochs=config.epochs, select=select,
+                    patience=config.patience if has_val else None, checkpoint=ckpt, kind="fit_classifier",
+                    key={"config": cfg_dict, "data": fingerprint}, accept=accept, resume=resume)
+    if loop.best_state:
+        model.load_state_dict(loop.best_state)
     model.eval()
-    return result
+    best_row = loop.history[loop.best_epoch - 1] if loop.best_epoch else {}
+    return ClassifierHistory(history=loop.history, best_epoch=loop.best_epoch,
+                             best_accuracy=best_row.get("val_accuracy", float("nan")),
+                             resumed_from=loop.resumed_from, stopped_early=loop.stopped_early)
 
 
 @torch.no_grad()
@@ -458,40 +439,18 @@ META = "model.json"
 
 
 def save_task_model(model_dir: str | Path, fmt: str, state: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Write ``state`` (tensors) and ``meta`` (JSON) to ``model_dir`` atomically, format ``fmt``."""
-    from safetensors.torch import save_file
-
+    """Write ``state`` (tensors) and ``meta`` (JSON) to ``model_dir`` atomically, format ``fmt``
+    (through :mod:`musicperf.models.files`, the one writer of model folders)."""
     model_dir = Path(model_dir)
     doc = {"format": fmt, "format_version": 1, **meta}
-    try:
-        text = json.dumps(doc, indent=2)
-    except TypeError as exc:
-        raise ParameterError(f"model metadata is not JSON-serialisable: {exc}") from exc
-    model_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(model_dir / WEIGHTS) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata={"format": fmt})
-    write_text_atomic(model_dir / META, text + "\n")
+    files.check_json(doc)  # before the weights are written
+    files.write_weights(model_dir / WEIGHTS, state, metadata={"format": fmt})
+    files.write_meta(model_dir, doc, name=META)
     return model_dir
 
 
 def load_task_model(model_dir: str | Path, fmt: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a folder written by :func:`save_task_model`; raise :class:`ModelError` if it is not ``fmt``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     model_dir = Path(model_dir)
-    mpath = model_dir / META
-    if not mpath.is_file():
-        raise ModelError(f"'{model_dir}' is not a musicperf model folder: {META} is missing")
-    try:
-        doc = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"'{mpath}' is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != fmt:
-        got = doc.get("format") if isinstance(doc, dict) else None
-        raise ModelError(f"'{model_dir}' holds a {got!r} model, not a {fmt!r} model")
-    try:
-        state = load_file(str(model_dir / WEIGHTS))
-    except (SafetensorError, OSError, FileNotFoundError) as exc:
-        raise ModelError(f"cannot read '{model_dir / WEIGHTS}': {exc}") from exc
-    return state, doc
+    doc = files.read_meta(model_dir, name=META, formats=(fmt,))
+    return files.read_weights(model_dir / WEIGHTS), doc

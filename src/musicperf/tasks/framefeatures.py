@@ -17,7 +17,7 @@ configuration keeps the parts it asks for; the workflow then standardises the co
 thresholds by blocked cross-validation and labels exactly as for the grid model, so splits,
 losses (MSE with Dynamic Batch Balance on Temporal-Smoothing targets, Equations 1-6 of 001)
 and metrics are the same for every feature choice.
-:class:`~musicperf.tasks.framehead.FrameFeatureHead` unflattens the window and runs the temporal model on it. The layout of the columns is recorded in the model
+:class:`~musicperf.models.framehead.FrameFeatureHead` unflattens the window and runs the temporal model on it. The layout of the columns is recorded in the model
 directory (``workflow.json``: ``config`` and ``head``), so ``musicperf label`` computes the
 same features without flags.
 
@@ -30,7 +30,7 @@ Choices (see README.md (section 'Label a performance')):
 * Standardisation is per column of the flattened window (the same feature at different window
   positions gets nearly the same mean and deviation).
 * ``landmark_source: truth`` (``--landmarks-from-truth``) reads a synthetic performance's
-  ``truth.json`` beside the video through :func:`~musicperf.features.landmarks.from_truth`
+  ``truth.json`` beside the video through :func:`~musicperf.synth.landmarks.from_truth`
   (detector-like noise and drop-outs, seeded by the configuration's seed), because MediaPipe
   does not detect the drawn synthetic performer. It exists for tests and experiments only.
 * When the landmark frame rate differs from the model's, grid frame ``i`` takes the landmark
@@ -76,7 +76,7 @@ def parse_modalities(value) -> tuple[str, ...]:
 
 
 def validate(config) -> None:
-    """Check the frame-feature settings of a :class:`~musicperf.tasks.gestures.WorkflowConfig`."""
+    """Check the frame-feature settings of a :class:`~musicperf.tasks.gestures.GestureConfig`."""
     if config.frame_features not in FRAME_FEATURE_SETS:
         raise ParameterError(f"frame_features must be one of {', '.join(FRAME_FEATURE_SETS)}, got {config.frame_features!r}")
     if config.temporal not in TEMPORAL_MODELS:
@@ -163,7 +163,7 @@ def _truth_path(video: Path) -> Path:
 
 
 def _landmark_extractor(config):
-    from musicperf.tasks.landmark_experiment import FRAME_FEATURES
+    from musicperf.features.landmark_features import FRAME_FEATURES
 
     return FRAME_FEATURES["landmarks"](every=int(getattr(config, "landmark_every", 1)))
 
@@ -180,7 +180,7 @@ def landmark_values(config, video: Path, *, fps: float, progress: bool = False) 
 
     Parameters
     ----------
-    config : WorkflowConfig
+    config : GestureConfig
     video : Path
     fps : float
         The model's frame rate (frames per second).
@@ -193,7 +193,7 @@ def landmark_values(config, video: Path, *, fps: float, progress: bool = False) 
     """
     if config.landmark_source == "truth":
         from musicperf.features.landmark_features import gesture_features
-        from musicperf.features.landmarks import from_truth
+        from musicperf.synth.landmarks import from_truth
 
         lm = from_truth(_truth_path(video), seed=int(config.seed))
         extractor = _landmark_extractor(config)
@@ -229,7 +229,7 @@ def landmark_windows(values: np.ndarray, starts: np.ndarray, *, length: int) -> 
     Frames past the end of ``values`` (the decoder may deliver a frame more than the landmark
     track holds) repeat its last frame.
     """
-    from musicperf.tasks.landmark_experiment import windows
+    from musicperf.features.landmark_features import windows
 
     starts = np.asarray(starts, dtype=np.int64)
     need = int(starts.max()) + length if len(starts) else 0
@@ -275,7 +275,7 @@ def clip_matrix(config, video: Path, starts: np.ndarray, base: np.ndarray, *, fp
 
     Parameters
     ----------
-    config : WorkflowConfig
+    config : GestureConfig
     video : Path
     starts : np.ndarray, shape (N,), int
         Clip starts on the model's frame grid.
@@ -310,7 +310,7 @@ def build_head(n_features: int, n_classes: int, config):
 
     A :class:`~musicperf.models.SingleModelHead` (the papers' single-model head, Section 5.2 of
     001) when no landmark window is among the features, else a
-    :class:`~musicperf.tasks.framehead.FrameFeatureHead`.
+    :class:`~musicperf.models.framehead.FrameFeatureHead`.
     """
     from musicperf.models import SingleModelHead
 
@@ -324,7 +324,7 @@ def build_head(n_features: int, n_classes: int, config):
     n_audio = n_features - n_grid - n_window
     if n_grid < 0 or n_audio != (audio_width() if uses_audio(config) else 0):
         raise ParameterError(f"{n_features} feature columns do not fit the layout of {identity(config)}")
-    from musicperf.tasks.framehead import FrameFeatureHead
+    from musicperf.models.framehead import FrameFeatureHead
 
     return FrameFeatureHead(n_grid=n_grid, length=config.clip_length, n_landmarks=n_lm, n_audio=n_audio,
                             n_classes=n_classes, temporal=config.temporal, dropout=config.dropout)
@@ -342,7 +342,7 @@ def head_from_config(cfg: dict, *, where: str = "the model"):
 
     try:
         if cfg.get("type") == "frame-temporal":
-            from musicperf.tasks.framehead import FrameFeatureHead
+            from musicperf.models.framehead import FrameFeatureHead
 
             return FrameFeatureHead(**{k: cfg[k] for k in ("n_grid", "length", "n_landmarks", "n_audio", "n_classes",
                                                          "temporal", "dropout")})

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from musicperf.errors import DecodeError, ModelError, ParameterError
+from musicperf.models.classifiers import BranchClassifier, LateFusion
 from musicperf.tasks._classify import (
     LabelledVideo,
     RowSource,
@@ -290,74 +291,7 @@ def video_inputs(path: str | Path, config: InstrumentConfig, *, cache_dir: str |
         raise DecodeError(f"instrument input cache '{doc_path}' is damaged ({exc}); delete the folder") from exc
 
 
-# ============================================================================ networks
-
-
-class BranchClassifier(nn.Module):
-    """A modality network: ``backbone -> Linear(n) -> ReLU`` (penultimate) ``-> Dropout -> Linear(K)``.
-
-    Parameters
-    ----------
-    backbone : nn.Module
-        Maps inputs to pooled features ``(B, feature_dim)`` (``forward_features`` is used when
-        it exists, so 2-D backbones with an ``fc`` work too).
-    feature_dim : int
-    embed_dim : int
-        ``n`` of ``003``'s ``(k + 1, n)`` fusion input.
-    n_classes : int
-    dropout : float
-    """
-
-    def __init__(self, backbone: nn.Module, feature_dim: int, embed_dim: int, n_classes: int, dropout: float = 0.5):
-        super().__init__()
-        self.backbone = backbone
-        self.embedding = nn.Linear(feature_dim, embed_dim)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(embed_dim, n_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features ``(B, n)`` (after the ReLU)."""
-        f = self.backbone.forward_features(x) if hasattr(self.backbone, "forward_features") else self.backbone(x)
-        return F.relu(self.embedding(f))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K)`` (softmax applied by the loss and at prediction)."""
-        return self.classifier(self.dropout(self.embed(x)))
-
-
-class LateFusion(nn.Module):
-    """``003``'s late-fusion model over the ``(k + 1, n)`` penultimate features.
-
-    ``flatten -> Linear(1024) -> ReLU -> Linear(1024) -> ReLU -> BatchNorm -> Linear(K)``
-    (softmax at prediction).
-
-    Parameters
-    ----------
-    n_vectors : int
-        ``k + 1`` (k frames and the audio vector).
-    embed_dim : int
-        ``n``.
-    n_classes : int
-    hidden : int
-        1024 in ``003``.
-    """
-
-    def __init__(self, n_vectors: int, embed_dim: int, n_classes: int, hidden: int = 1024):
-        super().__init__()
-        self.n_vectors, self.embed_dim = int(n_vectors), int(embed_dim)
-        self.net = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(self.n_vectors * self.embed_dim, hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
-            nn.BatchNorm1d(hidden),
-            nn.Linear(hidden, n_classes),
-        )
-
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        """``(B, k + 1, n)`` -> logits ``(B, K)``."""
-        if feats.dim() != 3 or feats.shape[1:] != (self.n_vectors, self.embed_dim):
-            raise ParameterError(f"LateFusion expects (B, {self.n_vectors}, {self.embed_dim}) features, got {tuple(feats.shape)}")
-        return self.net(feats)
+# ============================================================================ networks (in musicperf.models.classifiers)
 
 
 def _frame_backbone(config: InstrumentConfig) -> tuple[nn.Module, dict]:

@@ -13,7 +13,7 @@ Entry points for the gesture workflow (``musicperf train``):
 
 :func:`run_comparison` is the experiment: N synthetic cluttered-background videos; the
 landmark model reads the generator's ground-truth key points in the MediaPipe layout with
-detector-like noise, jitter and dropped detections (:func:`~musicperf.features.landmarks.from_truth`),
+detector-like noise, jitter and dropped detections (:func:`~musicperf.synth.landmarks.from_truth`),
 because MediaPipe does not detect the drawn performer; the 3D-CNN reads the pixels. Same
 16-frame non-overlapping samples (Section 5.1 of ``001``), same leave-one-video-out splits
 (Table 8 of ``001``), same loss (MSE with Dynamic Batch Balance, Section 4.2), same metric
@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from musicperf._util import write_text_atomic
 from musicperf.errors import ParameterError
+from musicperf.features.landmark_features import FRAME_FEATURES, LandmarkFeatures, windows  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -42,88 +42,8 @@ __all__ = ["LandmarkFeatures", "FRAME_FEATURES", "windows", "train_temporal", "p
 
 
 # --------------------------------------------------------------------------- workflow entry points
-@dataclass(frozen=True)
-class LandmarkFeatures:
-    """Per-frame gesture features of a video from MediaPipe landmarks.
-
-    Parameters
-    ----------
-    hands : {"fallback", "fill", "never"}
-        See :func:`musicperf.features.landmarks.extract_landmarks`.
-    max_gap : float
-        Seconds of missing detections bridged by interpolation.
-    cache_dir : str or None
-        Landmark cache folder (default: :func:`musicperf.features.cache.default_cache_dir`).
-    every : int
-        MediaPipe on every ``every``-th frame, interpolated in between.
-    workers : int or None
-        MediaPipe processes on stretches of the video (None: one per CPU, at most 4, for
-        stretches of at least 10 s). Not part of :meth:`to_dict`: it changes the speed, and the
-        result only where tracking restarts at a stretch's first frame.
-    """
-
-    hands: str = "fallback"
-    max_gap: float = 0.2
-    cache_dir: str | None = None
-    every: int = 1
-    workers: int | None = None
-    name = "landmarks"
-
-    @property
-    def version(self) -> str:
-        from musicperf.features.landmark_features import FEATURES_VERSION
-        from musicperf.features.landmarks import EXTRACTOR_VERSION
-
-        return f"{EXTRACTOR_VERSION}/features-{FEATURES_VERSION}"
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        from musicperf.features.landmark_features import FEATURE_NAMES
-
-        return FEATURE_NAMES
-
-    @property
-    def n_features(self) -> int:
-        return len(self.names)
-
-    def __call__(self, video: str | Path, *, progress: bool = False) -> tuple[np.ndarray, float]:
-        """``(values (T, F) float32 with NaN where missing, fps)`` for ``video``."""
-        from musicperf.features.landmark_features import gesture_features
-        from musicperf.features.landmarks import extract_landmarks
-
-        lm = extract_landmarks(video, hands=self.hands, progress=progress, cache_dir=self.cache_dir,
-                               every=int(self.every), workers=self.workers)
-        return gesture_features(lm, max_gap=self.max_gap).values, lm.fps
-
-    def to_dict(self) -> dict:
-        d = {"name": self.name, "version": self.version, "hands": self.hands, "max_gap": self.max_gap,
-             "features": list(self.names)}
-        if self.every != 1:  # absent at the default, so models saved before the option read the same
-            d["every"] = int(self.every)
-        return d
-
-
-#: Per-frame feature extractors by name, for configurations (``frame_features: landmarks``).
-FRAME_FEATURES = {"landmarks": LandmarkFeatures}
-
-
-def windows(values: np.ndarray, starts: np.ndarray, *, length: int = 16) -> np.ndarray:
-    """Cut windows of ``length`` frames starting at ``starts``.
-
-    Parameters
-    ----------
-    values : np.ndarray, shape (T, F)
-    starts : np.ndarray of int, shape (N,)
-
-    Returns
-    -------
-    np.ndarray, shape (N, length, F), float32
-    """
-    values = np.asarray(values)
-    st = np.asarray(starts, dtype=np.int64)
-    if len(st) and (st.min() < 0 or st.max() + length > len(values)):
-        raise ParameterError(f"windows of {length} frames at {int(st.min())}..{int(st.max())} do not fit in {len(values)} frames")
-    return values[st[:, None] + np.arange(length)[None, :]].astype(np.float32)
+# LandmarkFeatures, FRAME_FEATURES and windows live in musicperf.features.landmark_features (the
+# workflow's frame features use them; an experiment module is no place for them); imported above.
 
 
 def train_temporal(
@@ -217,7 +137,7 @@ def predict_windows(model, x: np.ndarray, *, batch_size: int = 256) -> np.ndarra
 def _prepare_video(folder: Path, *, seconds: float, seed: int, length: int, backbone: str, cnn_size: int,
                    noise_seed: int) -> dict:
     from musicperf.features.landmark_features import gesture_features
-    from musicperf.features.landmarks import from_truth
+    from musicperf.synth.landmarks import from_truth
     from musicperf.labels import sample_labels, sample_starts
     from musicperf.synth import frame_labels, load_truth, synthesize
 

@@ -52,6 +52,7 @@ from torch import nn
 
 from musicperf._util import atomic_path
 from musicperf.errors import AnnotationError, DecodeError, MissingDependencyError, ModelError, ParameterError
+from musicperf.models.classifiers import SkillNet
 from musicperf.tasks._classify import (
     STATE_FILE,
     VIDEO_SUFFIXES,
@@ -365,83 +366,7 @@ def skill_inputs(path: str | Path, config: SkillConfig, *, max_seconds: float | 
     return SkillInputs(np.stack(clips), mel, times, box, source)
 
 
-# ============================================================================ network
-
-
-class SkillNet(nn.Module):
-    """``004``'s audio-visual fusion model (Figure 4).
-
-    ``video: ResNet-3D -> Linear(video_features) -> Linear(K)``,
-    ``audio: BN -> ResNet-2D -> Linear(audio_features) -> Linear(K)``,
-    ``fusion: concat(detach(video), detach(audio)) -> Linear(K)``.
-
-    Parameters
-    ----------
-    video_backbone : ResNet3D
-        Without ``fc`` (pooled features); applies ``normalization`` to [0, 1] clips.
-    audio_backbone : ResNet2D
-        One input channel, without ``fc``.
-    n_classes : int
-    video_features, audio_features : int
-        128 and 128 in ``004``.
-    normalization : Normalization
-        Clip normalisation of the video backbone.
-    modality_dropout : float
-        Training only: the fusion head's input loses its video half with this probability, else
-        its audio half with this probability (per clip). Our addition, see
-        :class:`SkillConfig`; 0 is ``004``'s plain fusion.
-    """
-
-    def __init__(self, video_backbone: nn.Module, audio_backbone: nn.Module, n_classes: int, *,
-                 video_features: int = 128, audio_features: int = 128, normalization=None,
-                 modality_dropout: float = 0.0):
-        super().__init__()
-        self.modality_dropout = float(modality_dropout)
-        from musicperf.models.checkpoints import get_normalization
-
-        self.video_backbone = video_backbone
-        self.audio_backbone = audio_backbone
-        self.audio_norm = nn.BatchNorm2d(1)
-        self.video_proj = nn.Linear(video_backbone.feature_dim, video_features)
-        self.audio_proj = nn.Linear(audio_backbone.feature_dim, audio_features)
-        self.video_head = nn.Linear(video_features, n_classes)
-        self.audio_head = nn.Linear(audio_features, n_classes)
-        self.fusion_head = nn.Linear(video_features + audio_features, n_classes)
-        self.normalization = get_normalization(normalization or "torchvision")
-        self.n_classes = int(n_classes)
-
-    def features(self, clips: torch.Tensor, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two reduced feature vectors of a batch.
-
-        Parameters
-        ----------
-        clips : Tensor, shape (B, 3, T, H, W), float in [0, 1]
-        mel : Tensor, shape (B, n_mels, n_frames), dB
-
-        Returns
-        -------
-        fv : Tensor, shape (B, video_features)
-        fa : Tensor, shape (B, audio_features)
-        """
-        fv = self.video_proj(self.video_backbone(self.normalization.apply(clips)))
-        fa = self.audio_proj(self.audio_backbone(self.audio_norm(mel[:, None])))
-        return fv, fa
-
-    def heads(self, fv: torch.Tensor, fa: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 3, K)`` of the video, audio and fusion branches; the fusion branch sees
-        detached features, so its loss never reaches the backbones or the reductions."""
-        fv_f, fa_f = fv.detach(), fa.detach()
-        p = self.modality_dropout
-        if self.training and p > 0:
-            u = torch.rand(len(fv), device=fv.device)
-            fv_f = fv_f * (u >= p).to(fv_f.dtype)[:, None]
-            fa_f = fa_f * ((u < p) | (u >= 2 * p)).to(fa_f.dtype)[:, None]
-        fused = torch.cat([fv_f, fa_f], dim=1)
-        return torch.stack([self.video_head(fv), self.audio_head(fa), self.fusion_head(fused)], dim=1)
-
-    def forward(self, clips: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, T, H, W)`` clips and ``(B, n_mels, F)`` mel -> logits ``(B, 3, K)``."""
-        return self.heads(*self.features(clips, mel))
+# ============================================================================ networks (in musicperf.models.classifiers)
 
 
 def skill_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

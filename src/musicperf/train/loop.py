@@ -190,14 +190,16 @@ def _better(metric: float, best: float, monitor: str) -> bool:
 
 # -- checkpoint (safetensors, no pickle) -------------------------------------------------------
 
-def save_train_state(path: Path, model, opt, best_state, meta: dict) -> None:
+def save_train_state(path: Path, model, opt, best_state, meta: dict, *, extra: dict | None = None) -> None:
     """Write a resumable training state atomically (safetensors): the model's and the best
-    weights, the optimiser's tensors and scalars, and ``meta`` (JSON) in the file's metadata.
-    Used by :func:`fit` and by the instrument/skill loop (:mod:`musicperf.tasks._classify`)."""
+    weights, the optimiser's tensors and scalars, ``extra`` tensors (random states) and ``meta``
+    (JSON) in the file's metadata. Used by :func:`fit`, :func:`run_epochs` and the
+    instrument/skill loop (:mod:`musicperf.tasks._classify`)."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
+    tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
     sd = opt.state_dict()
     opt_scalars = {}
     for idx, st in sd["state"].items():
@@ -293,8 +295,6 @@ def fit(
     -------
     TrainResult
     """
-    from tqdm.auto import tqdm
-
     if len(train_ds) == 0:
         raise ParameterError("the training set is empty")
     device = torch.device(config.device)
@@ -307,75 +307,211 @@ def fit(
     if config.class_weighted:
         cw = L.class_weights(dataset_targets(train_ds), pos_threshold=config.pos_threshold).to(device)
 
-    result = TrainResult()
-    bad_epochs, start = 0, 0
     ckpt = Path(checkpoint_dir) / STATE_FILE if checkpoint_dir is not None else None
     cfg_dict = config.to_dict()
-    if ckpt is not None and resume and ckpt.is_file():
-        tensors, meta = load_train_state(ckpt)
-        check_resume_config(meta["config"], cfg_dict, ckpt, "use another checkpoint_dir or resume=False")
-        result.best_state = apply_train_state(tensors, meta, model, opt, path=ckpt)
-        result.history = meta["history"]
-        result.best_epoch = meta["best_epoch"]
-        result.best_metric = float(meta["best_metric"]) if meta["best_metric"] is not None else float("nan")
-        bad_epochs = meta["bad_epochs"]
-        start = meta["epochs_done"]
-        if meta.get("stopped_early"):
-            start = config.epochs  # nothing left to do
-            result.stopped_early = True
-
+    has_val = val_ds is not None and len(val_ds) > 0
+    monitor = config.monitor if has_val else "val_f1"
     dev_type = device.type
-    bar = tqdm(total=config.epochs, initial=min(start, config.epochs), disable=not progress, desc="epochs", unit="epoch")
-    try:
-        for epoch in range(start, config.epochs):
-            t0 = time.perf_counter()
-            torch.manual_seed(_epoch_seed(config.seed, epoch))
-            gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch) + 1)
-            loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, generator=gen, num_workers=config.num_workers)
-            model.train()
-            total, count = 0.0, 0
-            for x, y in loader:
-                x, y = x.to(device).float(), torch.as_tensor(y).to(device).float()
-                with torch.autocast(device_type=dev_type, dtype=torch.bfloat16, enabled=config.amp):
-                    logits = model(x)
-                loss = compute_loss(logits.float(), y, config, cw)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(x)
-                count += len(x)
-            row = {"epoch": epoch + 1, "train_loss": total / count}
-            if val_ds is not None and len(val_ds):
-                row["val_loss"], row["val_f1"] = evaluate_dataset(model, val_ds, config)
-                metric = row[config.monitor]
-            else:
-                row["val_loss"], row["val_f1"] = float("nan"), float("nan")
-                metric = -float(epoch)  # no validation: the latest epoch is the best
-            row["seconds"] = time.perf_counter() - t0
-            result.history.append(row)
-            monitor = config.monitor if val_ds is not None and len(val_ds) else "val_f1"
-            if _better(metric, result.best_metric, monitor) or not result.best_state:
-                result.best_metric, result.best_epoch = float(metric), epoch + 1
-                result.best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
-            if val_ds is None or not len(val_ds):
-                result.best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-                result.best_epoch, result.best_metric = epoch + 1, float("nan")
-            stop = config.patience is not None and val_ds is not None and bad_epochs >= config.patience
-            result.stopped_early = stop
-            if ckpt is not None:
-                meta = {"config": cfg_dict, "history": result.history, "best_epoch": result.best_epoch,
-                        "best_metric": None if math.isnan(result.best_metric) else result.best_metric,
-                        "bad_epochs": bad_epochs, "epochs_done": epoch + 1, "stopped_early": stop}
-                save_train_state(ckpt, model, opt, result.best_state, meta)
-            bar.update(1)
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_f1=f"{row['val_f1']:.3f}")
-            if stop:
-                break
-    finally:
-        bar.close()
+
+    def accept(meta: dict) -> bool:
+        saved = meta.get("key") or meta  # checkpoints written before run_loop keep the config at the top
+        check_resume_config(saved["config"], cfg_dict, ckpt, "use another checkpoint_dir or resume=False")
+        return True
+
+    def epoch_step(epoch: int) -> dict:
+        t0 = time.perf_counter()
+        torch.manual_seed(_epoch_seed(config.seed, epoch))
+        gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch) + 1)
+        loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, generator=gen, num_workers=config.num_workers)
+        model.train()
+        total, count = 0.0, 0
+        for x, y in loader:
+            x, y = x.to(device).float(), torch.as_tensor(y).to(device).float()
+            with torch.autocast(device_type=dev_type, dtype=torch.bfloat16, enabled=config.amp):
+                logits = model(x)
+            loss = compute_loss(logits.float(), y, config, cw)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(x)
+            count += len(x)
+        row = {"epoch": epoch + 1, "train_loss": total / count}
+        if has_val:
+            row["val_loss"], row["val_f1"] = evaluate_dataset(model, val_ds, config)
+        else:
+            row["val_loss"], row["val_f1"] = float("nan"), float("nan")
+        row["seconds"] = time.perf_counter() - t0
+        return row
+
+    def select(row: dict, epoch: int) -> float:
+        # Without validation the latest epoch is the best (an increasing key).
+        return row[config.monitor] if has_val else float(epoch)
+
+    def better(metric, best) -> bool:
+        return _better(metric, float("nan") if best is None else best, monitor if has_val else "val_f1")
+
+    loop = run_loop(model, opt, epoch_step, epochs=config.epochs, select=select, better=better,
+                    patience=config.patience if has_val else None, checkpoint=ckpt, kind="fit",
+                    key={"config": cfg_dict}, accept=accept, resume=resume, progress=progress,
+                    postfix=lambda row: {"loss": f"{row['train_loss']:.4f}", "val_f1": f"{row['val_f1']:.3f}"})
+    result = TrainResult(history=loop.history, best_epoch=loop.best_epoch, best_state=loop.best_state,
+                         stopped_early=loop.stopped_early)
+    result.best_metric = float(loop.best_key) if has_val and loop.best_key is not None else float("nan")
     if restore_best and result.best_state:
         model.load_state_dict(result.best_state)
     return result
+
+
+@dataclass
+class LoopResult:
+    """Outcome of :func:`run_loop`.
+
+    ``history`` holds one row per epoch (resumed ones included); ``best_epoch`` (1-based),
+    ``best_key`` and ``best_state`` the selected epoch (the last one without ``select``);
+    ``resumed_from`` the epochs read from the checkpoint; ``stopped_early`` whether ``patience``
+    ended the run.
+    """
+
+    history: list = field(default_factory=list)
+    best_epoch: int = 0
+    best_key: object = None
+    best_state: dict = field(default_factory=dict)
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    resumed_from: int = 0
+
+
+def _greater(key, best) -> bool:
+    return best is None or key > best
+
+
+def run_loop(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    epoch_step,
+    *,
+    epochs: int,
+    select=None,
+    better=_greater,
+    patience: int | None = None,
+    generator: torch.Generator | None = None,
+    checkpoint: str | Path | None = None,
+    kind: str = "run_epochs",
+    key: dict | None = None,
+    accept=None,
+    resume: bool = True,
+    progress: bool = False,
+    postfix=None,
+) -> LoopResult:
+    """musicperf's one training loop: epochs, best-epoch selection, early stopping, exact resume.
+
+    Every trainer builds its model and optimiser and says what one epoch is; this loop runs the
+    epochs not done yet, keeps the history and the best epoch, stops early, and checkpoints
+    after every epoch. Used by the gesture heads (:func:`musicperf.tasks.gestures.fit_head`,
+    through :func:`run_epochs`), DDP (:func:`musicperf.distributed.ddp.fit_head_distributed`),
+    the instrument and skill classifiers (:func:`musicperf.tasks._classify.fit_classifier`) and
+    the GestureNet trainer (:func:`fit`).
+
+    Parameters
+    ----------
+    model, opt
+        Trained in place by ``epoch_step``; their states are checkpointed.
+    epoch_step : callable
+        ``epoch_step(epoch) -> row`` (0-based epoch; a dict of figures, or the mean loss).
+    epochs : int
+    select : callable, optional
+        ``select(row, epoch) -> key`` of an epoch; the best key (:func:`better`) selects the
+        weights kept in ``best_state``. None: no selection, the last epoch is the result.
+    better : callable
+        ``better(key, best_key) -> bool`` (``best_key`` None before the first epoch).
+    patience : int, optional
+        Stop after this many epochs in a row without a better key.
+    generator : torch.Generator, optional
+        A generator the epochs draw from, checkpointed with torch's global random state: a
+        resumed run draws what the uninterrupted one would. (Trainers that reseed both from
+        ``(seed, epoch)`` every epoch need neither.)
+    checkpoint : str or Path, optional
+        A ``.safetensors`` file written atomically after every epoch (:func:`save_train_state`:
+        weights, optimiser moments, best weights, random states; JSON: ``kind``, ``key``,
+        history and counters).
+    kind, key
+        What the checkpoint belongs to: the loop's caller and its run (settings, data).
+    accept : callable, optional
+        ``accept(saved_meta) -> bool``: whether an existing checkpoint is resumed (it may raise
+        a one-line error instead). Default: the same ``kind`` and ``key``; others are ignored.
+    resume : bool
+        Read an existing checkpoint at all.
+    progress : bool
+        tqdm bar over the epochs; ``postfix(row) -> dict`` is shown on it.
+
+    Returns
+    -------
+    LoopResult
+    """
+    from tqdm.auto import tqdm
+
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    out = LoopResult()
+    if ckpt is not None and resume and ckpt.is_file():
+        try:
+            tensors, meta = load_train_state(ckpt)
+        except ModelError:
+            if accept is not None:
+                raise
+            tensors, meta = None, None
+        if meta is not None:
+            ok = accept(meta) if accept is not None else (meta.get("kind") == kind and meta.get("key") == key)
+            if ok:
+                out.best_state = apply_train_state(tensors, meta, model, opt, path=ckpt)
+                if "extra.torch" in tensors:
+                    torch.set_rng_state(tensors["extra.torch"])
+                if generator is not None and "extra.generator" in tensors:
+                    generator.set_state(tensors["extra.generator"])
+                out.history = list(meta["history"])
+                out.best_epoch = int(meta["best_epoch"])
+                best = meta.get("best_key", meta.get("best_metric"))  # fit's checkpoints before run_loop
+                out.best_key = tuple(best) if isinstance(best, list) else best
+                out.bad_epochs = int(meta["bad_epochs"])
+                out.stopped_early = bool(meta["stopped_early"])
+                out.resumed_from = len(out.history)
+    start = epochs if out.stopped_early else len(out.history)
+    bar = tqdm(total=epochs, initial=min(start, epochs), disable=not progress, desc="epochs", unit="epoch",
+               leave=False, dynamic_ncols=True)
+    try:
+        for epoch in range(start, epochs):
+            row = epoch_step(epoch)
+            out.history.append(row)
+            if select is None:
+                out.best_epoch = epoch + 1
+            else:
+                k = select(row, epoch)
+                if better(k, out.best_key) or not out.best_state:
+                    out.best_key, out.best_epoch, out.bad_epochs = k, epoch + 1, 0
+                    out.best_state = {n: v.detach().clone().cpu() for n, v in model.state_dict().items()}
+                else:
+                    out.bad_epochs += 1
+            out.stopped_early = patience is not None and out.bad_epochs >= patience
+            if ckpt is not None:
+                extra = {"torch": torch.get_rng_state()}
+                if generator is not None:
+                    extra["generator"] = generator.get_state()
+                best_key = list(out.best_key) if isinstance(out.best_key, tuple) else out.best_key
+                save_train_state(ckpt, model, opt, out.best_state,
+                                 {"kind": kind, "key": key, "history": out.history, "best_epoch": out.best_epoch,
+                                  "best_key": best_key, "bad_epochs": out.bad_epochs, "epochs_done": epoch + 1,
+                                  "stopped_early": out.stopped_early}, extra=extra)
+            bar.update(1)
+            if postfix is not None:
+                bar.set_postfix(**postfix(row))
+            if out.stopped_early:
+                break
+    finally:
+        bar.close()
+    return out
+
+
+def run_epochs(model, opt, epoch_step, *, epochs: int, generator=None, checkpoint=None, key: dict | None = None,
+               progress: bool = False) -> list:
+    """:func:`run_loop` without selection or early stopping; returns the history (the gesture heads' use)."""
+    return run_loop(model, opt, epoch_step, epochs=epochs, generator=generator, checkpoint=checkpoint,
+                    kind="run_epochs", key=key, progress=progress).history

@@ -84,8 +84,8 @@ def run_demo(out_dir: str | Path, *, seconds: float = 90.0, seed: int = 7, overw
         Also write ``report.html``.
     size : (int, int)
         ``(width, height)`` of the synthetic video.
-    config : WorkflowConfig, optional
-        Training settings (default: :class:`~musicperf.tasks.gestures.WorkflowConfig()`).
+    config : GestureConfig, optional
+        Training settings (default: :class:`~musicperf.tasks.gestures.GestureConfig()`).
 
     Returns
     -------
@@ -100,7 +100,7 @@ def run_demo(out_dir: str | Path, *, seconds: float = 90.0, seed: int = 7, overw
     from musicperf.io.annotations import Annotation, AnnotationSet, Tier
     from musicperf.io.elan import write_eaf
     from musicperf.synth import synthesize
-    from musicperf.tasks.gestures import read_annotations
+    from musicperf.io import read_annotations
 
     if seconds < 15:
         raise ParameterError(f"the demo needs at least 15 s of performance, got {seconds}")
