@@ -102,6 +102,22 @@ def test_label_output_keeps_human_tiers_and_adds_auto_tiers(perf, model, tmp_pat
     summary = json.loads((out / "perf.labels.json").read_text())
     assert summary["human_tiers_kept"] == ["Wave", "Nod", "Comments"]
     assert summary["tiers_unknown_to_model"] == ["Comments"]
+    # The predicted tiers have a linguistic type of their own whose controlled vocabulary is the
+    # model's classes, each annotation referring to its class's entry; the human tiers keep theirs.
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(out / "perf.eaf").getroot()
+    tiers = {t.get("TIER_ID"): t for t in root.iter("TIER")}
+    assert {tiers[n].get("LINGUISTIC_TYPE_REF") for n in ("auto: Wave", "auto: Nod")} == {"musicperf-prediction"}
+    assert tiers["Wave"].get("LINGUISTIC_TYPE_REF") != "musicperf-prediction"
+    (lt,) = [t for t in root.iter("LINGUISTIC_TYPE") if t.get("LINGUISTIC_TYPE_ID") == "musicperf-prediction"]
+    (cv,) = [c for c in root.iter("CONTROLLED_VOCABULARY") if c.get("CV_ID") == lt.get("CONTROLLED_VOCABULARY_REF")]
+    entries = {e.get("CVE_ID"): e.findtext("CVE_VALUE") for e in cv.iter("CV_ENTRY_ML")}
+    assert sorted(entries.values()) == ["Nod", "Wave"]
+    predicted = [(name, a) for name in ("auto: Wave", "auto: Nod") for a in tiers[name].iter("ALIGNABLE_ANNOTATION")]
+    assert predicted
+    for name, a in predicted:
+        assert entries[a.get("CVE_REF")] == name.removeprefix("auto: ") == a.findtext("ANNOTATION_VALUE")
 
 
 def test_rerun_skips_finished_and_refuses_foreign_outputs(perf, model, tmp_path):

@@ -34,9 +34,9 @@ from musicperf.features.cache import cached
 from musicperf.features.clipfeatures import FEATURE_VERSION
 from musicperf.features.clips import clip_features, video_fps
 from musicperf.io import read_annotations
-from musicperf.io.annotations import Annotation, AnnotationSet, Tier
+from musicperf.io.annotations import AnnotationSet
 from musicperf.io.discover import Item, discover
-from musicperf.io.elan import write_eaf
+from musicperf.io.elan import add_prediction_tiers, write_eaf
 from musicperf.io.probs import write_probs_csv
 from musicperf.labels import intervals_from_frames
 from musicperf.labels.spread import spread_to_frames
@@ -276,16 +276,17 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
     if after is not None:
         ivs = [_clip_intervals(iv, after) for iv in ivs]
 
-    out = AnnotationSet()
+    # The human file is written back whole (an EAF keeps its document: header, vocabularies,
+    # unaligned slots...) with the predicted tiers added under a linguistic type of their own
+    # whose controlled vocabulary is the model's classes.
+    out = human if human is not None else AnnotationSet()
     kept, replaced, unknown = [], [], []
     if human is not None:
-        out.media = list(human.media)
-        out.vocabularies = dict(human.vocabularies)
-        for tier in human:
+        for tier in list(human):
             if tier.name.startswith(AUTO_PREFIX):
                 replaced.append(tier.name)  # an earlier prediction, not human work
+                del out.tiers[tier.name]
                 continue
-            out.add_tier(tier)
             kept.append(tier.name)
             if tier.parent is None and not model.taxonomy.knows(tier.name) and model.taxonomy.by == "tier":
                 unknown.append(tier.name)
@@ -295,8 +296,8 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
         if replaced:
             log.warning("earlier predicted tier(s) %s in '%s' are replaced by this prediction",
                         ", ".join(map(repr, replaced)), item.annotations)
-    for c, iv in zip(model.classes, ivs):
-        out.add_tier(Tier(AUTO_PREFIX + c, [Annotation(float(s), float(e), c) for s, e in iv], annotator="musicperf"))
+    add_prediction_tiers(out, {c: [(float(s), float(e)) for s, e in iv] for c, iv in zip(model.classes, ivs)},
+                         classes=list(model.classes), prefix=AUTO_PREFIX)
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     outputs = {k: str(v.resolve()) for k, v in paths.items()}
