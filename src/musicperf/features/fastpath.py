@@ -590,6 +590,12 @@ class BackboneRunner:
         Read and write the per-machine choice (False: measure in every process).
     cache_dir : str or Path, optional
         Folder of the choices (default :func:`numeric_mode_cache_dir`).
+    persistent_compile : bool
+        With ``compile=True``: keep the compiled graph in the user cache directory so later
+        processes load it (:func:`enable_compile_cache`). This compiles without oneDNN weight
+        prepacking (prepacked weights cannot be stored: inductor then bypasses its cache);
+        False compiles with prepacking and nothing persists. What each costs is measured by
+        ``benchmarks/bench_compile.py`` (docs/performance.md).
 
     Attributes
     ----------
@@ -609,7 +615,7 @@ class BackboneRunner:
 
     def __init__(self, net, normalization=None, *, mode: str | None = "auto", compile: bool = False,
                  tolerance: float = BF16_TOLERANCE, probe: int = 1, try_bf16: bool | None = None,
-                 cache: bool = True, cache_dir: str | Path | None = None):
+                 cache: bool = True, cache_dir: str | Path | None = None, persistent_compile: bool = True):
         resolved, source = resolve_numeric_mode(mode)
         if not tolerance > 0:
             raise ParameterError(f"tolerance must be positive, got {tolerance}")
@@ -622,6 +628,7 @@ class BackboneRunner:
         self.try_bf16 = try_bf16
         self.cache = bool(cache)
         self.cache_dir = cache_dir
+        self.persistent_compile = bool(persistent_compile)
         self._trials: list[str] | None = None
         self.choice: PrecisionChoice | None = None if resolved == "auto" else PrecisionChoice(resolved, source=source)
         self.compile_seconds: float | None = None
@@ -677,10 +684,15 @@ class BackboneRunner:
             compiled = False
             if want_compiled:
                 try:
-                    self.compile_cache = enable_compile_cache()
                     import torch._inductor.config as inductor_config
 
                     inductor_config.freezing = True
+                    if self.persistent_compile:
+                        self.compile_cache = enable_compile_cache()
+                        # Prepacked oneDNN weights are mkldnn tensors, which inductor cannot
+                        # pickle: with them the FX graph cache is bypassed ("mkldnn tensors
+                        # unpickleable") and every process compiles from scratch.
+                        inductor_config.cpp.weight_prepack = False
                     fn = torch.compile(fn)
                     compiled = True
                 except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
@@ -841,8 +853,11 @@ def sampled_landmarks(
     refine_face: bool = True,
     start: float = 0.0,
     end: float | None = None,
+    parts=None,
+    max_every: int | None = None,
+    motion_threshold: float = 2.0,
 ):
-    """MediaPipe Holistic landmarks on every ``every``-th frame, interpolated in between.
+    """MediaPipe landmarks on every ``every``-th frame (or on the frames that moved), interpolated in between.
 
     The landmark model dominates the cost of landmark labelling (about 14 frames per CPU second
     for Holistic here against 2,000 frames/s for decoding), so running it on every second frame
@@ -860,8 +875,9 @@ def sampled_landmarks(
         Run the model on frames ``0, every, 2 * every, ...`` (1: every frame).
     workers : int or None
         MediaPipe processes (see :func:`~musicperf.features.landmarks.extract_landmarks`).
-    hands, refine_face
-        As :func:`musicperf.features.landmarks.extract_landmarks`.
+    hands, refine_face, parts, max_every, motion_threshold
+        As :func:`musicperf.features.landmarks.extract_landmarks`: only the graphs of ``parts``,
+        motion-driven sampling up to ``max_every`` frames apart.
     start, end : float
         Seconds.
 
@@ -873,7 +889,8 @@ def sampled_landmarks(
     from musicperf.features import landmarks as lmod
 
     lm = lmod.extract_landmarks(video, every=every, workers=workers, hands=hands, refine_face=refine_face,
-                                start=start, end=end, cache=False)
+                                start=start, end=end, cache=False, parts=parts, max_every=max_every,
+                                motion_threshold=motion_threshold)
     lm.meta["every"] = int(every)
     return lm
 
