@@ -455,17 +455,18 @@ def parts_for_classes(classes) -> tuple[str, ...] | None:
 
 
 class _PartsRunner:
-    """The MediaPipe graphs for a subset of the landmark groups, one graph per group.
+    """The MediaPipe graphs for the pose and/or the hands, one graph per group (no face).
 
-    Holistic runs its pose, face and hand models on every frame; a model that needs fewer
-    groups runs only their graphs: ``mp.solutions.pose`` (33 points with visibility),
-    ``mp.solutions.face_mesh`` (478 points with ``refine_face``, as Holistic's refined mesh, or
-    468) and ``mp.solutions.hands`` (two hands, assigned to a side by the nearest pose wrist
-    when there is a pose, otherwise by the swapped handedness label, see :func:`_assign_hands`).
-    Measured per frame on pianist.avi (loaded 2-core AMD EPYC): Holistic 143-162 ms, Pose
-    54-103 ms, Hands 62-78 ms, Face Mesh 5-9 ms (it tracks; its detector runs only when the
-    face is lost). Same call signature and output as :class:`_HolisticRunner`; groups not asked
-    for are None.
+    Holistic runs its pose, face and hand models on every frame; a model that needs no face
+    runs only ``mp.solutions.pose`` (33 points with visibility) and/or ``mp.solutions.hands``
+    (two hands, assigned to a side by the nearest pose wrist when there is a pose, otherwise by
+    the swapped handedness label, see :func:`_assign_hands`). Measured per frame on pianist.avi
+    (loaded 2-core AMD EPYC, 60 frames, two runs): Holistic 143-162 ms, Pose 54-103 ms, Hands
+    62-78 ms, Pose + Hands 83-130 ms. The face is left to Holistic, which finds it from the
+    body: the stand-alone face mesh (``mp.solutions.face_mesh``, 5-9 ms a frame) relies on the
+    short-range face detector and found no face in pianist.avi's first frames (a seated
+    performer a few metres away, in profile). Same call signature and output as
+    :class:`_HolisticRunner`; groups not asked for are None.
     """
 
     def __init__(self, parts: tuple[str, ...], *, refine_face: bool, min_detection_confidence: float,
@@ -474,22 +475,20 @@ class _PartsRunner:
         self.parts = tuple(parts)
         conf = dict(min_detection_confidence=min_detection_confidence, min_tracking_confidence=min_tracking_confidence)
         sol = self.mp.solutions
-        self.pose = self.face = self.hands = None
+        if "face" in parts:
+            raise ParameterError("the face is extracted by Holistic (see _make_runner)")
+        self.pose = self.hands = None
         with _quiet_stderr():
             if "pose" in parts:
                 self.pose = sol.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True, **conf)
                 _warm_up(self.pose)
-            if "face" in parts:
-                self.face = sol.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                   refine_landmarks=refine_face, **conf)
-                _warm_up(self.face)
             if "hands" in parts:
                 self.hands = sol.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=1, **conf)
                 _warm_up(self.hands)
 
     def close(self) -> None:
         with _quiet_stderr():
-            for g in (self.pose, self.face, self.hands):
+            for g in (self.pose, self.hands):
                 if g is not None:
                     g.close()
 
@@ -501,10 +500,6 @@ class _PartsRunner:
         if self.pose is not None:
             res = _HolisticRunner._process(self.pose, frame)
             pose, vis = _to_array(res.pose_landmarks, 33, visibility=True)
-        if self.face is not None:
-            res = _HolisticRunner._process(self.face, frame)
-            faces = res.multi_face_landmarks
-            face, _ = _to_array(faces[0] if faces else None, 478)
         if self.hands is not None:
             hres = _HolisticRunner._process(self.hands, frame)
             for side, pts in _assign_hands(hres, pose):
@@ -515,13 +510,37 @@ class _PartsRunner:
         return pose, vis, face, left, right, source
 
 
+class _Only:
+    """A runner whose groups not in ``parts`` are dropped (None), so a model trained on some
+    groups sees the same missing values whichever graph produced the others."""
+
+    def __init__(self, runner, parts):
+        self.runner, self.parts = runner, tuple(parts)
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def __call__(self, frame):
+        pose, vis, face, left, right, source = self.runner(frame)
+        if "pose" not in self.parts:
+            pose = vis = None
+        if "hands" not in self.parts:
+            left = right = None
+            source = [SOURCE_NONE, SOURCE_NONE]
+        return pose, vis, face, left, right, source
+
+
 def _make_runner(params: dict):
-    """The landmark model of one stretch: Holistic for all groups, else :class:`_PartsRunner`."""
+    """The landmark model of one stretch: Holistic whenever the face is needed (it finds the face
+    from the body; groups not asked for are dropped), else :class:`_PartsRunner`."""
     parts = params.get("parts")
     kw = dict(refine_face=params["refine_face"], min_detection_confidence=params["min_detection_confidence"],
               min_tracking_confidence=params["min_tracking_confidence"])
     if parts is None:
         return _HolisticRunner(hands=params["hands"], **kw)
+    if "face" in parts:
+        hands = params["hands"] if "hands" in parts else "never"
+        return _Only(_HolisticRunner(hands=hands, **kw), parts)
     return _PartsRunner(tuple(parts), **kw)
 
 
@@ -669,10 +688,11 @@ def extract_landmarks(
     parts : str or list of str, optional
         Landmark groups to compute, some of :data:`PART_GROUPS` (``"pose"``, ``"face"``,
         ``"hands"``; a comma-separated string is accepted); None or ``"all"``: every group with
-        Holistic. A subset runs only the MediaPipe graphs it needs (:class:`_PartsRunner`;
-        :func:`parts_for_classes` gives the groups a model's classes need); groups not asked for
-        are all-NaN. ``hands`` does not apply to a subset (the hand graph runs on every model
-        frame when the hands are asked for).
+        Holistic. Without the face, only the pose and/or hand graphs run
+        (:class:`_PartsRunner`: about 2x faster for the pose alone); with it, Holistic (it finds
+        the face from the body). Groups not asked for are all-NaN.
+        :func:`parts_for_classes` gives the groups a model's classes need. ``hands`` does not
+        apply without the face (the hand graph then runs on every model frame).
     max_every : int, optional
         Motion-driven sampling (:class:`MotionSampler`): the model runs on a frame when
         ``max_every`` frames have passed since the last model frame, or ``every`` have and more
