@@ -88,7 +88,8 @@ def run_cnn(args) -> dict:
     duration = video_fps(args.video)[1]
     return {"seconds": seconds, "video_s": duration, "rtf": seconds / duration, "peak_rss_mb": peak_mb(),
             "build_s": t_build, "stride": args.stride, "clips": (summary["n_frames"] - 16) // args.stride + 1,
-            "backbone_mode": summary.get("backbone_mode"), "threads": torch.get_num_threads()}
+            "backbone_mode": summary.get("backbone_mode"), "threads": torch.get_num_threads(),
+            "compile_s": getattr(model.extractor.runner, "compile_seconds", None)}
 
 
 def run_landmarks(args) -> dict:

@@ -107,7 +107,8 @@ def _private_cache(tmp_path, monkeypatch):
     from or written to the real ~/.cache, and choices of earlier tests are forgotten."""
     monkeypatch.setenv("MUSICPERF_CACHE_DIR", str(tmp_path / "user-cache"))
     monkeypatch.delenv("MUSICPERF_NUMERIC_MODE", raising=False)
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "unset")  # recorded, so the original state comes back
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")  # (compiling sets it)
     fastpath._CHOSEN.clear()
     yield
     fastpath._CHOSEN.clear()
@@ -464,6 +465,11 @@ def test_user_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     assert user_cache_dir() == tmp_path / "home" / ".cache" / "musicperf"
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # the user's own choice wins
     assert fastpath.compile_cache_dir() == tmp_path / "inductor"
+    # torch's own default, which torch writes into the variable itself, is not the user's choice.
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    assert fastpath.compile_cache_dir() == tmp_path / "home" / ".cache" / "musicperf" / "torchinductor"
 
 
 def test_cpu_info_and_its_one_line_description():

@@ -517,11 +517,23 @@ def save_cached_choice(key: dict, choice: PrecisionChoice, cache_dir: str | Path
     return path
 
 
+def _torch_default_compile_dir() -> str | None:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # pragma: no cover - older torch
+        return None
+    return os.path.abspath(default_cache_dir())
+
+
 def compile_cache_dir() -> Path:
     """Where compiled graphs persist: ``$TORCHINDUCTOR_CACHE_DIR`` when the user set it, else
-    ``torchinductor/`` in the user cache directory."""
+    ``torchinductor/`` in the user cache directory.
+
+    torch writes its own default (``/tmp/torchinductor_<user>``) into ``TORCHINDUCTOR_CACHE_DIR``
+    the first time anything asks it for its cache folder; that value is not taken for the user's.
+    """
     env = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    if env:
+    if env and os.path.abspath(env) != _torch_default_compile_dir():
         return Path(env)
     from musicperf.features.cache import user_cache_dir
 
@@ -538,7 +550,7 @@ def enable_compile_cache() -> Path:
     reboot and shared between users. Returns the folder.
     """
     folder = compile_cache_dir()
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(folder))
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
     import torch._inductor.config as inductor_config
 
     inductor_config.fx_graph_cache = True
