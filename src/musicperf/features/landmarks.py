@@ -23,6 +23,12 @@ stand-alone detector are assigned to a side by the nearest pose wrist when a pos
 otherwise by its handedness label swapped: MediaPipe labels handedness for mirrored (selfie)
 images, and performance videos are not mirrored.
 
+A model that needs only some landmark groups (``parts=``, :func:`parts_for_classes`) runs only
+their graphs: the pose and/or hand graphs without the face (``mp.solutions.pose``,
+``mp.solutions.hands``), Holistic whenever the face is needed. With ``max_every`` the frames
+given to the model are chosen by motion (:class:`MotionSampler`): still frames, measured in a
+box that follows the performer, are skipped and interpolated like the others.
+
 Results are cached per video, extractor version and parameters (:mod:`musicperf.features.cache`).
 
 Imports numpy at module level; mediapipe (and PyAV through the video reader) inside functions.
