@@ -221,7 +221,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=0, help="MediaPipe processes (0: automatic, one per CPU)")
     p.add_argument("--parts", default=None, help="landmark groups, e.g. pose,hands (default: all, Holistic)")
     p.add_argument("--max-every", type=int, default=None, help="motion-driven sampling up to this many frames apart")
-    p.add_argument("--motion-threshold", type=float, default=2.0, help="per cent of the performer's box that moved")
+    p.add_argument("--motion-threshold", type=float, default=3.0, help="per cent of the performer's box that moved")
     p = sub.add_parser("motion")
     p.add_argument("video", type=Path)
     p.add_argument("--seconds", type=float, default=None)

@@ -218,9 +218,9 @@ def main() -> None:
         # compared once with MediaPipe on every frame in one process (the error is deterministic
         # up to tracking state). A third, with only the pose and hand graphs, shows what
         # selecting the parts adds for a model without facial classes.
-        configs = {"motion": ["--every", "2", "--max-every", "6", "--motion-threshold", "2"],
+        configs = {"motion": ["--every", "2", "--max-every", "6", "--motion-threshold", "3"],
                    "every2": ["--every", "2"],
-                   "motion_pose_hands": ["--every", "2", "--max-every", "6", "--motion-threshold", "2",
+                   "motion_pose_hands": ["--every", "2", "--max-every", "6", "--motion-threshold", "3",
                                          "--parts", "pose,hands"]}
         cmp_s = "5" if quick else "10"
         runs: dict = {k: [] for k in configs}
@@ -312,7 +312,7 @@ def main() -> None:
                     log("landmark extraction on the 10-minute synthetic video")
                     try:
                         res["landmarks_long"] = child([bl, "landmarks", str(path), "--every", "2", "--max-every", "6",
-                                                       "--motion-threshold", "2", "--workers", "0"])
+                                                       "--motion-threshold", "3", "--workers", "0"])
                     except RuntimeError as exc:
                         res["landmarks_long"] = {"error": str(exc)}
         res["memory"] = {"1min": mem[1], "10min": mem[10], "model": "resnet10 x0.125" if quick else "resnet34",

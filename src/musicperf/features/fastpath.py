@@ -867,7 +867,7 @@ def sampled_landmarks(
     end: float | None = None,
     parts=None,
     max_every: int | None = None,
-    motion_threshold: float = 2.0,
+    motion_threshold: float = 3.0,
 ):
     """MediaPipe landmarks on every ``every``-th frame (or on the frames that moved), interpolated in between.
 

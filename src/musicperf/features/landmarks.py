@@ -657,7 +657,7 @@ def extract_landmarks(
     cache_dir: str | Path | None = None,
     parts=None,
     max_every: int | None = None,
-    motion_threshold: float = 2.0,
+    motion_threshold: float = 3.0,
 ) -> Landmarks:
     """Pose, face-mesh and hand landmarks of every frame of ``video`` with MediaPipe Holistic.
 
