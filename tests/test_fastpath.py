@@ -262,6 +262,22 @@ def test_compiled_backbone_matches_eager(tiny_net, rng, try_bf16):
     assert compiled.compile_seconds is not None and compiled.compile_seconds > 0
     assert compiled.compile_cache == fastpath.compile_cache_dir() and "user-cache" in str(compiled.compile_cache)
     assert any(compiled.compile_cache.iterdir())
+    # A compiler failure (raised on the first call, where torch.compile really compiles) falls
+    # back to eager mode with a warning instead of failing the video.
+    broken = fastpath.BackboneRunner(copy.deepcopy(net), norm, mode="fp32", compile=True)
+    real_compile = torch.compile
+
+    def failing(fn, *a, **k):
+        def call(*args, **kwargs):
+            raise RuntimeError("no C++ compiler")
+        return call
+
+    torch.compile = failing
+    try:
+        np.testing.assert_allclose(broken(clips), eager, rtol=1e-5, atol=1e-6)
+    finally:
+        torch.compile = real_compile
+    assert broken.compile is False and broken.compile_seconds is None
     assert np.linalg.norm(out - eager) / np.linalg.norm(eager) < 1e-4
     # Automatic mode: the candidates are timed eagerly, only the chosen mode is compiled, once.
     calls = []

@@ -603,11 +603,12 @@ class BackboneRunner:
     cache_dir : str or Path, optional
         Folder of the choices (default :func:`numeric_mode_cache_dir`).
     persistent_compile : bool
-        With ``compile=True``: keep the compiled graph in the user cache directory so later
-        processes load it (:func:`enable_compile_cache`). This compiles without oneDNN weight
-        prepacking (prepacked weights cannot be stored: inductor then bypasses its cache);
-        False compiles with prepacking and nothing persists. What each costs is measured by
-        ``benchmarks/bench_compile.py`` (docs/performance.md).
+        With ``compile=True``: keep the whole compiled graph in the user cache directory so
+        later processes load it. This compiles without oneDNN weight prepacking (prepacked
+        weights cannot be stored: inductor then bypasses its graph cache); False compiles with
+        prepacking and only the built kernels persist (:func:`enable_compile_cache` either
+        way). What each costs is measured by ``benchmarks/bench_compile.py``
+        (docs/performance.md).
 
     Attributes
     ----------
@@ -670,12 +671,19 @@ class BackboneRunner:
         fn = self._callable(mode)
         first_compiled = self._fn_compiled and self._fn_calls == 0
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            if mode == "bf16-cl3d":
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    out = fn(x).float()
-            else:
-                out = fn(x)
+        try:
+            with torch.inference_mode():
+                if mode == "bf16-cl3d":
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        out = fn(x).float()
+                else:
+                    out = fn(x)
+        except Exception as exc:  # noqa: BLE001 - torch.compile compiles on the first call; any failure: eager
+            if not first_compiled:
+                raise
+            log.warning("torch.compile failed (%s: %s): running eagerly", type(exc).__name__, str(exc)[:200])
+            self.compile = False
+            return self._forward(x, mode)
         self._fn_calls += 1
         if first_compiled:
             self.compile_seconds = time.perf_counter() - t0
@@ -699,12 +707,11 @@ class BackboneRunner:
                     import torch._inductor.config as inductor_config
 
                     inductor_config.freezing = True
-                    if self.persistent_compile:
-                        self.compile_cache = enable_compile_cache()
-                        # Prepacked oneDNN weights are mkldnn tensors, which inductor cannot
-                        # pickle: with them the FX graph cache is bypassed ("mkldnn tensors
-                        # unpickleable") and every process compiles from scratch.
-                        inductor_config.cpp.weight_prepack = False
+                    self.compile_cache = enable_compile_cache()
+                    # Prepacked oneDNN weights are mkldnn tensors, which inductor cannot pickle:
+                    # with them the FX graph cache is bypassed ("mkldnn tensors unpickleable") and
+                    # every process compiles the graph again (only the built kernels are reused).
+                    inductor_config.cpp.weight_prepack = not self.persistent_compile
                     fn = torch.compile(fn)
                     compiled = True
                 except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
