@@ -6,9 +6,11 @@ with ``compile=True`` on one batch (``compile_seconds``: compiling, or loading t
 graph, plus that batch). A "cold" run gets an empty user cache directory
 (``MUSICPERF_CACHE_DIR``), a "warm" run the directory a cold run just filled. Cold and warm runs
 alternate (cold, warm, cold, warm, ...) and medians are reported, so machine load hits both alike.
-``--compare`` also runs torch's default (prepacked oneDNN weights, which inductor cannot store:
-only the built kernels are reused) interleaved with the persistent graph, and reports the
-forward time per batch of each (prepacking is what the persistent graph gives up).
+By default the runner compiles with prepacked oneDNN weights (a later process reuses the built
+kernels and compiles the graph again: inductor cannot store prepacked weights);
+``--full-graph`` measures ``full_graph_cache=True`` (no prepacking, the whole graph stored and
+loaded), ``--compare`` both, interleaved, with the forward time per batch of each (prepacking
+is what the full graph cache gives up).
 
     .venv/bin/python benchmarks/bench_compile.py [--repeats 3] [--compare] [--depth 10] [--width-factor 0.25]
 
@@ -41,7 +43,7 @@ def one(args) -> dict:
     net = build_backbone(f"resnet{args.depth}", n_classes=0, width_factor=args.width_factor).eval()
     clips = np.random.default_rng(0).integers(0, 256, (args.batch, 16, args.size, args.size, 3), dtype=np.uint8)
     runner = BackboneRunner(net, get_normalization("hara2018"), mode=args.mode, compile=True,
-                            persistent_compile=not args.no_persist)
+                            full_graph_cache=args.full_graph)
     runner(clips)
     times = []
     for _ in range(args.batches):
@@ -65,7 +67,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--mode", default="fp32-cl3d")
     ap.add_argument("--batches", type=int, default=5, help="timed batches after compiling (median)")
-    ap.add_argument("--no-persist", action="store_true", help="torch's default: prepacked weights, no persistent graph")
+    ap.add_argument("--full-graph", action="store_true",
+                    help="full_graph_cache=True: no weight prepacking, the whole graph stored")
     ap.add_argument("--compare", action="store_true", help="both ways, interleaved")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -75,34 +78,32 @@ def main() -> None:
     flags = ["--depth", str(args.depth), "--width-factor", str(args.width_factor), "--size", str(args.size),
              "--batch", str(args.batch), "--mode", args.mode, "--batches", str(args.batches)]
 
-    def run(cache: str, persist: bool) -> dict:
+    def run(cache: str, full: bool) -> dict:
         env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
         env.update(MUSICPERF_CACHE_DIR=cache, PYTHONPATH=str(ROOT / "src"), PYTHONWARNINGS="ignore")
-        if not persist:  # torch's own cache folder (kernels built once), fresh for the measurement
-            env["TORCHINDUCTOR_CACHE_DIR"] = str(Path(cache) / "torch-default")
         t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, __file__, "--child", *flags, *([] if persist else ["--no-persist"])],
+        p = subprocess.run([sys.executable, __file__, "--child", *flags, *(["--full-graph"] if full else [])],
                            capture_output=True, text=True, env=env, check=True)
         out = json.loads(p.stdout.strip().splitlines()[-1])
         out["process_s"] = time.perf_counter() - t0
         return out
 
-    variants = [True, False] if args.compare else [not args.no_persist]
+    variants = [False, True] if args.compare else [args.full_graph]
     runs = {v: {"cold": [], "warm": []} for v in variants}
     for r in range(args.repeats):
-        for persist in variants:  # interleaved: persistent, torch default, persistent, ...
+        for full in variants:  # interleaved: prepacked, full graph, prepacked, ...
             with tempfile.TemporaryDirectory(prefix="musicperf-compile-") as cache:
-                runs[persist]["cold"].append(run(cache, persist))
-                runs[persist]["warm"].append(run(cache, persist))
-            c, w = runs[persist]["cold"][-1], runs[persist]["warm"][-1]
-            print(f"[{r + 1}/{args.repeats}] {'persistent' if persist else 'torch default'}: compile cold "
+                runs[full]["cold"].append(run(cache, full))
+                runs[full]["warm"].append(run(cache, full))
+            c, w = runs[full]["cold"][-1], runs[full]["warm"][-1]
+            print(f"[{r + 1}/{args.repeats}] {'full graph cache' if full else 'prepacked (default)'}: compile cold "
                   f"{c['compile_s']:.1f} s, warm {w['compile_s']:.1f} s; batch {c['batch_s']:.4f} / {w['batch_s']:.4f} s "
                   f"(fx cache {w['fxgraph_cache']})", file=sys.stderr, flush=True)
     med = lambda rs, k: statistics.median(x[k] for x in rs)  # noqa: E731
     out = {"net": f"resnet{args.depth} x{args.width_factor}", "input": [args.batch, 16, args.size, args.size, 3],
            "mode": args.mode, "repeats": args.repeats}
-    for persist, rr in runs.items():
-        name = "persistent" if persist else "torch_default"
+    for full, rr in runs.items():
+        name = "full_graph" if full else "prepacked"
         out[name] = {"cold_s": med(rr["cold"], "compile_s"), "warm_s": med(rr["warm"], "compile_s"),
                      "batch_s": med(rr["cold"] + rr["warm"], "batch_s"), "runs": rr}
     print(json.dumps(out))
