@@ -88,7 +88,8 @@ def run_cnn(args) -> dict:
     duration = video_fps(args.video)[1]
     return {"seconds": seconds, "video_s": duration, "rtf": seconds / duration, "peak_rss_mb": peak_mb(),
             "build_s": t_build, "stride": args.stride, "clips": (summary["n_frames"] - 16) // args.stride + 1,
-            "backbone_mode": summary.get("backbone_mode"), "threads": torch.get_num_threads()}
+            "backbone_mode": summary.get("backbone_mode"), "threads": torch.get_num_threads(),
+            "compile_s": getattr(model.extractor.runner, "compile_seconds", None)}
 
 
 def run_landmarks(args) -> dict:
@@ -100,16 +101,19 @@ def run_landmarks(args) -> dict:
     duration = video_fps(args.video)[1]
     end = None if args.seconds is None else args.seconds
     t0 = time.perf_counter()
-    lm = sampled_landmarks(args.video, every=args.every, end=end, workers=args.workers or None)
+    lm = sampled_landmarks(args.video, every=args.every, end=end, workers=args.workers or None, parts=args.parts,
+                           max_every=args.max_every, motion_threshold=args.motion_threshold)
     seconds = time.perf_counter() - t0
     span = duration if end is None else min(end, duration)
-    out = {"seconds": seconds, "video_s": span, "rtf": seconds / span, "every": args.every, "frames": len(lm),
+    out = {"seconds": seconds, "video_s": span, "rtf": seconds / span, "every": args.every,
+           "max_every": args.max_every, "motion_threshold": args.motion_threshold if args.max_every else None,
+           "parts": args.parts or "all", "frames": len(lm),
            "model_frames": lm.meta["model_frames"], "segments": lm.meta["segments"], "peak_rss_mb": peak_mb(),
            "workers_peak_rss_mb": children_peak_mb(),
            "pose_detected": float(np.isfinite(lm.pose[:, 0, 0]).mean())}
     if args.compare_seconds:
         t0 = time.perf_counter()
-        ref = sampled_landmarks(args.video, every=1, end=args.compare_seconds, workers=1)
+        ref = sampled_landmarks(args.video, every=1, end=args.compare_seconds, workers=1, parts=args.parts)
         out["every_frame_one_process_rtf"] = (time.perf_counter() - t0) / min(args.compare_seconds, duration)
         n = len(ref)
         scale = np.array([lm.width, lm.height], dtype=np.float64)
@@ -117,10 +121,14 @@ def run_landmarks(args) -> dict:
             a, b = getattr(lm, part)[:n, :, :2], getattr(ref, part)[:, :, :2]
             ok = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
             d = np.linalg.norm((a - b) * scale, axis=-1)[ok]
-            # Only frames the model did not see (the sampled ones are identical by construction
-            # up to tracking state), to show what interpolation costs.
+            # Every frame where both found the point: model frames (different only through the
+            # tracking state and the stretch boundaries) and interpolated ones alike.
             out[f"{part}_mean_px_error"] = float(d.mean()) if d.size else None
             out[f"{part}_p95_px_error"] = float(np.percentile(d, 95)) if d.size else None
+            # Frames where every-frame tracking found the part and the sampled result has it missing.
+            found_ref = np.isfinite(b[..., 0]).any(-1)
+            lost = found_ref & ~np.isfinite(a[..., 0]).any(-1)
+            out[f"{part}_lost"] = float(lost.sum() / max(found_ref.sum(), 1))
         out["compare_seconds"] = args.compare_seconds
     return out
 
@@ -211,6 +219,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=None)
     p.add_argument("--compare-seconds", type=float, default=0.0)
     p.add_argument("--workers", type=int, default=0, help="MediaPipe processes (0: automatic, one per CPU)")
+    p.add_argument("--parts", default=None, help="landmark groups, e.g. pose,hands (default: all, Holistic)")
+    p.add_argument("--max-every", type=int, default=None, help="motion-driven sampling up to this many frames apart")
+    p.add_argument("--motion-threshold", type=float, default=3.0, help="per cent of the performer's box that moved")
     p = sub.add_parser("motion")
     p.add_argument("video", type=Path)
     p.add_argument("--seconds", type=float, default=None)

@@ -101,6 +101,19 @@ def test_prefetch_stops_its_thread_when_the_consumer_stops():
     assert len(produced) <= 3 + 2 + 2  # consumed + queued + in hand
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Every test gets its own user cache directory and no forced numeric mode: nothing is read
+    from or written to the real ~/.cache, and choices of earlier tests are forgotten."""
+    monkeypatch.setenv("MUSICPERF_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.delenv("MUSICPERF_NUMERIC_MODE", raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "unset")  # recorded, so the original state comes back
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")  # (compiling sets it)
+    fastpath._CHOSEN.clear()
+    yield
+    fastpath._CHOSEN.clear()
+
+
 @pytest.fixture(scope="module")
 def tiny_net():
     import torch
@@ -245,6 +258,26 @@ def test_compiled_backbone_matches_eager(tiny_net, rng, try_bf16):
     compiled = fastpath.BackboneRunner(copy.deepcopy(net), norm, mode="fp32", compile=True)
     out = compiled(clips)
     assert hasattr(compiled._fn, "_torchdynamo_orig_callable")  # really compiled, not silently eager
+    # Compile seconds are reported apart, and the graphs go to the (test's) user cache directory.
+    assert compiled.compile_seconds is not None and compiled.compile_seconds > 0
+    assert compiled.compile_cache == fastpath.compile_cache_dir() and "user-cache" in str(compiled.compile_cache)
+    assert any(compiled.compile_cache.iterdir())
+    # A compiler failure (raised on the first call, where torch.compile really compiles) falls
+    # back to eager mode with a warning instead of failing the video.
+    broken = fastpath.BackboneRunner(copy.deepcopy(net), norm, mode="fp32", compile=True)
+    real_compile = torch.compile
+
+    def failing(fn, *a, **k):
+        def call(*args, **kwargs):
+            raise RuntimeError("no C++ compiler")
+        return call
+
+    torch.compile = failing
+    try:
+        np.testing.assert_allclose(broken(clips), eager, rtol=1e-5, atol=1e-6)
+    finally:
+        torch.compile = real_compile
+    assert broken.compile is False and broken.compile_seconds is None
     assert np.linalg.norm(out - eager) / np.linalg.norm(eager) < 1e-4
     # Automatic mode: the candidates are timed eagerly, only the chosen mode is compiled, once.
     calls = []
@@ -275,3 +308,188 @@ def test_compiled_backbone_matches_eager(tiny_net, rng, try_bf16):
     assert len(calls) == 1
     tol = 1e-4 if auto.choice.mode.startswith("fp32") else 0.05
     assert np.linalg.norm(got - eager) / np.linalg.norm(eager) < tol
+
+
+# --------------------------------------------------------------------------- numeric mode, once per machine
+def _count_trials(monkeypatch):
+    """Record every forward pass of every runner (mode per call)."""
+    calls = []
+    real = fastpath.BackboneRunner._forward
+
+    def counting(self, x, mode):
+        calls.append(mode)
+        return real(self, x, mode)
+
+    monkeypatch.setattr(fastpath.BackboneRunner, "_forward", counting)
+    return calls
+
+
+def test_numeric_mode_choice_is_cached_per_machine_and_read_back(tiny_net, rng, tmp_path, monkeypatch):
+    net, norm = tiny_net
+    batch = rng.integers(0, 256, (2, 4, 16, 16, 3), dtype=np.uint8)
+    folder = tmp_path / "user-cache" / "numeric-mode"
+    calls = _count_trials(monkeypatch)
+    first = fastpath.BackboneRunner(net, norm, try_bf16=False)
+    for _ in range(4):  # 2 candidates (pinned: no bf16) x (warm-up, timed)
+        first(batch)
+    assert first.choice is not None and first.choice.source in ("measured", "capability")
+    assert calls == ["fp32", "fp32", "fp32-cl3d", "fp32-cl3d"]
+    files = list(folder.glob("*.json"))
+    assert len(files) == 1
+    import json
+
+    record = json.loads(files[0].read_text())
+    assert record["format"] == "musicperf-numeric-mode" and record["choice"]["mode"] == first.choice.mode
+    assert record["key"]["batch_shape"] == [2, 4, 16, 16, 3] and record["key"]["try_bf16"] is False
+    # A new process (the in-process memory forgotten) reads it: the first batch is already real work.
+    fastpath._CHOSEN.clear()
+    calls.clear()
+    second = fastpath.BackboneRunner(net, norm, try_bf16=False)
+    out = second(batch)
+    assert second.choice.source == "cache" and second.choice.mode == first.choice.mode
+    assert second.choice.seconds_per_clip == first.choice.seconds_per_clip
+    assert calls == [first.choice.mode] and out.shape == (2, net.feature_dim)
+    # cache=False measures again and writes nothing.
+    fastpath._CHOSEN.clear()
+    calls.clear()
+    fresh = fastpath.BackboneRunner(net, norm, try_bf16=False, cache=False)
+    fresh(batch)
+    assert fresh.choice is None and calls == ["fp32"]
+
+
+def test_numeric_mode_cache_is_invalidated_by_a_changed_key(tiny_net, rng, monkeypatch):
+    net, norm = tiny_net
+    batch = rng.integers(0, 256, (2, 4, 16, 16, 3), dtype=np.uint8)
+    runner = fastpath.BackboneRunner(net, norm, try_bf16=False)
+    for _ in range(4):
+        runner(batch)
+    key = runner.machine_key(batch)
+    assert fastpath.load_cached_choice(key) is not None
+    # Another CPU (model or flags): the stored choice does not apply.
+    real = fastpath.cpu_info
+    monkeypatch.setattr(fastpath, "cpu_info", lambda: {**real(), "model": "Another CPU", "amx": True})
+    fastpath._CHOSEN.clear()
+    other = fastpath.BackboneRunner(net, norm, try_bf16=False)
+    assert other.machine_key(batch) != key and fastpath.load_cached_choice(other.machine_key(batch)) is None
+    other(batch)
+    assert other.choice is None  # measuring again
+    monkeypatch.setattr(fastpath, "cpu_info", real)
+    # Another batch shape or torch version: likewise.
+    assert fastpath.load_cached_choice({**key, "batch_shape": [4, 4, 16, 16, 3]}) is None
+    assert fastpath.load_cached_choice({**key, "torch": "0.0.1"}) is None
+    assert fastpath.load_cached_choice(key) is not None
+
+
+def test_a_corrupt_numeric_mode_cache_file_is_ignored_and_rewritten(tiny_net, rng, tmp_path, caplog):
+    net, norm = tiny_net
+    batch = rng.integers(0, 256, (2, 4, 16, 16, 3), dtype=np.uint8)
+    runner = fastpath.BackboneRunner(net, norm, try_bf16=False)
+    key = runner.machine_key(batch)
+    path = fastpath.save_cached_choice(key, fastpath.PrecisionChoice("fp32"))
+    assert fastpath.load_cached_choice(key).mode == "fp32"
+    for text in ("{not json", '{"format": "musicperf-numeric-mode", "key": {}, "choice": {"mode": "fp32"}}',
+                 json_dumps_with_mode(key, "fp8"), ""):
+        path.write_text(text)
+        with caplog.at_level("WARNING", logger="musicperf.features.fastpath"):
+            assert fastpath.load_cached_choice(key) is None
+        assert "ignoring numeric-mode cache file" in caplog.text
+        caplog.clear()
+    fastpath._CHOSEN.clear()
+    for _ in range(4):  # measured again, then the file is valid again
+        runner(batch)
+    assert runner.choice.source != "cache"
+    assert fastpath.load_cached_choice(key).mode == runner.choice.mode
+
+
+def json_dumps_with_mode(key, mode):
+    import json
+
+    return json.dumps({"format": "musicperf-numeric-mode", "version": 1, "key": key, "choice": {"mode": mode}})
+
+
+def test_forced_numeric_mode_skips_the_choice(tiny_net, rng, tmp_path, monkeypatch):
+    net, norm = tiny_net
+    batch = rng.integers(0, 256, (2, 4, 16, 16, 3), dtype=np.uint8)
+    calls = _count_trials(monkeypatch)
+    for setting, mode in (("fp32", "fp32"), ("bf16", "bf16-cl3d"), ("fp32-cl3d", "fp32-cl3d")):
+        calls.clear()
+        runner = fastpath.BackboneRunner(net, norm, mode=setting)
+        assert runner.choice.mode == mode and runner.choice.source == "setting"
+        runner(batch)
+        assert calls == [mode]  # one forward pass in the forced mode, nothing timed
+    # The environment variable forces it where the setting says auto (or nothing).
+    monkeypatch.setenv("MUSICPERF_NUMERIC_MODE", "bf16")
+    env = fastpath.BackboneRunner(net, norm)
+    assert env.choice.mode == "bf16-cl3d" and env.choice.source == "environment"
+    assert fastpath.BackboneRunner(net, norm, mode="fp32").choice.source == "setting"  # a forced setting wins
+    assert not (tmp_path / "user-cache" / "numeric-mode").exists()
+
+
+def test_numeric_mode_setting_and_environment_variable_parsing(monkeypatch):
+    r = fastpath.resolve_numeric_mode
+    assert r() == ("auto", "default") and r("auto") == ("auto", "default") and r(None) == ("auto", "default")
+    assert r("fp32") == ("fp32", "setting") and r("BF16") == ("bf16-cl3d", "setting")
+    assert r(" bf16-cl3d ") == ("bf16-cl3d", "setting") and r("fp32-cl3d") == ("fp32-cl3d", "setting")
+    with pytest.raises(ParameterError, match="numeric mode must be one of auto, fp32, bf16"):
+        r("fp16")
+    monkeypatch.setenv("MUSICPERF_NUMERIC_MODE", " Fp32 ")
+    assert r() == ("fp32", "environment") and r("auto") == ("fp32", "environment")
+    assert r("bf16") == ("bf16-cl3d", "setting")
+    monkeypatch.setenv("MUSICPERF_NUMERIC_MODE", "")
+    assert r() == ("auto", "default")
+    monkeypatch.setenv("MUSICPERF_NUMERIC_MODE", "auto")
+    assert r() == ("auto", "environment")
+    monkeypatch.setenv("MUSICPERF_NUMERIC_MODE", "int8")
+    with pytest.raises(ParameterError, match="environment variable MUSICPERF_NUMERIC_MODE must be one of"):
+        r()
+    with pytest.raises(ParameterError, match="MUSICPERF_NUMERIC_MODE"):
+        fastpath.BackboneRunner(object())
+
+
+def test_ambiguous_timings_keep_the_mode_the_cpu_predicts():
+    d = fastpath.decide_mode
+    errs = {"fp32": 0.0, "fp32-cl3d": 0.0, "bf16-cl3d": 0.01}
+    # Native bf16: bf16 within 10 % of the fastest is kept; clearly slower it is not.
+    assert d({"fp32": 0.100, "fp32-cl3d": 0.095, "bf16-cl3d": 0.103}, errs, tolerance=0.03,
+             bf16_native=True) == ("bf16-cl3d", "capability")
+    assert d({"fp32": 0.100, "fp32-cl3d": 0.080, "bf16-cl3d": 0.095}, errs, tolerance=0.03,
+             bf16_native=True) == ("fp32-cl3d", "measured")
+    assert d({"fp32": 0.100, "fp32-cl3d": 0.090, "bf16-cl3d": 0.050}, errs, tolerance=0.03,
+             bf16_native=True) == ("bf16-cl3d", "measured")
+    # bf16 failing its numerical check is never chosen; fp32-cl3d is then the preference.
+    assert d({"fp32": 0.100, "fp32-cl3d": 0.104, "bf16-cl3d": 0.01}, {**errs, "bf16-cl3d": 0.2}, tolerance=0.03,
+             bf16_native=True) == ("fp32-cl3d", "capability")
+    # Without native bf16: fp32-cl3d unless plain fp32 is clearly faster.
+    assert d({"fp32": 0.100, "fp32-cl3d": 0.108}, errs, tolerance=0.03, bf16_native=False) == ("fp32-cl3d", "capability")
+    assert d({"fp32": 0.100, "fp32-cl3d": 0.130}, errs, tolerance=0.03, bf16_native=False) == ("fp32", "measured")
+    assert d({}, {}, tolerance=0.03, bf16_native=True) == ("fp32", "measured")
+
+
+def test_user_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    from musicperf.features.cache import default_cache_dir, user_cache_dir
+
+    monkeypatch.delenv("MUSICPERF_CACHE", raising=False)
+    monkeypatch.setenv("MUSICPERF_CACHE_DIR", str(tmp_path / "mine"))
+    assert user_cache_dir() == tmp_path / "mine" and default_cache_dir() == tmp_path / "mine" / "features"
+    assert fastpath.numeric_mode_cache_dir() == tmp_path / "mine" / "numeric-mode"
+    assert fastpath.compile_cache_dir() == tmp_path / "mine" / "torchinductor"
+    monkeypatch.delenv("MUSICPERF_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_cache_dir() == tmp_path / "xdg" / "musicperf"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_cache_dir() == tmp_path / "home" / ".cache" / "musicperf"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # the user's own choice wins
+    assert fastpath.compile_cache_dir() == tmp_path / "inductor"
+    # torch's own default, which torch writes into the variable itself, is not the user's choice.
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    assert fastpath.compile_cache_dir() == tmp_path / "home" / ".cache" / "musicperf" / "torchinductor"
+
+
+def test_cpu_info_and_its_one_line_description():
+    info = fastpath.cpu_info()
+    assert info["model"] and isinstance(info["flags"], list) and info["machine"]
+    line = fastpath.describe_cpu({**info, "avx2": True, "avx512": False, "avx512_bf16": False, "amx": True})
+    assert "AVX2 yes, AVX-512 no, AVX-512 BF16 no, AMX yes" in line

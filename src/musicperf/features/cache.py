@@ -9,7 +9,7 @@ An entry is keyed by the video's identity and by what computed it:
 Entries are ``.npz`` files (numpy arrays plus one JSON string, never pickles) named
 ``<video stem>-<extractor>-<key16>.npz`` in the cache folder, written atomically so concurrent
 runs and crashes never leave a half-written entry. The default folder is ``$MUSICPERF_CACHE``
-or ``~/.cache/musicperf/features``.
+or ``features`` in the user cache directory (:func:`user_cache_dir`).
 
 Imports numpy and the standard library only.
 """
@@ -31,15 +31,33 @@ from musicperf.errors import DecodeError, ParameterError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["default_cache_dir", "video_key", "entry_path", "save_arrays", "load_arrays", "cached"]
+__all__ = ["user_cache_dir", "default_cache_dir", "video_key", "entry_path", "save_arrays", "load_arrays", "cached"]
 
 _MIB = 1 << 20
 
 
+def user_cache_dir() -> Path:
+    """musicperf's folder in the user cache directory (created by whoever writes there).
+
+    ``$MUSICPERF_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/musicperf`` (the XDG base-directory
+    convention; an empty or relative ``XDG_CACHE_HOME`` is ignored, as the convention says), else
+    ``~/.cache/musicperf``. Holds the per-machine choices and compiled graphs of
+    :mod:`musicperf.features.fastpath` and, by default, the feature cache (``features/``).
+    """
+    env = os.environ.get("MUSICPERF_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "musicperf"
+    return Path.home() / ".cache" / "musicperf"
+
+
 def default_cache_dir() -> Path:
-    """``$MUSICPERF_CACHE`` if set, else ``~/.cache/musicperf/features``."""
+    """``$MUSICPERF_CACHE`` if set, else ``features`` in :func:`user_cache_dir`
+    (``~/.cache/musicperf/features`` unless ``MUSICPERF_CACHE_DIR`` or ``XDG_CACHE_HOME`` say otherwise)."""
     env = os.environ.get("MUSICPERF_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "musicperf" / "features"
+    return Path(env) if env else user_cache_dir() / "features"
 
 
 def video_key(path: str | Path) -> str:

@@ -16,12 +16,18 @@ benchmarks:
   the GIL while they work). Memory stays flat: at most ``depth`` items wait in the queue.
 * :class:`BackboneRunner`: a frozen 3D-CNN applied to uint8 clips, with its numeric mode
   (``fp32``, ``fp32`` + ``channels_last_3d``, ``bfloat16`` autocast + ``channels_last_3d``)
-  chosen automatically on the first real batches (each candidate runs two of them, warm-up and
-  timed; their outputs are used), and ``bf16`` is admitted only when its pooled features are
+  chosen once per machine: on the first real batches of the first video (each candidate runs
+  two of them, warm-up and timed; their outputs are used), then stored in the user cache
+  directory keyed by CPU, torch, model architecture and batch shape, and read back by every
+  later process (:meth:`BackboneRunner.machine_key`, :func:`load_cached_choice`); a setting or
+  ``MUSICPERF_NUMERIC_MODE`` forces it (:func:`resolve_numeric_mode`); timings within 10 % of
+  each other keep the mode the CPU's capabilities predict (:func:`decide_mode`). ``bf16`` is admitted only when its pooled features are
   within :data:`BF16_TOLERANCE` (relative L2 error) of fp32's on the same clip. ``bf16`` is a candidate only where oneDNN
   has native bfloat16 kernels (AVX-512 BF16, AMX): emulated, it measured 6 times slower than
   fp32 here (AVX2), and probing it would cost more than it could save. ``torch.compile`` (inductor, freezing) is
-  an option, off by default because compiling takes minutes on a small CPU.
+  an option, off by default because compiling takes minutes on a small CPU; its compiled kernels
+  persist in the user cache directory (:func:`enable_compile_cache`), so only the first process
+  on a machine pays the full compile (ResNet-34: 27 s, then 10 s).
 
 Imports numpy and the standard library at module level; PyAV, OpenCV and torch inside the
 functions that need them.
@@ -30,6 +36,7 @@ functions that need them.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -45,7 +52,9 @@ from musicperf.features.landmarks import interpolate_samples  # re-exported here
 log = logging.getLogger(__name__)
 
 __all__ = ["decode_frames", "prefetch", "BackboneRunner", "PrecisionChoice", "BF16_TOLERANCE", "MODES",
-           "bf16_supported"]
+           "bf16_supported", "NUMERIC_MODE_ENV", "NUMERIC_MODE_CHOICES", "parse_numeric_mode", "resolve_numeric_mode",
+           "decide_mode", "cpu_info", "describe_cpu", "numeric_mode_cache_dir", "load_cached_choice",
+           "save_cached_choice", "compile_cache_dir", "enable_compile_cache", "AMBIGUOUS"]
 
 #: Largest relative L2 error ``||f_bf16 - f_fp32|| / ||f_fp32||`` of the pooled backbone
 #: features (over the probe clips) for which bfloat16 autocast is accepted. bfloat16 keeps 8
@@ -256,7 +265,7 @@ def bf16_supported() -> bool:
     """Whether oneDNN has native bfloat16 kernels on this CPU (AVX-512 BF16 / AMX).
 
     Without them autocast still runs, emulated and usually slower; :class:`BackboneRunner`
-    times it anyway and keeps it only when it wins.
+    does not even time it there unless asked (``try_bf16=True``).
     """
     import torch
 
@@ -264,6 +273,109 @@ def bf16_supported() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+#: Environment variable that forces the numeric mode (read only by :func:`resolve_numeric_mode`).
+NUMERIC_MODE_ENV = "MUSICPERF_NUMERIC_MODE"
+
+#: What a ``numeric_mode`` setting (``--numeric-mode``, :data:`NUMERIC_MODE_ENV`) may say:
+#: ``auto``, the short names ``fp32`` and ``bf16``, or a full name from :data:`MODES`.
+NUMERIC_MODE_CHOICES = ("auto", "fp32", "bf16", *MODES[1:])
+
+_MODE_ALIASES = {"auto": "auto", "fp32": "fp32", "bf16": "bf16-cl3d", **{m: m for m in MODES}}
+
+#: Timings closer than this fraction are ambiguous: the mode the CPU's capabilities predict is
+#: kept (native bf16: ``bf16-cl3d``, if its numerical check passed; otherwise ``fp32-cl3d``).
+#: On a loaded 2-core machine two batches of the same mode differ by 5-10 %, and the online
+#: choice flipped between fp32 and bf16 from run to run on such differences (issue 22).
+AMBIGUOUS = 0.10
+
+
+def parse_numeric_mode(value: str, *, source: str = "numeric mode") -> str:
+    """``"auto"`` or one of :data:`MODES` from a setting (case and surrounding spaces ignored).
+
+    ``fp32`` means plain fp32 (no layout change), ``bf16`` bfloat16 autocast with
+    ``channels_last_3d``; the full names of :data:`MODES` are accepted too.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``source`` and the accepted values.
+    """
+    key = str(value).strip().lower()
+    if key not in _MODE_ALIASES:
+        raise ParameterError(f"{source} must be one of {', '.join(NUMERIC_MODE_CHOICES)}, got {value!r}")
+    return _MODE_ALIASES[key]
+
+
+def resolve_numeric_mode(numeric_mode: str | None = None) -> tuple[str, str]:
+    """The numeric mode to use and where it comes from: the one place the setting is read.
+
+    A forced mode (``"fp32"``, ``"bf16"`` or a name from :data:`MODES`) wins; ``None`` or
+    ``"auto"`` defer to :data:`NUMERIC_MODE_ENV` (``MUSICPERF_NUMERIC_MODE``) when it is set and
+    not empty, else ``"auto"``.
+
+    Returns
+    -------
+    mode, source : str, str
+        ``mode`` is ``"auto"`` or one of :data:`MODES`; ``source`` is ``"setting"``,
+        ``"environment"`` or ``"default"``.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown value (naming the environment variable when it is the culprit).
+    """
+    if numeric_mode is not None:
+        mode = parse_numeric_mode(numeric_mode)
+        if mode != "auto":
+            return mode, "setting"
+    env = os.environ.get(NUMERIC_MODE_ENV, "").strip()
+    if env:
+        return parse_numeric_mode(env, source=f"environment variable {NUMERIC_MODE_ENV}"), "environment"
+    return "auto", "default"
+
+
+def cpu_info() -> dict:
+    """This CPU as the numeric-mode cache and the benchmarks describe it.
+
+    Returns
+    -------
+    dict
+        ``model`` (``/proc/cpuinfo``'s model name, else :func:`platform.processor`), ``flags``
+        (sorted list, empty where ``/proc/cpuinfo`` is missing), ``machine``
+        (:func:`platform.machine`), ``cpus``, and the flags that matter for the 3D-CNN as
+        booleans: ``avx2``, ``avx512`` (AVX-512 F), ``avx512_bf16``, ``amx`` (AMX-BF16 or
+        AMX tiles).
+    """
+    import platform
+
+    model, flags = None, set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                name = name.strip()
+                if name == "model name" and model is None:
+                    model = value.strip()
+                elif name in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+                if model is not None and flags:
+                    break
+    except OSError:
+        pass
+    return {"model": model or platform.processor() or "unknown", "flags": sorted(flags),
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+            "avx2": "avx2" in flags, "avx512": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "amx": bool({"amx_bf16", "amx_tile"} & flags)}
+
+
+def describe_cpu(info: dict | None = None) -> str:
+    """One line: model, CPUs and the flags AVX2 / AVX-512 / AVX-512 BF16 / AMX (yes or no)."""
+    info = cpu_info() if info is None else info
+    yn = lambda k: "yes" if info.get(k) else "no"  # noqa: E731
+    return (f"{info['model']} ({info.get('cpus')} CPUs, {info['machine']}; AVX2 {yn('avx2')}, AVX-512 {yn('avx512')}, "
+            f"AVX-512 BF16 {yn('avx512_bf16')}, AMX {yn('amx')})")
 
 
 @dataclass
@@ -281,6 +393,11 @@ class PrecisionChoice:
     tolerance : float
     bf16_native : bool
         :func:`bf16_supported` at the time.
+    source : str
+        How the mode was decided: ``"measured"`` (timed and checked in this process),
+        ``"capability"`` (timed, but too close to call: the mode the CPU predicts, see
+        :data:`AMBIGUOUS`), ``"cache"`` (read from the per-machine cache, measured by an
+        earlier process), ``"setting"`` or ``"environment"`` (forced; nothing measured).
     """
 
     mode: str
@@ -288,15 +405,162 @@ class PrecisionChoice:
     rel_error: dict = field(default_factory=dict)
     tolerance: float = BF16_TOLERANCE
     bf16_native: bool = False
+    source: str = "measured"
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "seconds_per_clip": self.seconds_per_clip, "rel_error": self.rel_error,
-                "tolerance": self.tolerance, "bf16_native": self.bf16_native}
+                "tolerance": self.tolerance, "bf16_native": self.bf16_native, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PrecisionChoice":
+        if not isinstance(d, dict) or d.get("mode") not in MODES:
+            raise ValueError(f"not a numeric-mode choice: {d!r}"[:200])
+        secs, errs = d.get("seconds_per_clip", {}), d.get("rel_error", {})
+        if not (isinstance(secs, dict) and isinstance(errs, dict)):
+            raise ValueError("seconds_per_clip and rel_error must be objects")
+        return cls(str(d["mode"]), {str(k): float(v) for k, v in secs.items()},
+                   {str(k): float(v) for k, v in errs.items()}, float(d.get("tolerance", BF16_TOLERANCE)),
+                   bool(d.get("bf16_native", False)), str(d.get("source", "measured")))
 
 
-#: Choices already made in this process, keyed by model architecture, input shape and threads:
-#: relabelling many videos pays the probe once.
-_CHOSEN: dict[tuple, PrecisionChoice] = {}
+def decide_mode(seconds_per_clip: dict, rel_error: dict, *, tolerance: float, bf16_native: bool) -> tuple[str, str]:
+    """The mode to keep from measured timings and numerical checks, and why.
+
+    The fastest mode whose relative error is within ``tolerance`` (fp32 when none is), unless
+    the mode the CPU's capabilities predict (native bf16: ``bf16-cl3d`` when its check passed;
+    otherwise ``fp32-cl3d``) is within :data:`AMBIGUOUS` of it: then that one, so that timing
+    noise on a loaded machine does not flip the choice from run to run.
+
+    Returns
+    -------
+    mode, source : str, str
+        ``source`` is ``"measured"`` or ``"capability"``.
+    """
+    ok = [m for m in seconds_per_clip if rel_error.get(m, 1.0) <= tolerance]
+    if not ok:
+        return "fp32", "measured"
+    best = min(ok, key=lambda m: seconds_per_clip[m])
+    preferred = "bf16-cl3d" if bf16_native and "bf16-cl3d" in ok else "fp32-cl3d"
+    if preferred != best and preferred in ok and seconds_per_clip[preferred] <= (1 + AMBIGUOUS) * seconds_per_clip[best]:
+        return preferred, "capability"
+    return best, "measured"
+
+
+#: Choices already made in this process, keyed like the per-machine cache: relabelling many
+#: videos in one process reads the file once.
+_CHOSEN: dict[str, PrecisionChoice] = {}
+
+_CACHE_FORMAT = "musicperf-numeric-mode"
+
+
+def numeric_mode_cache_dir() -> Path:
+    """Where per-machine numeric-mode choices live: ``numeric-mode/`` in the user cache directory
+    (:func:`musicperf.features.cache.user_cache_dir`: ``$MUSICPERF_CACHE_DIR``,
+    ``$XDG_CACHE_HOME/musicperf`` or ``~/.cache/musicperf``)."""
+    from musicperf.features.cache import user_cache_dir
+
+    return user_cache_dir() / "numeric-mode"
+
+
+def _key_digest(key: dict) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def load_cached_choice(key: dict, cache_dir: str | Path | None = None) -> PrecisionChoice | None:
+    """The choice stored for ``key`` (see :meth:`BackboneRunner.machine_key`), or None.
+
+    A missing, unreadable or corrupt file, or one stored for another key, is ignored (logged):
+    the mode is then measured again and the file rewritten.
+    """
+    import json
+
+    folder = Path(cache_dir) if cache_dir is not None else numeric_mode_cache_dir()
+    path = folder / f"{_key_digest(key)}.json"
+    if not path.is_file():
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+        if not isinstance(d, dict) or d.get("format") != _CACHE_FORMAT:
+            raise ValueError("not a numeric-mode cache file")
+        if d.get("key") != key:
+            raise ValueError("stored for another key")
+        choice = PrecisionChoice.from_dict(d["choice"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring numeric-mode cache file '%s': %s", path, exc)
+        return None
+    choice.source = "cache"
+    return choice
+
+
+def save_cached_choice(key: dict, choice: PrecisionChoice, cache_dir: str | Path | None = None) -> Path | None:
+    """Store ``choice`` for ``key`` atomically; returns the file (None when it cannot be written:
+    a read-only home is logged, not fatal)."""
+    import json
+
+    from musicperf._util import atomic_path
+
+    folder = Path(cache_dir) if cache_dir is not None else numeric_mode_cache_dir()
+    path = folder / f"{_key_digest(key)}.json"
+    record = {"format": _CACHE_FORMAT, "version": 1, "key": key, "choice": choice.to_dict(),
+              "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1)
+    except OSError as exc:
+        log.warning("could not write numeric-mode cache file '%s': %s", path, exc)
+        return None
+    return path
+
+
+def _torch_default_compile_dir() -> str | None:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # pragma: no cover - older torch
+        return None
+    return os.path.abspath(default_cache_dir())
+
+
+def compile_cache_dir() -> Path:
+    """Where compiled graphs persist: ``$TORCHINDUCTOR_CACHE_DIR`` when the user set it, else
+    ``torchinductor/`` in the user cache directory.
+
+    torch writes its own default (``/tmp/torchinductor_<user>``) into ``TORCHINDUCTOR_CACHE_DIR``
+    the first time anything asks it for its cache folder; that value is not taken for the user's.
+    """
+    env = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if env and os.path.abspath(env) != _torch_default_compile_dir():
+        return Path(env)
+    from musicperf.features.cache import user_cache_dir
+
+    return user_cache_dir() / "torchinductor"
+
+
+def enable_compile_cache() -> Path:
+    """Make ``torch.compile`` keep its compiled graphs across processes, in :func:`compile_cache_dir`.
+
+    Sets ``TORCHINDUCTOR_CACHE_DIR`` (unless the user did) and turns on inductor's FX graph
+    cache and AOTAutograd's cache, before anything is compiled: the second process on the same
+    machine (same torch, same model and input shape) loads the generated kernels instead of
+    generating and building them again. torch's own default is a folder under ``/tmp``, lost at
+    reboot and shared between users. Returns the folder.
+    """
+    folder = compile_cache_dir()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fx_graph_cache = True
+    try:
+        import torch._functorch.config as functorch_config
+
+        functorch_config.enable_autograd_cache = True
+    except (ImportError, AttributeError):  # pragma: no cover - older torch
+        pass
+    return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
 
 
 class BackboneRunner:
@@ -308,24 +572,53 @@ class BackboneRunner:
         In eval mode, frozen; only ``forward_features`` is used.
     normalization : musicperf.models.Normalization or None
         Applied to clips scaled to [0, 1].
-    mode : {"auto", "fp32", "fp32-cl3d", "bf16-cl3d"}
-        ``"auto"`` chooses online: the first batches run in each candidate mode in turn (two
-        batches each: warm-up, then timed; their outputs are the results), then the fastest
-        mode whose features passed the numerical check is kept. bf16 is checked on one clip of
-        its timed batch against fp32 (relative L2 error <= ``tolerance``); channels_last_3d
-        alone is a memory-layout change with the same fp32 arithmetic (measured differences
-        below 1e-6, see tests/test_fastpath.py). :meth:`choose` does the same on a probe.
+    mode : str or None
+        ``"fp32"``, ``"bf16"`` or a name from :data:`MODES` forces the mode (nothing is
+        timed). ``"auto"`` or None: :data:`NUMERIC_MODE_ENV` when set (read by
+        :func:`resolve_numeric_mode`), otherwise chosen once per machine. The choice is read
+        from the per-machine cache (:func:`load_cached_choice`) when one was made for the same
+        key (:meth:`machine_key`: CPU model and flags, torch version and threads, model
+        architecture, batch shape, tolerance); otherwise it is made online on the first real
+        batches (each candidate runs two, warm-up and timed; their outputs are the results)
+        and stored. The fastest mode whose features passed the numerical check is kept,
+        unless the timings are too close to call (:func:`decide_mode`). bf16 is checked on one
+        clip of its timed batch against fp32 (relative L2 error <= ``tolerance``);
+        channels_last_3d alone is a memory-layout change with the same fp32 arithmetic
+        (measured differences below 1e-6, see tests/test_fastpath.py). :meth:`choose` does the
+        same on a probe.
     compile : bool
-        Wrap ``forward_features`` in ``torch.compile`` (inductor with freezing); falls back to
-        eager mode with a warning if compiling fails. The candidate modes are timed eagerly and
-        only the chosen one is compiled.
+        Wrap ``forward_features`` in ``torch.compile`` (inductor with freezing), with the
+        compiled kernels kept in the user cache directory (:func:`enable_compile_cache`); falls
+        back to eager mode with a warning if compiling fails (also on the first call, where
+        compiling happens). The candidate modes are timed
+        eagerly and only the chosen one is compiled. :attr:`compile_seconds` reports the cost.
     tolerance : float
         Largest accepted relative error of bf16 features against fp32.
     probe : int
-        Clips of the first batch used to choose the mode.
+        Clips of the first batch used by :meth:`choose`.
     try_bf16 : bool, optional
         Probe bf16 even without native support (True) or never (False); default: only where
         :func:`bf16_supported`.
+    cache : bool
+        Read and write the per-machine choice (False: measure in every process).
+    cache_dir : str or Path, optional
+        Folder of the choices (default :func:`numeric_mode_cache_dir`).
+    full_graph_cache : bool
+        With ``compile=True``, the compiled kernels always persist in the user cache directory
+        (:func:`enable_compile_cache`): a later process skips building them, but compiles the
+        graph again, because inductor cannot store a graph holding prepacked oneDNN weights.
+        True compiles without weight prepacking so that the whole graph is stored and loaded.
+        Measured for ResNet-34 in bf16 (docs/performance.md, ``benchmarks/bench_compile.py``):
+        a second process starts 2 s sooner that way (7.5 against 9.8 s), but every batch is
+        about 40 % slower, so the default is False.
+
+    Attributes
+    ----------
+    choice : PrecisionChoice or None
+        None until decided.
+    compile_seconds : float or None
+        With ``compile=True``: seconds of the first call of the compiled function (compiling,
+        or loading the compiled graph from the cache, plus that one batch); None before.
 
     Examples
     --------
@@ -335,24 +628,30 @@ class BackboneRunner:
     'fp32-cl3d'
     """
 
-    def __init__(self, net, normalization=None, *, mode: str = "auto", compile: bool = False,
-                 tolerance: float = BF16_TOLERANCE, probe: int = 1, try_bf16: bool | None = None):
-        if mode != "auto" and mode not in MODES:
-            raise ParameterError(f"mode must be 'auto' or one of {', '.join(MODES)}, got {mode!r}")
+    def __init__(self, net, normalization=None, *, mode: str | None = "auto", compile: bool = False,
+                 tolerance: float = BF16_TOLERANCE, probe: int = 1, try_bf16: bool | None = None,
+                 cache: bool = True, cache_dir: str | Path | None = None, full_graph_cache: bool = False):
+        resolved, source = resolve_numeric_mode(mode)
         if not tolerance > 0:
             raise ParameterError(f"tolerance must be positive, got {tolerance}")
         self.net = net
         self.normalization = normalization
-        self.requested = mode
+        self.requested = resolved
         self.compile = bool(compile)
         self.tolerance = float(tolerance)
         self.probe = max(1, int(probe))
         self.try_bf16 = try_bf16
+        self.cache = bool(cache)
+        self.cache_dir = cache_dir
+        self.full_graph_cache = bool(full_graph_cache)
         self._trials: list[str] | None = None
-        self.choice: PrecisionChoice | None = None if mode == "auto" else PrecisionChoice(mode)
+        self.choice: PrecisionChoice | None = None if resolved == "auto" else PrecisionChoice(resolved, source=source)
+        self.compile_seconds: float | None = None
+        self.compile_cache: Path | None = None
         self._fn = None
         self._fn_mode = None
         self._fn_compiled = False
+        self._fn_calls = 0
 
     # -- tensors
     def to_tensor(self, clips: np.ndarray, *, channels_last: bool):
@@ -371,11 +670,28 @@ class BackboneRunner:
     def _forward(self, x, mode: str):
         import torch
 
-        with torch.inference_mode():
-            if mode == "bf16-cl3d":
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    return self._callable(mode)(x).float()
-            return self._callable(mode)(x)
+        fn = self._callable(mode)
+        first_compiled = self._fn_compiled and self._fn_calls == 0
+        t0 = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                if mode == "bf16-cl3d":
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        out = fn(x).float()
+                else:
+                    out = fn(x)
+        except Exception as exc:  # noqa: BLE001 - torch.compile compiles on the first call; any failure: eager
+            if not first_compiled:
+                raise
+            log.warning("torch.compile failed (%s: %s): running eagerly", type(exc).__name__, str(exc)[:200])
+            self.compile = False
+            return self._forward(x, mode)
+        self._fn_calls += 1
+        if first_compiled:
+            self.compile_seconds = time.perf_counter() - t0
+            log.info("backbone compiled in %.1f s (first batch included; graph cache %s)", self.compile_seconds,
+                     self.compile_cache)
+        return out
 
     def _callable(self, mode: str):
         import torch
@@ -387,34 +703,82 @@ class BackboneRunner:
             fmt = torch.channels_last_3d if mode.endswith("cl3d") else torch.contiguous_format
             self.net.to(memory_format=fmt)
             fn = self.net.forward_features
+            compiled = False
             if want_compiled:
                 try:
                     import torch._inductor.config as inductor_config
 
                     inductor_config.freezing = True
+                    self.compile_cache = enable_compile_cache()
+                    # Prepacked oneDNN weights are mkldnn tensors, which inductor cannot pickle:
+                    # with them the FX graph cache is bypassed ("mkldnn tensors unpickleable") and
+                    # every process compiles the graph again (only the built kernels are reused).
+                    inductor_config.cpp.weight_prepack = not self.full_graph_cache
                     fn = torch.compile(fn)
+                    compiled = True
                 except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
                     log.warning("torch.compile unavailable (%s): running eagerly", exc)
-            self._fn, self._fn_mode, self._fn_compiled = fn, mode, want_compiled
+            if want_compiled and not compiled:
+                self.compile = False  # eager from now on: a failed compile is not retried on every batch
+            self._fn, self._fn_mode, self._fn_compiled, self._fn_calls = fn, mode, compiled, 0
         return self._fn
 
-    def _key(self, clips: np.ndarray) -> tuple:
+    def machine_key(self, clips: np.ndarray) -> dict:
+        """What the numeric-mode choice depends on (JSON-able): the key of the per-machine cache.
+
+        CPU model and flags (a digest of the full list, plus the four that decide the kernels),
+        machine architecture, torch version and threads, whether oneDNN has native bf16, the
+        model's architecture (its ``config``, or its class name), the batch shape, the tolerance
+        and the bf16 policy. The weights are not part of it: the numerical check measures the
+        rounding of bf16 arithmetic, which depends on the architecture and input, not on which
+        training run produced the weights.
+        """
+        import hashlib
+
         import torch
 
-        return (repr(getattr(self.net, "config", type(self.net).__name__)), clips.shape[1:], torch.get_num_threads(),
-                self.compile, self.tolerance, self.try_bf16)
+        cpu = cpu_info()
+        return {"cpu": cpu["model"], "cpu_flags": hashlib.sha256(" ".join(cpu["flags"]).encode()).hexdigest()[:16],
+                "avx2": cpu["avx2"], "avx512": cpu["avx512"], "avx512_bf16": cpu["avx512_bf16"], "amx": cpu["amx"],
+                "machine": cpu["machine"], "torch": torch.__version__, "threads": torch.get_num_threads(),
+                "bf16_native": bf16_supported(), "net": repr(getattr(self.net, "config", type(self.net).__name__)),
+                "batch_shape": [int(v) for v in clips.shape], "tolerance": self.tolerance,
+                "try_bf16": self.try_bf16}
+
+    def _known(self, clips: np.ndarray) -> tuple[str, PrecisionChoice | None]:
+        """The cache key digest of ``clips`` and the choice already made for it (this process or disk)."""
+        key = self.machine_key(clips)
+        digest = _key_digest(key)
+        if digest in _CHOSEN:
+            return digest, _CHOSEN[digest]
+        if self.cache:
+            choice = load_cached_choice(key, self.cache_dir)
+            if choice is not None:
+                log.info("backbone mode %s read from the per-machine cache (measured s/clip %s)", choice.mode,
+                         choice.seconds_per_clip)
+                _CHOSEN[digest] = choice
+                return digest, choice
+        return digest, None
+
+    def _remember(self, clips: np.ndarray, digest: str, choice: PrecisionChoice) -> None:
+        _CHOSEN[digest] = choice
+        if self.cache:
+            save_cached_choice(self.machine_key(clips), choice, self.cache_dir)
 
     def choose(self, clips: np.ndarray) -> PrecisionChoice:
-        """Measure the candidate modes on (the first :attr:`probe` of) ``clips`` and choose.
+        """Measure the candidate modes on (the first :attr:`probe` of) ``clips`` and choose
+        (or read the choice made earlier for the same key; a forced mode is returned as is).
 
         Parameters
         ----------
         clips : np.ndarray, shape (B, T, H, W, 3), uint8
         """
-        key = self._key(clips)
-        if key in _CHOSEN:
-            self.choice = _CHOSEN[key]
+        if self.choice is not None:
             return self.choice
+        digest, known = self._known(clips)
+        if known is not None:
+            self.choice = known
+            return known
         probe = clips[: self.probe]
         native = bf16_supported()
         secs, errs = {}, {}
@@ -433,13 +797,12 @@ class BackboneRunner:
             if ref is None:
                 ref = out.double()
             errs[mode] = float((out.double() - ref).norm() / ref.norm().clamp_min(1e-12))
-        ok = [m for m in secs if errs.get(m, 1.0) <= self.tolerance]
-        best = min(ok, key=lambda m: secs[m]) if ok else "fp32"
+        best, source = decide_mode(secs, errs, tolerance=self.tolerance, bf16_native=native)
         self.choice = PrecisionChoice(best, {m: round(s, 5) for m, s in secs.items()},
-                                      {m: float(f"{e:.3g}") for m, e in errs.items()}, self.tolerance, native)
-        log.info("backbone mode %s chosen (s/clip %s, rel. error vs fp32 %s, tolerance %g)",
-                 best, self.choice.seconds_per_clip, self.choice.rel_error, self.tolerance)
-        _CHOSEN[key] = self.choice
+                                      {m: float(f"{e:.3g}") for m, e in errs.items()}, self.tolerance, native, source)
+        log.info("backbone mode %s chosen (%s; s/clip %s, rel. error vs fp32 %s, tolerance %g)",
+                 best, source, self.choice.seconds_per_clip, self.choice.rel_error, self.tolerance)
+        self._remember(clips, digest, self.choice)
         return self.choice
 
     def __call__(self, clips: np.ndarray) -> np.ndarray:
@@ -448,23 +811,27 @@ class BackboneRunner:
         if clips.ndim != 5 or clips.shape[-1] != 3:
             raise ParameterError(f"clips must have shape (B, T, H, W, 3), got {clips.shape}")
         if self.choice is None:
-            key = self._key(clips)
-            if key in _CHOSEN:
-                self.choice = _CHOSEN[key]
-            else:
-                return self._trial_batch(clips, key)
+            if self._trials is None:  # the first batch: is the choice known already?
+                digest, known = self._known(clips)
+                if known is not None:
+                    self.choice = known
+                else:
+                    self._trial_key = (clips, digest)
+            if self.choice is None:
+                return self._trial_batch(clips)
         mode = self.choice.mode
         x = self.to_tensor(clips, channels_last=mode.endswith("cl3d"))
         return self._forward(x, mode).numpy().astype(np.float32, copy=False)
 
-    def _trial_batch(self, clips: np.ndarray, key: tuple) -> np.ndarray:
+    def _trial_batch(self, clips: np.ndarray) -> np.ndarray:
         """Run one batch of the online choice (see :meth:`__call__`); its output is the result.
 
         Each candidate mode runs two real batches, the first to warm up (oneDNN builds its
         kernels for a new layout and shape on first use), the second timed. Nothing is computed
         twice except, for bf16, one clip in fp32 for the numerical check. A separate probe on
         single clips (:meth:`choose`) cost as much as 4 batches on the loaded 2-core machine:
-        batch-1 forward passes are several times less efficient per clip.
+        batch-1 forward passes are several times less efficient per clip. The choice is keyed
+        by the first batch's shape (later batches of a video have it, except the last).
         """
         if self._trials is None:
             native = bf16_supported()
@@ -484,14 +851,16 @@ class BackboneRunner:
             elif mode == "fp32-cl3d":
                 self._trial_errs[mode] = 0.0  # a layout change: the same fp32 arithmetic
         if not self._trials:
-            ok = [m for m in self._trial_secs if self._trial_errs.get(m, 1.0) <= self.tolerance]
-            best = min(ok, key=lambda m: self._trial_secs[m]) if ok else "fp32"
+            best, source = decide_mode(self._trial_secs, self._trial_errs, tolerance=self.tolerance,
+                                       bf16_native=self._native)
             self.choice = PrecisionChoice(best, {m: round(v, 5) for m, v in self._trial_secs.items()},
                                           {m: float(f"{e:.3g}") for m, e in self._trial_errs.items()},
-                                          self.tolerance, self._native)
-            log.info("backbone mode %s chosen on real batches (s/clip %s, rel. error vs fp32 %s)", best,
+                                          self.tolerance, self._native, source)
+            log.info("backbone mode %s chosen on real batches (%s; s/clip %s, rel. error vs fp32 %s)", best, source,
                      self.choice.seconds_per_clip, self.choice.rel_error)
-            _CHOSEN[key] = self.choice
+            first, digest = self._trial_key
+            self._remember(first, digest, self.choice)
+            self._trial_key = None
         return out.numpy().astype(np.float32, copy=False)
 
 
@@ -505,8 +874,11 @@ def sampled_landmarks(
     refine_face: bool = True,
     start: float = 0.0,
     end: float | None = None,
+    parts=None,
+    max_every: int | None = None,
+    motion_threshold: float = 3.0,
 ):
-    """MediaPipe Holistic landmarks on every ``every``-th frame, interpolated in between.
+    """MediaPipe landmarks on every ``every``-th frame (or on the frames that moved), interpolated in between.
 
     The landmark model dominates the cost of landmark labelling (about 14 frames per CPU second
     for Holistic here against 2,000 frames/s for decoding), so running it on every second frame
@@ -524,8 +896,9 @@ def sampled_landmarks(
         Run the model on frames ``0, every, 2 * every, ...`` (1: every frame).
     workers : int or None
         MediaPipe processes (see :func:`~musicperf.features.landmarks.extract_landmarks`).
-    hands, refine_face
-        As :func:`musicperf.features.landmarks.extract_landmarks`.
+    hands, refine_face, parts, max_every, motion_threshold
+        As :func:`musicperf.features.landmarks.extract_landmarks`: only the graphs of ``parts``,
+        motion-driven sampling up to ``max_every`` frames apart.
     start, end : float
         Seconds.
 
@@ -537,7 +910,8 @@ def sampled_landmarks(
     from musicperf.features import landmarks as lmod
 
     lm = lmod.extract_landmarks(video, every=every, workers=workers, hands=hands, refine_face=refine_face,
-                                start=start, end=end, cache=False)
+                                start=start, end=end, cache=False, parts=parts, max_every=max_every,
+                                motion_threshold=motion_threshold)
     lm.meta["every"] = int(every)
     return lm
 

@@ -23,6 +23,12 @@ stand-alone detector are assigned to a side by the nearest pose wrist when a pos
 otherwise by its handedness label swapped: MediaPipe labels handedness for mirrored (selfie)
 images, and performance videos are not mirrored.
 
+A model that needs only some landmark groups (``parts=``, :func:`parts_for_classes`) runs only
+their graphs: the pose and/or hand graphs without the face (``mp.solutions.pose``,
+``mp.solutions.hands``), Holistic whenever the face is needed. With ``max_every`` the frames
+given to the model are chosen by motion (:class:`MotionSampler`): still frames, measured in a
+box that follows the performer, are skipped and interpolated like the others.
+
 Results are cached per video, extractor version and parameters (:mod:`musicperf.features.cache`).
 
 Imports numpy at module level; mediapipe (and PyAV through the video reader) inside functions.
@@ -48,6 +54,7 @@ from musicperf.errors import DecodeError, MissingDependencyError, ParameterError
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "PART_GROUPS", "GESTURE_PARTS", "parse_parts", "parts_for_classes", "MotionSampler", "MOTION_NOISE",
     "Landmarks", "extract_landmarks", "load_landmarks", "PARTS", "N_POINTS",
     "EXTRACTOR", "EXTRACTOR_VERSION", "POSE", "HAND_CONNECTIONS", "POSE_CONNECTIONS", "interpolate_samples",
 ]
@@ -389,6 +396,250 @@ def _assign_hands(hres, pose):
     return [(s, v[1]) for s, v in out.items()]
 
 
+#: Landmark groups a model can ask for (``extract_landmarks(parts=...)``); ``"hands"`` is both.
+PART_GROUPS = ("pose", "face", "hands")
+
+#: Which landmark groups each gesture of Table 2 of ``001`` (and each Table 4 super-class) needs,
+#: after the features of :mod:`musicperf.features.landmark_features` that describe it: head
+#: rotation, eyes, brows and mouth come from the face mesh; wrists, shoulders and torso from the
+#: pose; vibrato and the hand gestures from the hand landmarks (the wrist of the pose is their
+#: fallback). The pose is always included: every feature is normalised by the shoulder width.
+#: Names are matched like annotation names (:func:`musicperf.labels.taxonomy.normalize_name`).
+GESTURE_PARTS = {
+    "facial expression": ("face",), "eyes closed": ("face",), "frowning": ("face",),
+    "nodding": ("face",), "lifting head": ("face",), "expressive head movement": ("face",),
+    "upbeat in head movement": ("face",), "head related action": ("face",),
+    "right hand round": ("hands",), "left hand gesture": ("hands",), "vibrato": ("hands",),
+    "repositioning guitar": ("hands",), "right hand action": ("hands",), "left hand action": ("hands",),
+    "expressive shoulder movement": (), "sympathetic body movement": (), "upper body movement": (),
+    "minimal movement": (), "freeze": (), "relative stillness": (), "expressive preparation": (),
+    "physical energy": (), "normal play": (),
+}
+
+
+def parse_parts(parts) -> tuple[str, ...] | None:
+    """Landmark groups from a setting: None or ``"all"`` (every group, Holistic), else an iterable
+    or comma-separated string of :data:`PART_GROUPS` (``left_hand`` / ``right_hand`` read as
+    ``hands``). Returns them in :data:`PART_GROUPS` order, or None for all.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown or empty list.
+    """
+    if parts is None:
+        return None
+    items = parts.split(",") if isinstance(parts, str) else list(parts)
+    names = {str(p).strip().lower() for p in items if str(p).strip()}
+    if names == {"all"}:
+        return None
+    names = {"hands" if n in ("left_hand", "right_hand", "hand") else n for n in names}
+    unknown = sorted(names - set(PART_GROUPS))
+    if unknown or not names:
+        raise ParameterError(f"landmark parts must be some of {', '.join(PART_GROUPS)} (or 'all'), "
+                             f"got {', '.join(unknown) if unknown else 'none'}")
+    out = tuple(p for p in PART_GROUPS if p in names)
+    return None if out == PART_GROUPS else out
+
+
+def parts_for_classes(classes) -> tuple[str, ...] | None:
+    """The landmark groups a model of ``classes`` needs (:data:`GESTURE_PARTS`), for ``parts=``.
+
+    The pose always; the face mesh for facial and head gestures; the hands for hand gestures. A
+    class not in the table (a custom taxonomy) needs everything: returns None (all groups).
+    """
+    from musicperf.labels.taxonomy import normalize_name
+
+    need = {"pose"}
+    for c in classes:
+        key = normalize_name(c)
+        if key not in GESTURE_PARTS:
+            return None
+        need.update(GESTURE_PARTS[key])
+    out = tuple(p for p in PART_GROUPS if p in need)
+    return None if out == PART_GROUPS else out
+
+
+class _PartsRunner:
+    """The MediaPipe graphs for the pose and/or the hands, one graph per group (no face).
+
+    Holistic runs its pose, face and hand models on every frame; a model that needs no face
+    runs only ``mp.solutions.pose`` (33 points with visibility) and/or ``mp.solutions.hands``
+    (two hands, assigned to a side by the nearest pose wrist when there is a pose, otherwise by
+    the swapped handedness label, see :func:`_assign_hands`). Measured per frame on pianist.avi
+    (loaded 2-core AMD EPYC, 60 frames, two runs): Holistic 143-162 ms, Pose 54-103 ms, Hands
+    62-78 ms, Pose + Hands 83-130 ms. The face is left to Holistic, which finds it from the
+    body: the stand-alone face mesh (``mp.solutions.face_mesh``, 5-9 ms a frame) relies on the
+    short-range face detector and found no face in pianist.avi's first frames (a seated
+    performer a few metres away, in profile). Same call signature and output as
+    :class:`_HolisticRunner`; groups not asked for are None.
+    """
+
+    def __init__(self, parts: tuple[str, ...], *, refine_face: bool, min_detection_confidence: float,
+                 min_tracking_confidence: float):
+        self.mp = _mediapipe()
+        self.parts = tuple(parts)
+        conf = dict(min_detection_confidence=min_detection_confidence, min_tracking_confidence=min_tracking_confidence)
+        sol = self.mp.solutions
+        if "face" in parts:
+            raise ParameterError("the face is extracted by Holistic (see _make_runner)")
+        self.pose = self.hands = None
+        with _quiet_stderr():
+            if "pose" in parts:
+                self.pose = sol.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True, **conf)
+                _warm_up(self.pose)
+            if "hands" in parts:
+                self.hands = sol.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=1, **conf)
+                _warm_up(self.hands)
+
+    def close(self) -> None:
+        with _quiet_stderr():
+            for g in (self.pose, self.hands):
+                if g is not None:
+                    g.close()
+
+    def __call__(self, frame: np.ndarray):
+        frame = np.ascontiguousarray(frame)
+        frame.flags.writeable = False
+        pose = vis = face = left = right = None
+        source = [SOURCE_NONE, SOURCE_NONE]
+        if self.pose is not None:
+            res = _HolisticRunner._process(self.pose, frame)
+            pose, vis = _to_array(res.pose_landmarks, 33, visibility=True)
+        if self.hands is not None:
+            hres = _HolisticRunner._process(self.hands, frame)
+            for side, pts in _assign_hands(hres, pose):
+                if side == "left":
+                    left, source[0] = pts, SOURCE_HANDS
+                else:
+                    right, source[1] = pts, SOURCE_HANDS
+        return pose, vis, face, left, right, source
+
+
+class _Only:
+    """A runner whose groups not in ``parts`` are dropped (None), so a model trained on some
+    groups sees the same missing values whichever graph produced the others."""
+
+    def __init__(self, runner, parts):
+        self.runner, self.parts = runner, tuple(parts)
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def __call__(self, frame):
+        pose, vis, face, left, right, source = self.runner(frame)
+        if "pose" not in self.parts:
+            pose = vis = None
+        if "hands" not in self.parts:
+            left = right = None
+            source = [SOURCE_NONE, SOURCE_NONE]
+        return pose, vis, face, left, right, source
+
+
+def _make_runner(params: dict):
+    """The landmark model of one stretch: Holistic whenever the face is needed (it finds the face
+    from the body; groups not asked for are dropped), else :class:`_PartsRunner`."""
+    parts = params.get("parts")
+    kw = dict(refine_face=params["refine_face"], min_detection_confidence=params["min_detection_confidence"],
+              min_tracking_confidence=params["min_tracking_confidence"])
+    if parts is None:
+        return _HolisticRunner(hands=params["hands"], **kw)
+    if "face" in parts:
+        hands = params["hands"] if "hands" in parts else "never"
+        return _Only(_HolisticRunner(hands=hands, **kw), parts)
+    return _PartsRunner(tuple(parts), **kw)
+
+
+#: Grey levels a luma sample must change by to count as moving in :class:`MotionSampler`: above
+#: the noise of compressed video (a still frame's re-encoding changes pixels by a few levels).
+MOTION_NOISE = 15
+
+
+class MotionSampler:
+    """Decides, frame by frame, whether the landmark model must run: motion-driven sampling.
+
+    A frame is a model frame when at least ``max_every`` frames have passed since the last
+    model frame, or at least ``every`` have and more than ``threshold`` per cent of the luma
+    samples inside the region of interest changed by more than :data:`MOTION_NOISE` grey levels
+    since the last model frame. Still frames (a held note, duplicated frames of a frame-rate
+    conversion) are skipped and later interpolated; a fast movement brings the model back
+    after ``every`` frames.
+
+    The region of interest follows the performer: the box around every point detected in the
+    last model frame, widened by ``margin`` of its size on each side (the whole picture while
+    nothing is detected), so motion in the background (audience, lights, other musicians)
+    does not wake the model. The luma plane is read at every ``step``-th row and column (a
+    640 x 480 frame: 160 x 120 samples), which costs microseconds and needs no conversion to RGB.
+
+    Cropping the frame given to MediaPipe to this region was measured too and did not pay:
+    MediaPipe already crops its own regions around the tracked person, and its cost is in the
+    models (Holistic 159 ms per frame on the full 640 x 480 picture against 224 ms on the crop,
+    within the noise of the loaded 2-core machine), so the model sees the full frame.
+    """
+
+    def __init__(self, *, every: int, max_every: int, threshold: float, margin: float = 0.25, step: int = 4):
+        if max_every < every:
+            raise ParameterError(f"max_every ({max_every}) must be >= every ({every})")
+        if not threshold >= 0:
+            raise ParameterError(f"motion threshold must be >= 0 per cent, got {threshold}")
+        self.every, self.max_every, self.threshold = int(every), int(max_every), float(threshold)
+        self.margin, self.step = float(margin), int(step)
+        self.last = None  # luma samples of the last model frame
+        self.last_index = None
+        self.roi = None  # (y0, y1, x0, x1) in sample units, None: everything
+
+    def luma(self, frame) -> np.ndarray:
+        """Every ``step``-th luma sample of an ``av.VideoFrame`` (or an (H, W[, 3]) array) as int16."""
+        if isinstance(frame, np.ndarray):
+            y = frame if frame.ndim == 2 else frame.mean(axis=-1)
+        elif frame.format.name.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")):
+            p = frame.planes[0]
+            y = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: frame.height, : frame.width]
+        else:
+            y = frame.to_ndarray(format="gray")
+        return np.asarray(y[:: self.step, :: self.step], dtype=np.int16)
+
+    def motion(self, y: np.ndarray) -> float:
+        """Per cent of the samples in the region of interest that moved since the last model frame."""
+        if self.last is None or self.last.shape != y.shape:
+            return 100.0
+        a, b = y, self.last
+        if self.roi is not None:
+            y0, y1, x0, x1 = self.roi
+            a, b = a[y0:y1, x0:x1], b[y0:y1, x0:x1]
+        if a.size == 0:
+            return 100.0
+        return 100.0 * float((np.abs(a - b) > MOTION_NOISE).mean())
+
+    def wants(self, index: int, y: np.ndarray) -> bool:
+        """Whether frame ``index`` (with luma samples ``y``) is a model frame."""
+        if self.last_index is None:
+            return True
+        gap = index - self.last_index
+        if gap >= self.max_every:
+            return True
+        return gap >= self.every and self.motion(y) > self.threshold
+
+    def ran(self, index: int, y: np.ndarray, points: np.ndarray | None) -> None:
+        """The model ran on frame ``index``; ``points`` ``(N, 2)`` normalised x, y it found (NaN allowed)."""
+        self.last, self.last_index = y, index
+        self.roi = None
+        if points is not None:
+            pts = points[np.isfinite(points).all(axis=1)]
+            if len(pts):
+                h, w = y.shape
+                (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+                mx, my = self.margin * max(x1 - x0, 0.05), self.margin * max(y1 - y0, 0.05)
+                self.roi = (max(0, int((y0 - my) * h)), min(h, int(np.ceil((y1 + my) * h))),
+                            max(0, int((x0 - mx) * w)), min(w, int(np.ceil((x1 + mx) * w))))
+
+
+def _points(row) -> np.ndarray | None:
+    """All points a model row found, ``(N, 2)`` normalised x, y (None when nothing was found)."""
+    found = [a[:, :2] for a in (row[0], row[2], row[3], row[4]) if a is not None]
+    return np.concatenate(found) if found else None
+
+
 def extract_landmarks(
     video: str | Path,
     *,
@@ -404,6 +655,9 @@ def extract_landmarks(
     progress: bool = False,
     cache: bool = True,
     cache_dir: str | Path | None = None,
+    parts=None,
+    max_every: int | None = None,
+    motion_threshold: float = 3.0,
 ) -> Landmarks:
     """Pose, face-mesh and hand landmarks of every frame of ``video`` with MediaPipe Holistic.
 
@@ -437,6 +691,24 @@ def extract_landmarks(
         tqdm progress bar on stderr.
     cache, cache_dir
         Read/write the per-video cache (:mod:`musicperf.features.cache`).
+    parts : str or list of str, optional
+        Landmark groups to compute, some of :data:`PART_GROUPS` (``"pose"``, ``"face"``,
+        ``"hands"``; a comma-separated string is accepted); None or ``"all"``: every group with
+        Holistic. Without the face, only the pose and/or hand graphs run
+        (:class:`_PartsRunner`: about 2x faster for the pose alone); with it, Holistic (it finds
+        the face from the body). Groups not asked for are all-NaN.
+        :func:`parts_for_classes` gives the groups a model's classes need. ``hands`` does not
+        apply without the face (the hand graph then runs on every model frame).
+    max_every : int, optional
+        Motion-driven sampling (:class:`MotionSampler`): the model runs on a frame when
+        ``max_every`` frames have passed since the last model frame, or ``every`` have and more
+        than ``motion_threshold`` per cent of the region around the performer changed; the last
+        frame of each stretch is always a model frame. Still frames are skipped and
+        interpolated like the others. None (default) or ``max_every == every``: fixed
+        sampling, every ``every``-th frame.
+    motion_threshold : float
+        Per cent of the luma samples around the performer that must have changed (by more
+        than :data:`MOTION_NOISE` grey levels) for a frame within ``max_every`` to be a model frame.
 
     Returns
     -------
@@ -461,6 +733,14 @@ def extract_landmarks(
         raise ParameterError(f"every must be a positive number of frames, got {every!r}")
     if workers is not None and not (isinstance(workers, (int, np.integer)) and workers >= 1):
         raise ParameterError(f"workers must be a positive number of processes or None, got {workers!r}")
+    parts = parse_parts(parts)
+    if max_every is not None:
+        if not (isinstance(max_every, (int, np.integer)) and max_every >= every):
+            raise ParameterError(f"max_every must be a number of frames >= every ({every}), got {max_every!r}")
+        if not (np.isfinite(motion_threshold) and 0 <= motion_threshold <= 100):
+            raise ParameterError(f"motion_threshold must be a percentage in [0, 100], got {motion_threshold!r}")
+        if max_every == every:
+            max_every = None
     video = Path(video)
     if not video.is_file():
         raise DecodeError(f"video '{video}' does not exist")
@@ -474,6 +754,11 @@ def extract_landmarks(
         params["every"] = int(every)
     if len(segments) > 1:
         params["segments"] = len(segments)
+    if parts is not None:
+        params["parts"] = list(parts)
+    if max_every is not None:
+        params["max_every"] = int(max_every)
+        params["motion_threshold"] = float(motion_threshold)
 
     def compute():
         lm = _extract_segments(video, params=params, segments=segments, every=int(every), progress=progress)
@@ -520,10 +805,13 @@ def _run_segment(video: str, params: dict, start: float, end: float | None, ever
     ``left_hand``, ``right_hand``, ``hand_source``) plus ``fps``, ``width``, ``height``."""
     from musicperf.io.video import VideoReader, _to_array
 
-    runner = _HolisticRunner(hands=params["hands"], refine_face=params["refine_face"],
-                             min_detection_confidence=params["min_detection_confidence"],
-                             min_tracking_confidence=params["min_tracking_confidence"])
+    runner = _make_runner(params)
+    sampler = None
+    if params.get("max_every") is not None:
+        sampler = MotionSampler(every=every, max_every=int(params["max_every"]),
+                                threshold=float(params["motion_threshold"]))
     times, rows, sampled = [], [], []
+    held = None  # (index, frame) of the last decoded frame when it was not a model frame
     try:
         with VideoReader(video) as reader:
             info = reader.info
@@ -540,13 +828,28 @@ def _run_segment(video: str, params: dict, start: float, end: float | None, ever
             # Frames the model skips are decoded (the stream needs it) but never converted to RGB.
             for i, (t, frame) in enumerate(reader._frames(start, end, size=None, convert=False)):
                 times.append(t)
-                if i % every == 0:
-                    rows.append(runner(_to_array(frame, size=None, rotation=rotation, fmt="rgb24")))
-                    sampled.append(i)
+                if sampler is None:
+                    if i % every == 0:
+                        rows.append(runner(_to_array(frame, size=None, rotation=rotation, fmt="rgb24")))
+                        sampled.append(i)
+                else:
+                    # The motion is measured on the stored picture; with a rotated video the
+                    # performer's box (display coordinates) does not apply: the whole picture counts.
+                    y = sampler.luma(frame)
+                    if sampler.wants(i, y):
+                        rows.append(runner(_to_array(frame, size=None, rotation=rotation, fmt="rgb24")))
+                        sampled.append(i)
+                        sampler.ran(i, y, None if rotation else _points(rows[-1]))
+                        held = None
+                    else:
+                        held = (i, frame)
                 if bar is not None:
                     bar.update(1)
                 if params["max_frames"] is not None and len(times) >= params["max_frames"]:
                     break
+            if held is not None:  # end on a model frame: nothing after the last sample is merely held
+                rows.append(runner(_to_array(held[1], size=None, rotation=rotation, fmt="rgb24")))
+                sampled.append(held[0])
             if bar is not None:
                 bar.close()
     finally:
