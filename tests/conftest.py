@@ -15,6 +15,13 @@ if "numpy" not in sys.modules:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# The user cache (numeric-mode choices, compiled kernels, feature caches) goes to a folder of
+# this test session, never the user's ~/.cache/musicperf; subprocesses inherit it.
+if "MUSICPERF_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["MUSICPERF_CACHE_DIR"] = tempfile.mkdtemp(prefix="musicperf-test-cache-")
+
 TESTS = Path(__file__).parent
 # CI clones the repository beside a copy of shared/; MUSICPERF_SHARED_DATA overrides the place.
 SHARED_DATA = Path(os.environ.get("MUSICPERF_SHARED_DATA", TESTS.parent.parent / "shared" / "data")).resolve()
