@@ -100,7 +100,7 @@ class MSTCNConfig:
     input_dropout: float = 0.2
     smoothing: float = 0.15
     tau: float = 4.0
-    epochs: int = 150
+    epochs: int = 100
     lr: float = 3e-3
     weight_decay: float = 1e-3
     seed: int = 0
