@@ -50,6 +50,30 @@ def load(video_name: str, *, every: int, workers: int):
     return tracks, y, classes, feat_s
 
 
+def load_synthetic(out: Path, *, seconds: float = 90.0, seed: int = 7):
+    """The demo's synthetic performance (``make demo``: 90 s, 320x240, 25 fps, 5 gestures).
+
+    MediaPipe does not detect the drawn performer, so its tracks are flow + grid only.
+    """
+    from musicperf.features.tracks import frame_tracks
+    from musicperf.io.elan import read_eaf
+    from musicperf.labels import Taxonomy, frame_labels
+    from musicperf.synth import synthesize
+    from musicperf.tasks.demo import DEMO_GESTURES, demo_schedule
+
+    t0 = time.perf_counter()
+    if not (out / "performance.mp4").is_file():
+        synthesize(out, seconds=seconds, seed=seed, size=(320, 240), schedule=demo_schedule(seconds, seed))
+    tracks = frame_tracks(out / "performance.mp4", tracks=("flow", "grid"))
+    feat_s = time.perf_counter() - t0
+    aset = read_eaf(out / "performance.eaf")
+    classes = [c for c in DEMO_GESTURES if c in aset.tiers]
+    tax = Taxonomy(tuple(classes), {c: c for c in classes}, by="tier", name="bench")
+    y = np.asarray(frame_labels(aset, tax, fps=tracks.fps, n_frames=len(tracks), check=False,
+                                unknown="ignore"), dtype=np.float32)
+    return tracks, y, classes, feat_s
+
+
 def scores(y_true: np.ndarray, active: np.ndarray, rest: np.ndarray, classes) -> dict:
     from musicperf.evaluate.segmental import segmental_scores
 
@@ -81,14 +105,15 @@ def spans_mask(n: int, fraction: float) -> np.ndarray:
     return m
 
 
-def run_one(tracks, y, classes, mask, *, sets, n_folds):
+def run_one(tracks, y, classes, mask, *, sets, n_folds, choice="global", margin=0.02):
     from musicperf.train.candidates import ConstantLabeller, default_candidates
     from musicperf.train.framelabeller import set_tracks, train_frame_labeller
 
     rest = ~mask
     rows = []
     t0 = time.perf_counter()
-    lab = train_frame_labeller([tracks], [y], [mask], classes=classes, sets=sets, n_folds=n_folds)
+    lab = train_frame_labeller([tracks], [y], [mask], classes=classes, sets=sets, n_folds=n_folds, choice=choice,
+                               margin=margin)
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     _, active = lab.label([tracks])
@@ -126,10 +151,15 @@ def main(argv=None) -> int:
     ap.add_argument("--fractions", default="0.2,0.4,0.6")
     ap.add_argument("--sets", default="all,landmarks")
     ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--choice", choices=("global", "class"), default="global",
+                    help="one candidate for all classes (default) or the best per class")
+    ap.add_argument("--margin", type=float, default=0.02)
     ap.add_argument("--every", type=int, default=2, help="landmarks on every N-th frame (default 2)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--spans", action="store_true", help="also annotate the same amount as two spans")
     ap.add_argument("--json", default=None, help="write all rows to this JSON file")
+    ap.add_argument("--synthetic", default=None, metavar="DIR",
+                    help="instead, the demo's synthetic performance, rendered into DIR (SYNTHETIC figures)")
     args = ap.parse_args(argv)
     import torch
 
@@ -137,8 +167,15 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     sets = tuple(s.strip() for s in args.sets.split(",") if s.strip())
     out = []
-    for name in [v.strip() for v in args.videos.split(",") if v.strip()]:
-        tracks, y, classes, feat_s = load(name, every=args.every, workers=args.workers)
+    names = [v.strip() for v in args.videos.split(",") if v.strip()]
+    if args.synthetic:
+        names = ["synthetic"]
+    for name in names:
+        if name == "synthetic":
+            Path(args.synthetic).mkdir(parents=True, exist_ok=True)
+            tracks, y, classes, feat_s = load_synthetic(Path(args.synthetic))
+        else:
+            tracks, y, classes, feat_s = load(name, every=args.every, workers=args.workers)
         print(f"\n## {name}: {len(tracks)} frames at {tracks.fps:g} fps, tiers {classes}")
         print(f"features: {feat_s:.1f} s ({'cached' if all(tracks.meta['cache_hit'].values()) else 'computed'}); "
               + tracks.describe().replace("\n", "; "))
@@ -152,7 +189,8 @@ def main(argv=None) -> int:
                 mask[: int(frac * n)] = True
             else:
                 mask = spans_mask(n, frac)
-            rows, lab = run_one(tracks, y, classes, mask, sets=sets, n_folds=args.folds)
+            rows, lab = run_one(tracks, y, classes, mask, sets=sets, n_folds=args.folds, choice=args.choice,
+                                margin=args.margin)
             print(f"\n### {name}, {frac:.0%} annotated ({layout}), scored on the other {1 - frac:.0%}")
             print("| model | features | macro F1 | F1@25 | edit | " + " | ".join(classes) + " | train s | label s |")
             print("|---" * (7 + len(classes)) + "|")

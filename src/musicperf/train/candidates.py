@@ -29,7 +29,7 @@ import numpy as np
 
 from musicperf.errors import ParameterError, require
 
-__all__ = ["ConstantLabeller", "MSTCNLabeller", "LightGBMLabeller", "Cleanup", "window_statistics",
+__all__ = ["ConstantLabeller", "MSTCNLabeller", "LightGBMLabeller", "EnsembleLabeller", "Cleanup", "window_statistics",
            "standardise", "default_candidates"]
 
 
@@ -319,7 +319,33 @@ class LightGBMLabeller(_Labeller):
         return out
 
 
-def default_candidates(*, fps: float, lightgbm: bool = True) -> dict:
+class EnsembleLabeller(_Labeller):
+    """The mean of the probabilities of several labellers trained on the same data.
+
+    Their errors differ (MS-TCN is smooth and context-aware, LightGBM sees each window alone),
+    so the average is often better than either, and less dependent on a noisy choice.
+    """
+
+    def __init__(self, factories: Sequence, *, name: str = "ensemble"):
+        if not factories:
+            raise ParameterError("an ensemble needs at least one member")
+        self.factories = list(factories)
+        self.name = name
+        self.members: list = []
+
+    def fit(self, X, Y, M):
+        self.members = [f().fit(X, Y, M) for f in self.factories]
+        self.cleanup = Cleanup.from_labels(Y, M)
+        return self
+
+    def predict_proba(self, X) -> list[np.ndarray]:
+        if not self.members:
+            raise ParameterError("the ensemble is not trained yet")
+        probs = [m.predict_proba(X) for m in self.members]
+        return [np.mean([p[i] for p in probs], axis=0) for i in range(len(X))]
+
+
+def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = True) -> dict:
     """The model candidates of the automatic choice, as name -> factory (no argument)."""
     from musicperf.models.mstcn import MSTCNConfig
 
@@ -329,4 +355,6 @@ def default_candidates(*, fps: float, lightgbm: bool = True) -> dict:
     out = {"mstcn": lambda: MSTCNLabeller(MSTCNConfig(), step=step)}
     if lightgbm:
         out["lightgbm"] = lambda: LightGBMLabeller(fps=fps, row_step=2 if fps > 20 else 1)
+        if ensemble:
+            out["mstcn+lightgbm"] = lambda: EnsembleLabeller([out["mstcn"], out["lightgbm"]], name="mstcn+lightgbm")
     return out

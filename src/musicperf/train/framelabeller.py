@@ -165,8 +165,9 @@ def train_frame_labeller(
     classes: Sequence[str],
     sets: Sequence[str] = ("all", "landmarks", "pixels"),
     candidates: Mapping[str, Callable[[], object]] | None = None,
-    n_folds: int = 4,
+    n_folds: int = 3,
     margin: float = 0.02,
+    choice: str = "global",
     min_rate: float = 0.2,
     progress: Callable[[str], None] | None = None,
 ) -> FrameLabeller:
@@ -184,7 +185,7 @@ def train_frame_labeller(
     sets, min_rate : see :func:`feature_sets`
     candidates : mapping, optional
         Model name -> factory; default :func:`musicperf.train.candidates.default_candidates`.
-    n_folds, margin : see :func:`musicperf.train.selection.select_models`
+    n_folds, margin, choice : see :func:`musicperf.train.selection.select_models`
     progress : callable, optional
 
     Returns
@@ -208,7 +209,7 @@ def train_frame_labeller(
     guard = int(round(fps))  # 1 s: the LightGBM windows reach 1 s around a frame
     t0 = time.perf_counter()
     sel = select_models(fs, labels, masks, classes=classes, candidates=candidates, n_folds=n_folds, guard=guard,
-                        margin=margin, progress=progress)
+                        margin=margin, choice=choice, progress=progress)
     t1 = time.perf_counter()
     model = fit_selection(sel, fs, labels, masks, candidates=candidates)
     t2 = time.perf_counter()
