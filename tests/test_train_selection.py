@@ -93,3 +93,20 @@ def test_lightgbm_labeller_learns_the_signal(rng):
     lab = LightGBMLabeller(fps=10.0, params={"num_iterations": 30, "num_threads": 1}).fit([x], [y], [mask])
     pred = lab.predict([x])[0]
     assert (pred[200:, 0] == (y[200:, 0] > 0.5)).mean() > 0.9
+
+
+def test_ensemble_averages_its_members_and_global_choice_uses_one_candidate(rng):
+    from musicperf.train.candidates import EnsembleLabeller
+
+    y = blocks(rng, t=120)
+    ens = EnsembleLabeller([lambda: ConstantLabeller("always"), lambda: ConstantLabeller("never")])
+    p = ens.fit([y], [y], [np.ones(120, bool)]).predict_proba([y])[0]
+    assert np.allclose(p, 0.5)
+    # Two candidates: "good" sees the signal, "bad" predicts the opposite of class 0.
+    x = np.concatenate([y + 0.3 * rng.standard_normal(y.shape)], axis=1)
+    cands = {"good": lambda: MSTCNLabeller(TINY, step=1), "bad": lambda: ConstantLabeller("never")}
+    y2 = np.concatenate([y, y], axis=1)
+    sel = select_models({"x": [x]}, [y2], [np.ones(120, bool)], classes=["a", "b"], candidates=cands, n_folds=3)
+    assert sel.choice == "global" and {b["model"] for b in sel.best.values()} == {"good"}
+    with pytest.raises(ParameterError, match="choice"):
+        select_models({"x": [x]}, [y2], [np.ones(120, bool)], classes=["a", "b"], candidates=cands, choice="any")

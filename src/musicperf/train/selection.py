@@ -251,8 +251,8 @@ def select_models(
             bc = next(r for r in const if r["model"] == "constant-never")
         bl = max(learned, key=key) if learned else None
         learnable = bl is not None and bl["f1"] is not None and key(bl) >= key(bc) + margin
-        choice = bl if learnable else bc
-        best[name] = {"model": choice["model"], "features": choice["features"], "f1": choice["f1"],
+        chosen = bl if learnable else bc
+        best[name] = {"model": chosen["model"], "features": chosen["features"], "f1": chosen["f1"],
                       "constant": bc["model"], "constant_f1": bc["f1"], "learnable": bool(learnable),
                       "best_candidate": None if bl is None else bl["model"],
                       "best_candidate_features": None if bl is None else bl["features"],
