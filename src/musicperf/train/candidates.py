@@ -129,9 +129,14 @@ def standardise(X: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, 
 
     Returns the standardised sequences, the means and the standard deviations ``(F,)``.
     """
+    import warnings
+
     allx = np.concatenate([np.asarray(x, dtype=np.float64) for x in X])
-    mean = np.nanmean(allx, axis=0)
-    std = np.nanstd(allx, axis=0)
+    with warnings.catch_warnings():
+        # A column never found (e.g. the hand-region flow of a video without hands) is all NaN.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(allx, axis=0)
+        std = np.nanstd(allx, axis=0)
     mean = np.nan_to_num(mean)
     std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
     out = [np.nan_to_num((np.asarray(x, dtype=np.float64) - mean) / std).astype(np.float32) for x in X]
