@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from musicperf.api import score
@@ -165,3 +166,45 @@ def test_cli_warns_per_tier_empty_on_both_sides(tmp_path, capsys):
     assert main(["score", str(tmp_path / "ref.eaf"), str(tmp_path / "pred.eaf"), "--to", "2"]) == 0
     captured = capsys.readouterr()
     assert "macro average" in captured.out and captured.err.count("warning:") == 1
+
+
+def test_segmental_scores_are_reported_beside_the_frame_scores():
+    ref = aset(A=[(0.0, 1.0), (2.0, 3.0)])
+    pred = aset(A=[(0.0, 1.0)])
+    r = score_annotations(ref, pred, fps=25.0, end=4.0)
+    row = r["tiers"]["A"]
+    assert row["f1@50"] == pytest.approx(2 / 3)  # 1 TP, 0 FP, 1 FN
+    assert row["edit"] == pytest.approx(0.5)
+    assert r["macro"]["f1@25"] == pytest.approx(2 / 3)
+    assert "F1@25" in format_table(r)
+
+
+def test_the_window_is_the_media_duration_not_the_extent_of_the_documents(tmp_path):
+    from musicperf.io.elan import write_eaf
+
+    # Both documents stop at 2 s; the media lasts 4 s: the last 2 s are true negatives.
+    ref = aset(A=[(0.0, 1.0)])
+    pred = aset(A=[(1.0, 2.0)])
+    short = score_annotations(ref, pred, fps=25.0)
+    full = score_annotations(ref, pred, fps=25.0, duration=4.0)
+    assert short["n_frames"] == 50 and full["n_frames"] == 100
+    assert full["tiers"]["A"]["confusion"] == [[50, 25], [25, 0]]
+    # The CLI finds the duration from the media the reference links.
+    import av
+
+    video = tmp_path / "v.mp4"
+    with av.open(str(video), "w") as c:
+        s = c.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        for _ in range(100):
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    write_eaf(ref, tmp_path / "ref.eaf", media=video)
+    write_eaf(pred, tmp_path / "pred.eaf")
+    r = score(tmp_path / "ref.eaf", tmp_path / "pred.eaf")
+    assert r["window"].startswith("media") and r["n_frames"] == 100
+    r = score(tmp_path / "ref.eaf", tmp_path / "pred.eaf", duration=3.0)
+    assert r["window"] == "duration" and r["n_frames"] == 75
+    assert score(ref, pred)["window"] == "annotations"

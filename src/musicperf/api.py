@@ -117,8 +117,11 @@ def score(
     fps: float = 25.0,
     tiers: list[str] | None = None,
     by: str = "tier",
+    media: str | Path | None = None,
+    duration: float | None = None,
 ) -> dict:
-    """Frame-level precision, recall, F1 and Cohen's kappa per tier between two annotations.
+    """Frame-level precision, recall, F1, Cohen's kappa and the segmental scores (F1@10/25/50,
+    edit) per tier between two annotations.
 
     Parameters
     ----------
@@ -133,11 +136,19 @@ def score(
         Reference tiers to score.
     by : {"tier", "value"}
         Classes are tier names, or annotation values (regrouped into one tier per value).
+    media : str or Path, optional
+        The video (or audio) the annotations describe: the scored window runs to its end.
+        Default: the media the reference links (ELAN media descriptor), else the prediction's.
+    duration : float, optional
+        Seconds of the media, instead of ``media``.
 
     Returns
     -------
     dict
-        See :func:`musicperf.evaluate.agreement.score_annotations`.
+        See :func:`musicperf.evaluate.agreement.score_annotations`; plus ``"window"``: where the
+        end of the scored window came from (``"to"``, ``"duration"``, ``"media: PATH"``, or
+        ``"annotations"`` when no media was found: then the window ends at the last annotation of
+        either document and frames after it are not scored).
     """
     from musicperf.evaluate.agreement import score_annotations
     from musicperf.io.annotations import AnnotationSet
@@ -145,7 +156,66 @@ def score(
 
     ref = reference if isinstance(reference, AnnotationSet) else read_annotations(reference)
     pred = prediction if isinstance(prediction, AnnotationSet) else read_annotations(prediction)
-    return score_annotations(ref, pred, fps=fps, start=start, end=end, tiers=tiers, by=by)
+    window = "to" if end is not None else "duration" if duration is not None else None
+    if duration is None and end is None:
+        found = _media_duration(media) if media is not None else None
+        for aset in (ref, pred):
+            if found is None and media is None:
+                found = _linked_media_duration(aset)
+        if found is not None:
+            duration, where = found
+            window = f"media: {where}"
+    result = score_annotations(ref, pred, fps=fps, start=start, end=end, tiers=tiers, by=by, duration=duration)
+    result["window"] = window or "annotations"
+    return result
+
+
+def _media_duration(path) -> tuple[float, str]:
+    """``(seconds, path)`` of a video or audio file; raises DecodeError when it cannot be read."""
+    from musicperf.errors import DecodeError
+    from musicperf.io.video import probe
+
+    try:
+        return float(probe(path).duration), str(path)
+    except DecodeError:
+        from musicperf.io.audio import load_audio
+
+        y, sr = load_audio(path)
+        return float(len(y) / sr), str(path)
+
+
+def _linked_media_duration(aset) -> tuple[float, str] | None:
+    """The duration of the first readable media file an annotation document links, or None.
+
+    Looks for the relative URL beside the document, the absolute URL, then a same-named file
+    beside the document (ELAN's own search order).
+    """
+    import urllib.parse
+    import urllib.request
+
+    from musicperf.errors import MusicperfError
+
+    base = Path(aset.source).parent if aset.source is not None else None
+    for ref in aset.media:
+        candidates = []
+        for url in (ref.relative_url, ref.url):
+            if not url:
+                continue
+            parsed = urllib.parse.urlparse(url)
+            if parsed.scheme == "file":
+                candidates.append(Path(urllib.request.url2pathname(parsed.path)))
+            elif not parsed.scheme or len(parsed.scheme) == 1:
+                p = Path(urllib.parse.unquote(url))
+                candidates.append(p if p.is_absolute() or base is None else base / p)
+            if base is not None and parsed.path:
+                candidates.append(base / Path(urllib.parse.unquote(parsed.path)).name)
+        for c in candidates:
+            if c.is_file():
+                try:
+                    return _media_duration(c)
+                except MusicperfError:
+                    continue
+    return None
 
 
 # --------------------------------------------------------------------------- helpers

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from musicperf.errors import AnnotationError, ParameterError
+from musicperf.evaluate.segmental import segmental_scores
 from musicperf.io.annotations import AnnotationSet, Tier, time_problem
+
+#: The segmental scores added beside the frame scores (:mod:`musicperf.evaluate.segmental`).
+_SEGMENTAL = ("f1@10", "f1@25", "f1@50", "edit")
+_METRICS = ("precision", "recall", "f1", "kappa", *_SEGMENTAL)
 
 #: Prefix of the tiers that ``musicperf label`` writes; ``auto: gesture`` predicts ``gesture``.
 AUTO_PREFIX = "auto: "
@@ -132,8 +137,12 @@ def score_annotations(
     end: float | None = None,
     tiers: list[str] | None = None,
     by: str = "tier",
+    duration: float | None = None,
 ) -> dict:
     """Frame-level precision, recall, F1 and Cohen's kappa per tier, and their macro averages.
+
+    Beside the frame scores each tier gets the segmental scores of temporal action segmentation
+    (F1@10, F1@25, F1@50 and the edit score, :mod:`musicperf.evaluate.segmental`).
 
     Parameters
     ----------
@@ -153,6 +162,11 @@ def score_annotations(
         ``"value"``: the classes are annotation values, not tier names (models trained with
         ``--by value``); the annotations of every non-``auto:`` tier of both documents are
         regrouped into one tier per distinct value before matching.
+    duration : float, optional
+        Seconds of the media the documents describe. The scored window then runs to the media's
+        end (or ``end``), so that frames after the last annotation of both documents are scored
+        as absent: without it a prediction and a reference that both stop early shrink the
+        window to their extent.
 
     Returns
     -------
@@ -161,7 +175,8 @@ def score_annotations(
         "recall", "f1", "kappa", "support", "predicted", "frames", "confusion"}}, "macro": {...},
         "unmatched_reference", "unmatched_prediction", "ignored_reference"}``. ``support`` and
         ``predicted`` count positive frames in the reference and the prediction;
-        ``confusion`` is ``[[TN, FP], [FN, TP]]`` in frames. A metric that is undefined (no
+        ``confusion`` is ``[[TN, FP], [FN, TP]]`` in frames; ``"f1@10"``, ``"f1@25"``,
+        ``"f1@50"`` and ``"edit"`` are the segmental scores (fractions). A metric that is undefined (no
         reference positives in the window: 0/0) is ``None`` and left out of the averages.
     """
     from musicperf.evaluate import metrics
@@ -175,12 +190,14 @@ def score_annotations(
         raise ParameterError(f"by must be 'tier' or 'value', got {by!r}")
     _check_times(reference, "reference")
     _check_times(prediction, "prediction")
+    if duration is not None and not (isinstance(duration, (int, float)) and duration > 0 and math.isfinite(duration)):
+        raise ParameterError(f"duration must be a positive number of seconds, got {duration!r}")
     if by == "value":
         reference, prediction = by_value(reference), by_value(prediction)
     match = match_tiers(list(reference.tiers), list(prediction.tiers), tiers=tiers)
     last = end
     if last is None:
-        last = max(reference.time_range[1], prediction.time_range[1])
+        last = duration if duration is not None else max(reference.time_range[1], prediction.time_range[1])
     n_frames = max(int(math.ceil(last * fps - 1e-6)), 0)
     first, stop = frame_window(n_frames, fps, start, end)
     result: dict = {
@@ -195,7 +212,7 @@ def score_annotations(
         "ignored_reference": match.ignored_reference,
     }
     if not match.pairs or stop <= first:
-        result["macro"] = {"precision": None, "recall": None, "f1": None, "kappa": None}
+        result["macro"] = {m: None for m in _METRICS}
         return result
 
     names = [r for r, _ in match.pairs]
@@ -219,6 +236,7 @@ def score_annotations(
 
     report = metrics.multilabel_report(y_true, y_pred.astype(float), classes=names, threshold=0.5, absent="exclude")
     kappas = np.atleast_1d(metrics.cohen_kappa(y_true, y_pred))
+    seg = segmental_scores(y_true, y_pred, classes=names)["per_class"]
     for k, (r, p) in enumerate(match.pairs):
         row = report["per_class"][r]
         result["tiers"][r] = {
@@ -232,13 +250,14 @@ def score_annotations(
             "frames": int(y_true.shape[0]),
             # Figure 3 of 000: [[TN, FP], [FN, TP]], rows true absent/present.
             "confusion": [[int(row["tn"]), int(row["fp"])], [int(row["fn"]), int(row["tp"])]],
+            **{m: seg[r][m] for m in _SEGMENTAL},
         }
     # Tiers whose reference is empty in the window have no recall or F1 (0/0): they are left
     # out of the averages, as in musicperf.evaluate.metrics (absent="exclude").
     # Kappa too, so that all four averages are over the same tiers (two empty tiers "agree"
     # with kappa 1, which would flatter the average).
     scored = [row for row in result["tiers"].values() if row["support"] > 0]
-    result["macro"] = {m: _mean([row[m] for row in scored]) for m in ("precision", "recall", "f1", "kappa")}
+    result["macro"] = {m: _mean([row[m] for row in scored]) for m in _METRICS}
     result["macro"]["tiers"] = len(scored)
     return result
 
@@ -287,16 +306,16 @@ def format_table(result: dict) -> str:
     """Render a :func:`score_annotations` result as a fixed-width text table."""
     lines = [f"frames {result['n_frames']} at {result['fps']:g} fps, {result['start']:.2f}-{result['end']:.2f} s"]
     width = max([len("tier"), len("macro average")] + [len(n) for n in result["tiers"]])
-    lines.append(f"{'tier':<{width}}  precision  recall     f1  kappa  support  predicted")
+    lines.append(f"{'tier':<{width}}  precision  recall     f1  kappa  F1@10  F1@25  F1@50   edit  support  predicted")
     for name, row in result["tiers"].items():
         lines.append(
             f"{name:<{width}}  {_fmt(row['precision'], 9)}  {_fmt(row['recall'], 6)}  {_fmt(row['f1'], 5)}  "
-            f"{_fmt(row['kappa'], 5)}  {row['support']:7d}  {row['predicted']:9d}"
+            f"{_fmt(row['kappa'], 5)}  {_segfmt(row)}  {row['support']:7d}  {row['predicted']:9d}"
         )
     m = result["macro"]
     lines.append(
         f"{'macro average':<{width}}  {_fmt(m['precision'], 9)}  {_fmt(m['recall'], 6)}  {_fmt(m['f1'], 5)}  "
-        f"{_fmt(m['kappa'], 5)}"
+        f"{_fmt(m['kappa'], 5)}  {_segfmt(m)}"
     )
     for key, label in (
         ("unmatched_reference", "reference tiers without a prediction"),
@@ -309,6 +328,10 @@ def format_table(result: dict) -> str:
     if empty:
         lines.append(f"not in the averages (no reference frame in the window): {', '.join(empty)}")
     return "\n".join(lines)
+
+
+def _segfmt(row: dict) -> str:
+    return "  ".join(_fmt(row.get(m), 5) for m in _SEGMENTAL)
 
 
 def _fmt(x: float | None, width: int) -> str:

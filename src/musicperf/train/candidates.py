@@ -1,0 +1,365 @@
+"""Frame labellers compared by the automatic model choice: constants, MS-TCN and LightGBM.
+
+Every candidate labels whole sequences of per-frame features (``(T, F)`` arrays, one per video)
+with per-frame, per-class presence, and learns from the annotated frames only (a mask). They
+are *transductive* on purpose: the unannotated frames of the same video are seen (as features,
+never as labels) when training, because they are the ones to label.
+
+* :class:`ConstantLabeller` - ``"always"`` or ``"never"`` present: the floor every model must
+  beat (a class present 60 % of the time gets frame F1 0.75 from "always").
+* :class:`MSTCNLabeller` - :mod:`musicperf.models.mstcn` on standardised features.
+* :class:`LightGBMLabeller` - one gradient-boosted tree model per class on sliding-window
+  statistics of the per-frame features (:func:`window_statistics`), the recipe of Ienaga et al.
+  (Language Resources and Evaluation 56:673-700, 2022: OpenPose keypoints, statistics over
+  sliding windows, LightGBM, trained on the part an annotator labelled in ELAN).
+
+The learned candidates share :class:`Cleanup`: threshold 0.5 (their losses are class-balanced)
+then the minimum-duration clean-up of :func:`musicperf.models.mstcn.clean_min_duration`, with
+the shortest run and gap lengths taken from the annotations.
+
+Imports numpy at module level; torch and lightgbm when a candidate is fitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from musicperf.errors import ParameterError, require
+
+__all__ = ["ConstantLabeller", "MSTCNLabeller", "LightGBMLabeller", "EnsembleLabeller", "Cleanup", "window_statistics",
+           "standardise", "default_candidates"]
+
+
+def _masks(M: Sequence[np.ndarray], Y: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Masks broadcast to ``(T, K)`` bool."""
+    out = []
+    for m, y in zip(M, Y):
+        m = np.asarray(m).astype(bool)
+        out.append(np.broadcast_to(m[:, None] if m.ndim == 1 else m, y.shape))
+    return out
+
+
+@dataclass
+class Cleanup:
+    """Thresholding and minimum-duration clean-up learned from the annotations.
+
+    ``min_on[k]`` / ``min_off[k]`` are half the 10th percentile of the annotated present runs /
+    gaps of class ``k`` in frames (at least 1): shorter runs are almost surely flicker. Half, so
+    that a genuinely short event survives.
+    """
+
+    threshold: float = 0.5
+    min_on: np.ndarray | None = None
+    min_off: np.ndarray | None = None
+
+    @classmethod
+    def from_labels(cls, Y: Sequence[np.ndarray], M: Sequence[np.ndarray], *, threshold: float = 0.5) -> "Cleanup":
+        from musicperf.evaluate.segmental import segments
+
+        k = Y[0].shape[1]
+        on = np.ones(k, dtype=int)
+        off = np.ones(k, dtype=int)
+        for c in range(k):
+            runs, gaps = [], []
+            for y, m in zip(Y, _masks(M, Y)):
+                for s, e in segments(m[:, c]):  # each annotated stretch on its own
+                    seg = y[s:e, c] > 0.5
+                    runs += [b - a for a, b in segments(seg)]
+                    gaps += [b - a for a, b in segments(~seg) if a > 0 and b < len(seg)]
+            if runs:
+                on[c] = max(1, int(0.5 * np.percentile(runs, 10)))
+            if gaps:
+                off[c] = max(1, int(0.5 * np.percentile(gaps, 10)))
+        return cls(threshold=threshold, min_on=on, min_off=off)
+
+    def apply(self, probs: np.ndarray) -> np.ndarray:
+        from musicperf.models.mstcn import clean_min_duration
+
+        active = probs >= self.threshold
+        if self.min_on is None:
+            return active
+        return clean_min_duration(active, min_on=self.min_on, min_off=self.min_off)
+
+    def to_dict(self) -> dict:
+        return {"threshold": self.threshold,
+                "min_on": None if self.min_on is None else self.min_on.tolist(),
+                "min_off": None if self.min_off is None else self.min_off.tolist()}
+
+
+class _Labeller:
+    name = "labeller"
+    cleanup: Cleanup | None = None
+
+    def fit(self, X, Y, M):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict_proba(self, X) -> list[np.ndarray]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict(self, X) -> list[np.ndarray]:
+        """Per-frame presence ``(T_i, K)`` bool after thresholding and clean-up."""
+        cleanup = self.cleanup or Cleanup()
+        return [cleanup.apply(p) for p in self.predict_proba(X)]
+
+
+class ConstantLabeller(_Labeller):
+    """Predicts every class present (``"always"``) or absent (``"never"``) on every frame."""
+
+    def __init__(self, value: str = "always"):
+        if value not in ("always", "never"):
+            raise ParameterError(f"a constant labeller is 'always' or 'never', got {value!r}")
+        self.value = value
+        self.name = f"constant-{value}"
+        self.n_classes = None
+
+    def fit(self, X, Y, M):
+        self.n_classes = Y[0].shape[1]
+        return self
+
+    def predict_proba(self, X) -> list[np.ndarray]:
+        v = 1.0 if self.value == "always" else 0.0
+        return [np.full((len(x), self.n_classes), v) for x in X]
+
+
+def standardise(X: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Zero mean, unit variance per feature over all frames of all sequences (NaN -> 0).
+
+    Returns the standardised sequences, the means and the standard deviations ``(F,)``.
+    """
+    import warnings
+
+    allx = np.concatenate([np.asarray(x, dtype=np.float64) for x in X])
+    with warnings.catch_warnings():
+        # A column never found (e.g. the hand-region flow of a video without hands) is all NaN.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(allx, axis=0)
+        std = np.nanstd(allx, axis=0)
+    mean = np.nan_to_num(mean)
+    std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+    out = [np.nan_to_num((np.asarray(x, dtype=np.float64) - mean) / std).astype(np.float32) for x in X]
+    return out, mean, std
+
+
+class MSTCNLabeller(_Labeller):
+    """MS-TCN (:mod:`musicperf.models.mstcn`) on features standardised over the whole video.
+
+    Parameters
+    ----------
+    config : MSTCNConfig, optional
+    step : int
+        Run the network on every ``step``-th frame (features averaged over each step, the
+        output repeated back): 30 fps features at step 2 keep every gesture of 0.2 s and more
+        and halve the cost. MS-TCN itself runs on 15 fps features.
+    """
+
+    def __init__(self, config=None, *, step: int = 2, name: str = "mstcn"):
+        if not (isinstance(step, int) and step >= 1):
+            raise ParameterError(f"step must be a positive integer, got {step!r}")
+        self.config = config
+        self.step = step
+        self.name = name
+        self.model = None
+
+    def _pool(self, x: np.ndarray) -> np.ndarray:
+        if self.step == 1:
+            return x
+        t = len(x)
+        pad = (-t) % self.step
+        if pad:
+            x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+        return x.reshape(-1, self.step, *x.shape[1:]).mean(axis=1)
+
+    def fit(self, X, Y, M):
+        from musicperf.models.mstcn import fit_mstcn
+
+        Xs, self.mean, self.std = standardise(X)
+        masks = _masks(M, Y)
+        Yp = [self._pool(np.asarray(y, dtype=np.float64)) for y in Y]
+        # A pooled frame is annotated when all its frames are; its target is their majority.
+        Mp = [self._pool(m.astype(np.float64)) >= 1.0 for m in masks]
+        Yp = [(y >= 0.5).astype(np.float32) for y in Yp]
+        self.model = fit_mstcn([self._pool(x) for x in Xs], Yp, Mp, config=self.config)
+        self.cleanup = Cleanup.from_labels(Y, M)
+        return self
+
+    def predict_proba(self, X) -> list[np.ndarray]:
+        from musicperf.models.mstcn import predict_mstcn
+
+        if self.model is None:
+            raise ParameterError("the MS-TCN labeller is not trained yet")
+        Xs = [np.nan_to_num((np.asarray(x, dtype=np.float64) - self.mean) / self.std).astype(np.float32) for x in X]
+        probs = predict_mstcn(self.model, [self._pool(x) for x in Xs])
+        return [np.repeat(p, self.step, axis=0)[: len(x)] for p, x in zip(probs, X)]
+
+
+def window_statistics(x: np.ndarray, *, fps: float, windows: Sequence[float] = (0.5, 2.0)) -> np.ndarray:
+    """Sliding-window statistics of per-frame features, one row per frame (window centred on it).
+
+    For each window length ``w`` seconds (``n = round(w * fps) | 1`` frames): the mean, standard
+    deviation, minimum and maximum of every feature over the window, and the difference of the
+    means of its second and first halves (the trend). Windows are clipped at the sequence ends.
+    The frame's own values come first. This is the feature layout of Ienaga et al. (2022,
+    Section 4.2: statistics of keypoint coordinates over sliding windows).
+
+    Parameters
+    ----------
+    x : ndarray, shape (T, F)
+        NaN (undetected landmarks) counts as 0 after standardisation by the caller.
+    fps : float
+    windows : sequence of float, seconds
+
+    Returns
+    -------
+    ndarray, shape (T, F * (1 + 5 * len(windows))), float32
+    """
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
+
+    x = np.nan_to_num(np.asarray(x, dtype=np.float64))
+    if x.ndim != 2:
+        raise ParameterError(f"features must be (frames, features), got shape {x.shape}")
+    cols = [x]
+    for w in windows:
+        n = max(3, int(round(w * fps)) | 1)
+        mean = uniform_filter1d(x, n, axis=0, mode="nearest")
+        sq = uniform_filter1d(x * x, n, axis=0, mode="nearest")
+        std = np.sqrt(np.clip(sq - mean * mean, 0, None))
+        mn = minimum_filter1d(x, n, axis=0, mode="nearest")
+        mx = maximum_filter1d(x, n, axis=0, mode="nearest")
+        after, before = _half_means(x, n // 2)
+        cols += [mean, std, mn, mx, after - before]
+    return np.concatenate(cols, axis=1).astype(np.float32)
+
+
+def _half_means(x: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means of ``x[t : t + h + 1]`` and ``x[t - h : t + 1]`` for every frame ``t`` (clipped)."""
+    t = len(x)
+    c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    idx = np.arange(t)
+    hi = np.minimum(idx + h + 1, t)
+    lo = np.maximum(idx - h, 0)
+    after = (c[hi] - c[idx]) / (hi - idx)[:, None]
+    before = (c[idx + 1] - c[lo]) / (idx + 1 - lo)[:, None]
+    return after, before
+
+
+class LightGBMLabeller(_Labeller):
+    """One LightGBM classifier per class on :func:`window_statistics` of the features.
+
+    Parameters
+    ----------
+    fps : float
+        Frame rate of the features (window lengths are in seconds).
+    windows : sequence of float
+        Window lengths, seconds.
+    params : dict, optional
+        LightGBM parameters (``lightgbm.train`` names) over the defaults: 100 trees of 15
+        leaves, learning rate 0.1, feature and row subsampling, 63 bins, one thread,
+        deterministic; the classes are balanced by sample weights.
+    row_step : int
+        Train on every ``row_step``-th annotated frame (neighbouring frames are nearly
+        identical; 2 halves the cost at 25-30 fps).
+    """
+
+    def __init__(self, *, fps: float, windows: Sequence[float] = (0.5, 2.0), params: dict | None = None,
+                 row_step: int = 1, name: str = "lightgbm"):
+        if not (isinstance(row_step, int) and row_step >= 1):
+            raise ParameterError(f"row_step must be a positive integer, got {row_step!r}")
+        self.row_step = row_step
+        self.fps = float(fps)
+        self.windows = tuple(windows)
+        # One thread: on a shared or small machine LightGBM's OpenMP threads spin against other
+        # processes (one class took 126 s with the default threads against 16 s with one, on 2
+        # busy cores). max_bin 63 and 100 rounds at rate 0.1: a few hundred to a few thousand
+        # annotated rows do not need more.
+        self.params = dict(objective="binary", num_iterations=100, num_leaves=15, learning_rate=0.1,
+                           min_data_in_leaf=20, bagging_fraction=0.8, bagging_freq=1, feature_fraction=0.3,
+                           max_bin=63, lambda_l2=1.0, verbosity=-1, seed=0, deterministic=True, force_col_wise=True,
+                           num_threads=1)
+        self.params.update(params or {})
+        self.name = name
+        self.models: list = []
+
+    def _features(self, X) -> list[np.ndarray]:
+        Xs = [np.nan_to_num((np.asarray(x, dtype=np.float64) - self.mean) / self.std) for x in X]
+        return [window_statistics(x, fps=self.fps, windows=self.windows) for x in Xs]
+
+    def fit(self, X, Y, M):
+        lgb = require("lightgbm", extra="labelling", purpose="the LightGBM baseline")
+        _, self.mean, self.std = standardise(X)
+        W = self._features(X)
+        masks = _masks(M, Y)
+        k = Y[0].shape[1]
+        self.models = []
+        self.constant = np.full(k, np.nan)
+        for c in range(k):
+            keep = [np.flatnonzero(m[:, c])[:: self.row_step] for m in masks]
+            rows = np.concatenate([w[k] for w, k in zip(W, keep)])
+            target = np.concatenate([(y[k, c] > 0.5).astype(int) for y, k in zip(Y, keep)])
+            if len(np.unique(target)) < 2:
+                # One outcome only in the annotations: LightGBM cannot fit; predict it.
+                self.models.append(None)
+                self.constant[c] = float(target[0]) if len(target) else 0.0
+                continue
+            # Balanced classes (the "balanced" class weight: each outcome weighs half).
+            n_pos = target.sum()
+            weight = np.where(target == 1, len(target) / (2.0 * n_pos), len(target) / (2.0 * (len(target) - n_pos)))
+            booster = lgb.train(self.params, lgb.Dataset(rows, target, weight=weight))
+            self.models.append(booster)
+        self.cleanup = Cleanup.from_labels(Y, M)
+        return self
+
+    def predict_proba(self, X) -> list[np.ndarray]:
+        if not self.models:
+            raise ParameterError("the LightGBM labeller is not trained yet")
+        W = self._features(X)
+        out = []
+        for w in W:
+            p = np.zeros((len(w), len(self.models)))
+            for c, clf in enumerate(self.models):
+                p[:, c] = self.constant[c] if clf is None else clf.predict(w)
+            out.append(p)
+        return out
+
+
+class EnsembleLabeller(_Labeller):
+    """The mean of the probabilities of several labellers trained on the same data.
+
+    Their errors differ (MS-TCN is smooth and context-aware, LightGBM sees each window alone),
+    so the average is often better than either, and less dependent on a noisy choice.
+    """
+
+    def __init__(self, factories: Sequence, *, name: str = "ensemble"):
+        if not factories:
+            raise ParameterError("an ensemble needs at least one member")
+        self.factories = list(factories)
+        self.name = name
+        self.members: list = []
+
+    def fit(self, X, Y, M):
+        self.members = [f().fit(X, Y, M) for f in self.factories]
+        self.cleanup = Cleanup.from_labels(Y, M)
+        return self
+
+    def predict_proba(self, X) -> list[np.ndarray]:
+        if not self.members:
+            raise ParameterError("the ensemble is not trained yet")
+        probs = [m.predict_proba(X) for m in self.members]
+        return [np.mean([p[i] for p in probs], axis=0) for i in range(len(X))]
+
+
+def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = True) -> dict:
+    """The model candidates of the automatic choice, as name -> factory (no argument)."""
+    from musicperf.models.mstcn import MSTCNConfig
+
+    # MS-TCN at about 8 frames per second (MS-TCN itself runs on 15 fps features): the visible
+    # events a person annotates last half a second and more, and the cost falls with the rate.
+    step = max(1, int(round(fps / 8.0)))
+    out = {"mstcn": lambda: MSTCNLabeller(MSTCNConfig(), step=step)}
+    if lightgbm:
+        out["lightgbm"] = lambda: LightGBMLabeller(fps=fps, row_step=2 if fps > 20 else 1)
+        if ensemble:
+            out["mstcn+lightgbm"] = lambda: EnsembleLabeller([out["mstcn"], out["lightgbm"]], name="mstcn+lightgbm")
+    return out

@@ -1,0 +1,112 @@
+"""Automatic model choice by blocked cross-validation, and the candidates it compares."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musicperf.errors import ParameterError
+from musicperf.models.mstcn import MSTCNConfig
+from musicperf.train.candidates import ConstantLabeller, LightGBMLabeller, MSTCNLabeller, window_statistics
+from musicperf.train.selection import blocked_folds, fit_selection, select_models
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = MSTCNConfig(stages=2, layers=4, channels=16, epochs=40, lr=1e-2, dropout=0.1, input_dropout=0.0)
+CANDIDATES = {"mstcn": lambda: MSTCNLabeller(TINY, step=1)}
+
+
+def blocks(rng, t=320, period=40, duty=0.7):
+    """Class 0 present ``duty`` of each period (a constant 'always' scores F1 0.82)."""
+    y = np.zeros((t, 1), np.float32)
+    for s in range(0, t, period):
+        y[s : s + int(duty * period), 0] = 1
+    return y
+
+
+def test_blocked_folds_hold_out_contiguous_blocks_with_a_guard():
+    m = np.zeros(20, bool)
+    m[2:14] = True
+    folds = blocked_folds([m], n_folds=3, guard=1)
+    assert len(folds) == 3
+    train, val = folds[1]
+    assert np.flatnonzero(val[0]).tolist() == [6, 7, 8, 9]
+    assert np.flatnonzero(train[0]).tolist() == [2, 3, 4, 11, 12, 13]  # 5 and 10 are the guard
+    assert sum(v[0].sum() for _, v in folds) == 12
+    with pytest.raises(ParameterError, match="n_folds"):
+        blocked_folds([m], n_folds=1)
+
+
+def test_choice_is_the_constant_when_the_features_are_noise(rng):
+    y = blocks(rng)
+    x = rng.standard_normal((len(y), 3)).astype(np.float32)
+    mask = np.ones(len(y), bool)
+    sel = select_models({"noise": [x]}, [y], [mask], classes=["lifted"], candidates=CANDIDATES, n_folds=3)
+    best = sel.best["lifted"]
+    assert best["constant"] == "constant-always"
+    assert best["constant_f1"] == pytest.approx(2 * 0.7 / 1.7, abs=0.01)
+    assert not best["learnable"] and best["model"] == "constant-always"
+    assert "not learnable" in sel.format_table()
+
+
+def test_choice_is_the_model_when_the_features_carry_the_signal(rng):
+    y = blocks(rng)
+    x = np.concatenate([y + 0.3 * rng.standard_normal(y.shape), rng.standard_normal((len(y), 2))], axis=1)
+    mask = np.ones(len(y), bool)
+    mask[240:] = False  # the rest is to be labelled
+    sel = select_models({"all": [x]}, [y], [mask], classes=["lifted"], candidates=CANDIDATES, n_folds=3)
+    best = sel.best["lifted"]
+    assert best["learnable"] and best["model"] == "mstcn" and best["features"] == "all"
+    assert best["f1"] > best["constant_f1"] + 0.1
+    labeller = fit_selection(sel, {"all": [x]}, [y], [mask], candidates=CANDIDATES)
+    pred = labeller.predict({"all": [x]})[0]
+    assert (pred[240:, 0] == (y[240:, 0] > 0.5)).mean() > 0.9
+    assert labeller.status == {"lifted": "model"}
+    rows = [r["model"] for r in sel.table]
+    assert rows == ["constant-always", "constant-never", "mstcn"]
+
+
+def test_a_class_never_annotated_present_is_the_constant_never(rng):
+    y = np.zeros((80, 1), np.float32)
+    sel = select_models({"a": [rng.standard_normal((80, 2))]}, [y], [np.ones(80, bool)], classes=["x"],
+                        candidates={}, n_folds=2)
+    assert sel.best["x"]["model"] == "constant-never" and not sel.best["x"]["learnable"]
+
+
+def test_constant_labeller_and_window_statistics():
+    c = ConstantLabeller("never").fit([np.zeros((4, 1))], [np.zeros((4, 2))], [np.ones(4)])
+    assert c.predict([np.zeros((3, 1))])[0].shape == (3, 2) and not c.predict([np.zeros((3, 1))])[0].any()
+    with pytest.raises(ParameterError):
+        ConstantLabeller("sometimes")
+    x = np.arange(10, dtype=float)[:, None]
+    w = window_statistics(x, fps=3.0, windows=(1.0,))  # 3-frame windows
+    assert w.shape == (10, 6)
+    assert w[5].tolist() == pytest.approx([5, 5, np.sqrt(2 / 3), 4, 6, 1.0])  # x, mean, std, min, max, trend
+
+
+def test_lightgbm_labeller_learns_the_signal(rng):
+    pytest.importorskip("lightgbm")
+    y = blocks(rng)
+    x = np.concatenate([y + 0.3 * rng.standard_normal(y.shape), rng.standard_normal((len(y), 1))], axis=1)
+    mask = np.zeros(len(y), bool)
+    mask[:200] = True
+    lab = LightGBMLabeller(fps=10.0, params={"num_iterations": 30, "num_threads": 1}).fit([x], [y], [mask])
+    pred = lab.predict([x])[0]
+    assert (pred[200:, 0] == (y[200:, 0] > 0.5)).mean() > 0.9
+
+
+def test_ensemble_averages_its_members_and_global_choice_uses_one_candidate(rng):
+    from musicperf.train.candidates import EnsembleLabeller
+
+    y = blocks(rng, t=120)
+    ens = EnsembleLabeller([lambda: ConstantLabeller("always"), lambda: ConstantLabeller("never")])
+    p = ens.fit([y], [y], [np.ones(120, bool)]).predict_proba([y])[0]
+    assert np.allclose(p, 0.5)
+    # Two candidates: "good" sees the signal, "bad" predicts the opposite of class 0.
+    x = np.concatenate([y + 0.3 * rng.standard_normal(y.shape)], axis=1)
+    cands = {"good": lambda: MSTCNLabeller(TINY, step=1), "bad": lambda: ConstantLabeller("never")}
+    y2 = np.concatenate([y, y], axis=1)
+    sel = select_models({"x": [x]}, [y2], [np.ones(120, bool)], classes=["a", "b"], candidates=cands, n_folds=3)
+    assert sel.choice == "global" and {b["model"] for b in sel.best.values()} == {"good"}
+    with pytest.raises(ParameterError, match="choice"):
+        select_models({"x": [x]}, [y2], [np.ones(120, bool)], classes=["a", "b"], candidates=cands, choice="any")
