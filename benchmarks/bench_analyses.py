@@ -1,4 +1,4 @@
-"""Figures for README.md (section 'Audio-visual analyses'): vibrato from motion (002 V-B) on synthetic performances.
+"""Figures for docs/analyses.md: vibrato from motion (002 V-B) on synthetic performances.
 
     .venv/bin/python benchmarks/bench_analyses.py [--quick]
 

@@ -1,4 +1,4 @@
-"""Figures for README.md ('Audio-visual analyses', Measured, Duets): playing/non-playing, motion-informed
+"""Figures for docs/analyses.md (Measured, Duets): playing/non-playing, motion-informed
 separation and player-to-track association on synthetic duets in which one player rests (002 IV-B,
 V-A, VI-B).
 

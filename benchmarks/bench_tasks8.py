@@ -1,7 +1,7 @@
 """Fusion vs video-only vs audio-only on synthetic data, for instrument recognition (003) and
 piano skill assessment (004); optionally 004's video:audio feature-ratio study (Table 2).
 
-Prints markdown tables (the ones in README.md (section 'Instrument recognition and piano skill assessment')) and, with --json, one JSON object.
+Prints markdown tables (the ones in docs/instrument-skill.md) and, with --json, one JSON object.
 
     .venv/bin/python benchmarks/bench_tasks8.py                 # both tasks, default sizes
     .venv/bin/python benchmarks/bench_tasks8.py --task skill --ratios 128:128,1024:128,128:512

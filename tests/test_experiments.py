@@ -2,7 +2,7 @@
 
 Two synthetic performances of 8 s (12 samples of 16 frames each), a ResNet-10 at width x0.125
 on 32x32 frames, 2 epochs: the point is the grid, the split names, the tables and resuming,
-not the figures (those are in README.md (section 'The experiments of the papers')).
+not the figures (those are in docs/experiments.md).
 """
 
 from __future__ import annotations

@@ -476,7 +476,7 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         was 4.11 dB with every restart gated, 4.13 dB with none, 4.21 dB alternating; per
         condition, gating every restart was the worst with freezes (a still player needs no
         gate, and each false rest costs: 3.27 / 5.40 / 4.15 dB on seeds 3-4 with motion
-        dynamics), gating none the worst with idle rests, alternating never (README.md).
+        dynamics), gating none the worst with idle rests, alternating never (docs/analyses.md).
     restarts : int
         Factorisations from ``restarts`` random initialisations (seeds ``seed``, ``seed + 1``,
         ...) whose soft masks are averaged (ours; 002 runs one). One factorisation's masks move
@@ -497,7 +497,7 @@ def separate(y: np.ndarray, sr: int, *, motion: np.ndarray | None = None, motion
         :data:`MOTION_DRIVEN` counts as not motion-driven. On seeds 1-2 of
         ``benchmarks/bench_duets.py`` Equation 2 with the estimated playing/non-playing was
         3.3-5.1 dB behind the timbre baseline on the pairs with a flute or piano (mean per
-        condition); README.md has all the figures.
+        condition); docs/analyses.md has all the figures.
     min_margin : float
         See ``instruments``. Default 0: the clusters are named by the sign of the evidence, with
         Equation 2 only when there is none. With motion dynamics (the violin's loudness follows

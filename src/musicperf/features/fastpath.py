@@ -9,7 +9,7 @@ benchmarks:
   conversion at the small size; ``method="opencv"``). The OpenCV route was expected to be
   faster (it converts 112 x 112 pixels instead of 640 x 480) but on the loaded 2-core machine
   it measured 0.6-1.0 times the speed of ``reformat`` (a dozen small OpenCV calls per frame
-  cost more than one swscale pass), so ``"auto"`` uses ``reformat``; see README.md (section 'Performance').
+  cost more than one swscale pass), so ``"auto"`` uses ``reformat``; see docs/performance.md.
   Its pixels differ from swscale's by 1-3 grey levels on average.
 * :func:`prefetch`: runs any iterator in a background thread with a bounded queue, so decoding
   the next clips overlaps with inference on the current ones (PyAV, OpenCV and torch release
@@ -596,8 +596,7 @@ def sampled_landmarks(
     halves the time, and ``workers`` processes on contiguous stretches use the other cores;
     the frames in between are decoded but not converted, and get the linear interpolation of
     their neighbours (:func:`interpolate_samples`). What that costs in accuracy is measured by
-    ``benchmarks/bench_labelling.py landmarks`` and reported in README.md (section
-    'Performance'). This is :func:`musicperf.features.landmarks.extract_landmarks` without the
+    ``benchmarks/bench_labelling.py landmarks`` and reported in docs/performance.md. This is :func:`musicperf.features.landmarks.extract_landmarks` without the
     cache.
 
     Parameters

@@ -540,7 +540,7 @@ def extract_landmarks(
         segment) and fill the frames in between by linear interpolation of their neighbours
         (:func:`interpolate_samples`); the result still has one row per decoded frame. What
         it costs in accuracy is measured by ``benchmarks/bench_labelling.py landmarks`` and
-        reported in README.md (section 'Performance').
+        reported in docs/performance.md.
     workers : int or None
         Processes running MediaPipe at once, each on a contiguous stretch of the video (one
         MediaPipe graph uses about one core). ``None``: one per CPU, at most 4, and none

@@ -309,7 +309,7 @@ def dense_flow(
     video : str or Path
     method : {"dis-ultrafast", "dis-fast", "dis-medium", "farneback"}
         DIS presets trade accuracy for speed (measured on ``pianist.avi`` at 320 x 240 in
-        README.md (section 'Performance')); Farneback uses :data:`musicperf.features.flow.FARNEBACK`.
+        docs/performance.md); Farneback uses :data:`musicperf.features.flow.FARNEBACK`.
     size : (int, int) or None
         ``(height, width)`` of the grey frames the flow is computed on; None: native.
     bins : int

@@ -20,7 +20,7 @@ its single channel first (as in Choi's code): dB values around -100..40 then rea
 convolutions centred and scaled. ``width_factor`` scales every channel count for tiny test
 models.
 
-Choices where ``003`` and its references leave sizes open (documented in README.md (section 'Instrument recognition and piano skill assessment')):
+Choices where ``003`` and its references leave sizes open (documented in docs/instrument-skill.md):
 Choi et al. do not fix one width; we use an FCN-5 of 64/128/256/256/512 channels (2.7M
 parameters with a 1024 embedding; ``003`` reports 2.4M); pool sizes ``(2, 2)`` per stage with
 ceil mode so any patch of at least 1x1 works (Choi's (2,4)...(4,4) pools assume 29 s inputs).

@@ -31,7 +31,7 @@ Normalisation (what the checkpoint family was trained with, on clips scaled to [
 * ``"torchvision"``: ``r3d_18`` Kinetics-400 weights, mean ``[0.43216, 0.394666, 0.37645]``,
   std ``[0.22803, 0.22145, 0.216989]``.
 
-Detection (a choice, documented in README.md (section 'Gesture-labelling models')): torchvision layout -> ``torchvision``;
+Detection (a choice, documented in docs/models.md): torchvision layout -> ``torchvision``;
 Hara layout with a ``scheduler`` entry (only the updated repository saves one) or 700 / 1039
 classes -> ``hara2020``; otherwise ``hara2018``. Pass ``normalization=`` to override.
 """

@@ -25,9 +25,9 @@ on disk, and only the classifier of Figure 4b (three Linear-ReLU-Dropout layers,
 :func:`musicperf.models.fusion.build_fusion_model`) is trained -- with the audio network for the
 bimodal method. ``finetune="conv5"`` is 001's setting: the conv4 activations are cached too
 (float16) and conv5 trains with the classifier; on a CPU that costs about 90 s per epoch of 256
-samples (README.md (section 'Gesture-labelling models')). Every table says which was used.
+samples (docs/models.md). Every table says which was used.
 
-Choices where 001 is silent or ambiguous (also in README.md (section 'The experiments of the papers')):
+Choices where 001 is silent or ambiguous (also in docs/experiments.md):
 
 * evaluation targets are the binary "any frame" sample labels for every method, so the four
   columns are scored against the same truth; TS changes the *training* targets only, and the
@@ -95,7 +95,7 @@ class ExperimentConfig:
     epochs, patience, batch_size, lr, weight_decay
         Classifier training (001: batch 32, lr 1e-3, weight decay 1e-2, 3000 epochs).
     hidden, dropout
-        Classifier hidden sizes and dropout (001 gives neither; see README.md (section 'Gesture-labelling models')).
+        Classifier hidden sizes and dropout (001 gives neither; see docs/models.md).
     audio_dim : int
         Size of the audio representation (001 Figure 4a: 400).
     audio_hidden : tuple of int

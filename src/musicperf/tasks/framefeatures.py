@@ -21,7 +21,7 @@ and metrics are the same for every feature choice.
 directory (``workflow.json``: ``config`` and ``head``), so ``musicperf label`` computes the
 same features without flags.
 
-Choices (see README.md (section 'Label a performance')):
+Choices (see docs/gestures.md):
 
 * A landmark value missing for longer than the bridged gap (NaN) is replaced by the video's
   median of that feature before the workflow standardises; the ``has_*`` flags tell the model.

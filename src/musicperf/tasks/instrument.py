@@ -23,7 +23,7 @@ joint model."
    flattened, through "two fully-connected layers (each layer contains 1024 neurons and ReLU
    activation function) preceding the batch normalization, and a softmax prediction layer".
 
-Choices (also in README.md (section 'Instrument recognition and piano skill assessment')): ``n`` must be the same for both networks for a ``(k+1, n)``
+Choices (also in docs/instrument-skill.md): ``n`` must be the same for both networks for a ``(k+1, n)``
 matrix; we add an ``n``-unit embedding layer (default 1024, as Han's dense layer) to each
 network rather than rely on equal backbone widths. The fusion network is trained on the
 training videos' features (``003`` gives no separate split) with the validation videos for model

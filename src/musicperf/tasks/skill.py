@@ -22,7 +22,7 @@ Skill levels: PISA (Parmar et al. 2021) grades players on a 1-10 scale; the synt
 ``skill`` 0..9 is mapped to level ``skill + 1`` (:func:`synth_skill_level`). Class names are the
 level strings found in the training annotations.
 
-Choices (also in README.md (section 'Instrument recognition and piano skill assessment')): ``004`` gives no clip length, crop size or audio window; we
+Choices (also in docs/instrument-skill.md): ``004`` gives no clip length, crop size or audio window; we
 use 16-frame clips at 112 x 112 (the 3-D ResNet convention) and the mel window of each clip's own
 time span (n_mels 128, FFT 2048, hop 512 at 22050 Hz). The region of interest is one box per
 video (the union of all detected hand points, widened by ``margin`` on each side and downwards to
@@ -741,7 +741,7 @@ def synth_skill_dataset(out_dir: str | Path, *, skills: Sequence[int] = (0, 9), 
     seed, ``size = (width, height)``. ``camera_shake`` defaults to 0 (a fixed camera, as PISA's
     recordings are), not the synthesizer's 0.6: a shaking camera moves every key edge of the
     keyboard between frames, which drowns the hand motion a small model has to learn from a
-    few videos (measured in README.md).
+    few videos (measured in docs/instrument-skill.md).
     """
     from musicperf._util import write_text_atomic
     from musicperf.synth import synthesize

@@ -8,7 +8,7 @@ Shapes: logits ``(B, K)`` for the single-model design, or ``(B, K, 2)`` present/
 the per-class design of ``000`` (whose targets are ``(y, 1 - y)``); targets ``(B, K)`` in [0, 1]
 (binary, or temporally smoothed by Equation 6 of ``001``).
 
-Choices where ``001`` is silent (documented in README.md (section 'Gesture-labelling models')):
+Choices where ``001`` is silent (documented in docs/models.md):
 
 * a sample is a *positive* of class ``c`` when its target is ``>= pos_threshold`` (0.5), which
   matters only for smoothed targets; the same threshold binarises predictions in evaluation;
