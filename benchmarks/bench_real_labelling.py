@@ -14,7 +14,7 @@ per video, from the cache or computed).
     PYTHONPATH=src .venv/bin/python benchmarks/bench_real_labelling.py [--fractions 0.2,0.4,0.6]
         [--videos pianist,dancer] [--sets all,landmarks] [--folds 3] [--json out.json]
 
-Prints a Markdown table per video and the targets of issue 23 (at 40 %: the choice >= best
+Prints a Markdown table per video and the targets (at 40 %: the choice >= best
 constant + 0.10 macro F1, and >= the LightGBM baseline).
 """
 

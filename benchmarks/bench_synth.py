@@ -1,7 +1,7 @@
 """Benchmark: seconds to synthesise a 60 s, 320x240, 25 fps performance (video + audio + truth).
 
 Prints wall-clock and CPU (process) time of `musicperf.synth.synthesize`, and the split between
-rendering, encoding and the rest. The target (issue 3) is under 20 s on one core; the CPU time is
+rendering, encoding and the rest. The target is under 20 s on one core; the CPU time is
 the better estimate on a shared machine, where wall time includes waiting for other processes.
 
     .venv/bin/python benchmarks/bench_synth.py [--seconds 60] [--background plain] [--performers 1]

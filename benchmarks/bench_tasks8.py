@@ -70,7 +70,7 @@ def bench_skill(args, ratios) -> dict:
     shake = args.camera_shake
     skills = tuple(int(x) for x in args.skills.split(","))
     tag = "" if skills == (0, 9) else "_skills" + "-".join(map(str, skills))
-    root = Path(args.data) / f"skill_v2_{per_level}_shake{shake:g}{tag}"   # v2: the skill cue of synth/score.py since issue 8
+    root = Path(args.data) / f"skill_v2_{per_level}_shake{shake:g}{tag}"   # v2: the skill cue of synth/score.py
     ann = root / "annotations.csv"
     t0 = time.perf_counter()
     if not ann.is_file():

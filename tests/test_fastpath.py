@@ -243,7 +243,7 @@ def test_backbone_runner_chooses_online_on_real_batches(tiny_net, rng):
 @pytest.mark.parametrize("try_bf16", [False, True], ids=["fp32-candidates", "with-bf16"])
 def test_compiled_backbone_matches_eager(tiny_net, rng, try_bf16):
     """``compile=True`` (``musicperf label --compile``): inductor with freezing gives the eager
-    fp32 features (the check the brief asks for before using it).
+    fp32 features (checked before it is used).
 
     The candidate set is pinned (``try_bf16``): left to the CPU, a machine with native bf16
     (AVX-512 BF16 / AMX) times three candidates and an AVX2-only one two. Both sets are tested.

@@ -450,7 +450,7 @@ def gesture_features(lm, *, max_gap: float = 0.2, vibrato_band=(4.0, 9.0), vibra
     max_gap : float
         Seconds: detection gaps up to this long are bridged by linear interpolation.
     vibrato_band : (float, float)
-        Hz. ``002`` (Section V-B) puts vibrato rates at 5-10 Hz; the default 4-9 Hz (issue 6)
+        Hz. ``002`` (Section V-B) puts vibrato rates at 5-10 Hz; the default 4-9 Hz
         also covers slow guitar vibrato and stays clear of the 12.5 Hz Nyquist limit of 25 fps
         video, where hand-tracking jitter piles up. Clipped
         to the Nyquist frequency of slow videos.

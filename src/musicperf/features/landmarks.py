@@ -1,6 +1,6 @@
 """Body, face and hand landmarks per frame: MediaPipe extraction and files (synthetic-truth landmarks: musicperf.synth.landmarks).
 
-The representation follows the body rather than the pixels (issue 6: the papers' models fall
+The representation follows the body rather than the pixels (the papers' models fall
 to F1 0.19-0.29 on an unseen video, Table 8 of ``001``, blamed on backgrounds). Layouts are
 MediaPipe's: pose 33 points, face mesh 468 (+10 iris points, 468-477, with
 ``refine_face=True``), 21 per hand. Left/right are the performer's anatomical sides, as

@@ -58,7 +58,7 @@ _MODE_ALIASES = {"auto": "auto", "fp32": "fp32", "bf16": "bf16-cl3d", **{m: m fo
 #: Timings closer than this fraction are ambiguous: the mode the CPU's capabilities predict is
 #: kept (native bf16: ``bf16-cl3d``, if its numerical check passed; otherwise ``fp32-cl3d``).
 #: On a loaded 2-core machine two batches of the same mode differ by 5-10 %, and the online
-#: choice flipped between fp32 and bf16 from run to run on such differences (issue 22).
+#: choice flipped between fp32 and bf16 from run to run on such differences.
 AMBIGUOUS = 0.10
 
 

@@ -6,7 +6,7 @@
   ``epochs``, ``patience``, ``seed``, ``device``). The shared :func:`musicperf.train.loop.fit`
   is multi-label (sigmoid outputs, MSE/BCE, macro F1 at a threshold); both papers here
   classify with a softmax, so their training uses this loop until ``fit`` gains a
-  cross-entropy criterion (requested from the lead). Like ``fit``, shuffling, dropout and
+  cross-entropy criterion. Like ``fit``, shuffling, dropout and
   augmentation are reseeded from ``(seed, epoch)`` every epoch, and a per-epoch checkpoint
   (``checkpoint=``, written with ``fit``'s safetensors helpers) makes an interrupted run resume
   bit-identically.

@@ -5,11 +5,11 @@ feature vector. This module adds, per clip, two other descriptions of the same 0
 
 * ``frame_features: landmarks`` (or ``grid+landmarks``): the 32 per-frame gesture features of
   :mod:`musicperf.features.landmark_features` over the clip's frames, a ``(L, 32)`` window
-  (issue 6 item 3), read by a temporal network (:mod:`musicperf.models.temporal`: ``tcn`` or
+ , read by a temporal network (:mod:`musicperf.models.temporal`: ``tcn`` or
   ``gru``; ``fusion`` when grid or audio features are also on);
 * ``modalities: [audio]`` or ``[video, audio]``: the timbral texture features of 001
   (Section 4.4; :func:`musicperf.features.audio.timbral_features`) of the clip's segment,
-  summarised as mean and standard deviation over its windows (issue 4 item 3).
+  summarised as mean and standard deviation over its windows.
 
 **How it fits the workflow.** Each clip's vector is the concatenation
 ``[grid (+ backbone) | landmark window flattened (L * 32) | audio (2 * 108)]``, of which the

@@ -1,5 +1,5 @@
 """Landmark gesture models: per-video features, window samples, training, and the
-leave-one-video-out comparison with the 3D-CNN on synthetic cluttered videos (issue 6).
+leave-one-video-out comparison with the 3D-CNN on synthetic cluttered videos.
 
 Entry points for the gesture workflow (``musicperf train``):
 

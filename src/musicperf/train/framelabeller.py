@@ -1,6 +1,6 @@
 """The real-video labeller end to end: tracks -> feature sets -> model choice -> labels and queries.
 
-This is the library face of issue 23 for ``musicperf train`` / ``label`` to call:
+The library face of the real-video labeller, for ``musicperf train`` / ``label`` to call:
 
 1. :func:`feature_sets` turns each video's :class:`~musicperf.features.tracks.FrameTracks`
    into named feature sets (``all`` usable tracks, ``landmarks``, ``pixels`` = flow + grid),
