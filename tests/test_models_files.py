@@ -61,3 +61,23 @@ def test_load_errors(tmp_path):
     (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(ModelError, match="cannot read"):
         load_model(tmp_path / "m")
+
+
+def test_weights_written_on_a_full_disk_give_one_line_and_no_file(tmp_path, monkeypatch):
+    """safetensors raises its own error (not an OSError) when the disk fills: it becomes an
+    OutputError naming the file, and nothing half-written is left."""
+    import safetensors.torch
+    import torch
+    from safetensors import SafetensorError
+
+    from musicperf.errors import OutputError
+    from musicperf.models.files import write_weights
+
+    def full(tensors, filename, metadata=None):
+        open(filename, "wb").write(b"half")
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(OutputError, match=r"cannot write model weights '.*head.safetensors': SafetensorError"):
+        write_weights(tmp_path / "m" / "head.safetensors", {"w": torch.zeros(2)})
+    assert [p.name for p in (tmp_path / "m").iterdir()] == []

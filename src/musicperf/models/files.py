@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from musicperf._util import atomic_path, write_text_atomic
+from musicperf._util import atomic_path, output_errors, write_text_atomic
 from musicperf.errors import ModelError, ParameterError
 
 FORMAT = "musicperf-gesturenet"
@@ -43,9 +43,12 @@ def write_weights(path: str | Path, tensors: dict, *, metadata: dict | None = No
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    # disk full / read-only while saving: a one-line OutputError naming the file (safetensors
+    # raises its own SafetensorError, not an OSError), and no half-written file
+    with output_errors(path, what="model weights"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     return path
 
 
