@@ -655,7 +655,7 @@ def instrument_train(dataset, output: str | Path, *, config=None, train_config=N
     """Train an instrument recogniser (``musicperf instrument train``; paper 003).
 
     ``dataset``: CSV of ``path,label`` or a folder with one sub-folder per class (or a list of
-    :class:`~musicperf.tasks.instrument.LabelledVideo`). ``config``: an
+    :class:`~musicperf.tasks.instrument.ClassLabelledVideo`). ``config``: an
     :class:`~musicperf.tasks.instrument.InstrumentConfig`; ``train_config``: a
     :class:`~musicperf.train.loop.TrainConfig` (default the command's: weight decay 1e-4,
     patience 10). ``cache``: folder for sampled frames and mel patches (default
@@ -727,7 +727,7 @@ def skill_train(annotations, output: str | Path, *, videos: str | Path | None = 
     """Train a piano skill grader (``musicperf skill train``; paper 004).
 
     ``annotations``: a PISA-style file (video id -> level; videos in ``videos`` or beside it) or
-    a list of :class:`~musicperf.tasks.skill.LabelledVideo`. ``config``: a
+    a list of :class:`~musicperf.tasks.skill.ClassLabelledVideo`. ``config``: a
     :class:`~musicperf.tasks.skill.SkillConfig`; ``train_config``: a
     :class:`~musicperf.train.loop.TrainConfig` (default the command's: weight decay 1e-4,
     patience 10, batch 16). Resumes from ``output``'s checkpoint unless ``resume=False``.
