@@ -10,7 +10,7 @@ older runs hold ``musicperf-manifest.json`` (``LEGACY_RUN_STATE_NAME``), which i
 
 from __future__ import annotations
 
-from musicperf.distributed.runstate import (  # noqa: F401
+from musicperf.distributed.runstate import (
     DONE,
     FAILED,
     FAILURES_NAME,
@@ -29,3 +29,7 @@ from musicperf.distributed.runstate import (  # noqa: F401
 Manifest = RunState
 MANIFEST_NAME = RUN_STATE_NAME
 MANIFEST_FORMAT = RUN_STATE_FORMAT
+
+__all__ = ["Manifest", "MANIFEST_NAME", "MANIFEST_FORMAT", "RunState", "RUN_STATE_NAME", "RUN_STATE_FORMAT",
+           "LEGACY_RUN_STATE_NAME", "FAILURES_NAME", "LOCK_NAME", "PENDING", "DONE", "FAILED", "Record", "RunLock",
+           "stale_temporaries", "video_key"]
