@@ -160,3 +160,74 @@ def test_extract_experiment_and_demo_calls(tmp_path):
     (busy / "x.txt").write_text("x")
     with pytest.raises(ParameterError, match="--overwrite"):
         mp.demo(busy, seconds=18.0)
+
+
+# --------------------------------------------------------------------------- report, annotations
+from test_report_html import _data, labelled  # noqa: E402,F401  (the fixture: outputs shaped like `label`'s)
+
+
+def test_report_writes_what_the_command_writes(labelled, tmp_path, capsys):  # noqa: F811
+    from musicperf.errors import OutputError, ParameterError
+
+    pages = mp.report(labelled["summary"], tmp_path / "api.html", reference=labelled["truth"], link_video=True)
+    assert pages == [tmp_path / "api.html"]
+    assert main(["report", str(labelled["summary"]), "-o", str(tmp_path / "cli.html"), "--reference",
+                 str(labelled["truth"]), "--link-video"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'cli.html'}"
+    api_data, cli_data = (_data(p.read_text(encoding="utf-8")) for p in pages + [tmp_path / "cli.html"])
+    assert api_data == cli_data and api_data["scored"] == [0.52, 6.0] and api_data["lanes"][0]["errors"]
+    written = []
+    folder = mp.report([labelled["summary"].parent], tmp_path / "pages", on_written=written.append)
+    assert folder == written == [tmp_path / "pages" / "clip.html"] and folder[0].is_file()
+    with pytest.raises(ParameterError, match="--overwrite"):
+        mp.report(labelled["summary"], tmp_path / "api.html")
+    assert mp.report(labelled["summary"], tmp_path / "api.html", overwrite=True) == pages
+    with pytest.raises(ParameterError, match="one video"):
+        mp.report([labelled["summary"], labelled["summary"]], tmp_path / "two", reference=labelled["truth"])
+    with pytest.raises(ParameterError, match="need an output folder"):
+        mp.report([labelled["summary"], labelled["summary"]], tmp_path / "two.html")
+    with pytest.raises(ParameterError, match=r"no \*\.labels\.json in folder"):
+        mp.report(tmp_path / "pages", tmp_path / "x")
+    with pytest.raises(ParameterError, match="does not exist"):
+        mp.report(tmp_path / "missing.labels.json", tmp_path / "x")
+    with pytest.raises(OutputError, match="existing file"):
+        mp.report(labelled["summary"], labelled["truth"])  # a folder is wanted: checked before any page
+
+
+def test_annotations_show_and_convert(duet, tmp_path, capsys):
+    from musicperf.errors import AnnotationError
+    from musicperf.io import read_annotations
+    from musicperf.io.annotations import Annotation, AnnotationSet, Tier
+
+    aset = AnnotationSet()
+    aset.add_tier(Tier("Nodding", [Annotation(0.0, 0.4, "nod"), Annotation(1.0, 1.6, "nod")]))
+    aset.add_tier(Tier("frowning", [Annotation(0.2, 0.5, "frown")]))
+    aset.add_tier(Tier("Eyes closed", [Annotation(3.0, 3.8, "closed")]))
+    aset.add_tier(Tier("Bowing", [Annotation(0.5, 2.0, "up")]))
+    eaf = write_eaf(aset, tmp_path / "v1.eaf")
+    shown = mp.annotations_show(eaf)
+    assert main(["annotations", "show", str(eaf), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == shown
+    assert shown["format"] == "ELAN EAF" and shown["n_tiers"] == 4 and shown["n_annotations"] == 5
+    nod = next(t for t in shown["tiers"] if t["name"] == "Nodding")
+    assert nod["count"] == 2 and nod["values"] == {"nod": 2} and (nod["start"], nod["end"]) == (0.0, 1.6)
+    assert [t["name"] for t in mp.annotations_show(eaf, tiers="N*")["tiers"]] == ["Nodding"]
+    for suffix, fmt in ((".TextGrid", "Praat TextGrid"), (".csv", "musicperf CSV"), (".txt", "ELAN tab-delimited text")):
+        res = mp.annotations_convert(eaf, tmp_path / f"v1{suffix}", tiers="[NE]*")
+        assert res == {"output": str(tmp_path / f"v1{suffix}"), "format": fmt, "n_tiers": 2, "n_annotations": 3}
+        back = read_annotations(tmp_path / f"v1{suffix}")
+        assert sorted(t.name for t in back) == ["Eyes closed", "Nodding"], suffix
+    # a new .eaf linked to the 3 s video: the eyes close at 3.8 s, after it (0.5 s of tolerance)
+    with pytest.raises(AnnotationError, match="exceeds the duration 3.000 s.*v1.eaf"):
+        mp.annotations_convert(eaf, tmp_path / "linked.eaf", media=duet.video)
+    assert not (tmp_path / "linked.eaf").exists()
+    mp.annotations_convert(eaf, tmp_path / "linked.eaf", media=duet.video, tiers="N*")
+    assert [Path(m.url).name for m in read_annotations(tmp_path / "linked.eaf").media] == [duet.video.name]
+    with pytest.raises(AnnotationError, match="exceeds"):
+        mp.annotations_show(eaf, media=duet.video)
+    res = mp.annotations_convert(tmp_path / "v1.csv", tmp_path / "new.eaf", vocabularies=False)
+    assert res["n_annotations"] == 3 and read_annotations(tmp_path / "new.eaf").vocabularies == {}
+    with pytest.raises(AnnotationError, match=r"unknown annotation format '\.docx'"):
+        mp.annotations_convert(tmp_path / "missing.eaf", tmp_path / "out.docx")
+    assert main(["annotations", "convert", str(eaf), str(tmp_path / "cli.csv")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'cli.csv'}: 4 tiers, 5 annotations (musicperf CSV)"

@@ -25,7 +25,7 @@ from _workflow_video import schedule, write_performance, write_video  # noqa: E4
 
 from musicperf.distributed.engine import run_batch  # noqa: E402
 from musicperf.distributed.label import label_batch  # noqa: E402
-from musicperf.distributed.manifest import FAILURES_NAME, MANIFEST_NAME  # noqa: E402
+from musicperf.distributed.runstate import FAILURES_NAME, LEGACY_RUN_STATE_NAME, RUN_STATE_NAME  # noqa: E402
 from musicperf.tasks.gestures import GestureConfig  # noqa: E402
 
 CFG = GestureConfig(size=(32, 40), grid=4, epochs=10, hidden=(32, 16), train_stride=4, folds=2, roi="full")
@@ -114,8 +114,8 @@ def test_local_engine_labels_five_and_reports_the_corrupt_one(corpus, serial, lo
     assert "DecodeError" in fail["error"] or "corrupt" in fail["error"].lower()
     report = json.loads((out / FAILURES_NAME).read_text())
     assert report["n_failed"] == 1 and report["failures"][0]["error"] == fail["error"]
-    manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["counts"] == {"pending": 0, "done": 5, "failed": 1}
+    state = json.loads((out / RUN_STATE_NAME).read_text())
+    assert state["counts"] == {"pending": 0, "done": 5, "failed": 1}
     _same_outputs(out, serial)
     _no_leftovers(out)
     # Progress after every outcome: done + failed + remaining is always the six videos.
@@ -133,7 +133,7 @@ def test_ray_engine_gives_the_local_outputs(corpus, local_run, ray_session):
     assert "DecodeError" in fail["error"]
     _same_outputs(out, local_run[0])
     _no_leftovers(out)
-    workers = {r["worker"] for r in json.loads((out / MANIFEST_NAME).read_text())["items"].values() if r["worker"]}
+    workers = {r["worker"] for r in json.loads((out / RUN_STATE_NAME).read_text())["items"].values() if r["worker"]}
     assert len(workers) >= 1
 
 
@@ -186,6 +186,30 @@ def test_worker_exception_is_retried_then_reported(tmp_path):
     assert summary["counts"] == {"done": 1, "failed": 1, "pending": 0}
     assert summary["failures"][0]["attempts"] == 3
     assert summary["failures"][0]["error"] == "RuntimeError: cannot handle b"
+
+
+def test_a_folder_of_an_older_run_resumes_from_its_manifest_file(tmp_path, monkeypatch):
+    """Runs before the rename kept their state in musicperf-manifest.json: a rerun reads it (the
+    finished video keeps its record), goes on with the rest and keeps the state under the new name."""
+    from musicperf.distributed.runstate import video_key
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("ok")
+    record = {"video": "a", "state": "done", "attempts": 0, "error": None,
+              "outputs": {"txt": str(out / "a.txt")}, "seconds": 1.5, "worker": "old-host:1"}
+    (out / LEGACY_RUN_STATE_NAME).write_text(json.dumps(
+        {"format": "musicperf-run-manifest", "format_version": 1, "task": "flaky", "key": "k",
+         "items": {video_key("a"): record}}))
+    summary = run_batch(_Flaky(str(out)), ["a", "c"], out, engine="local", workers=1, retries=0, key="k")
+    assert summary["skipped"] == 1 and summary["processed"] == 1
+    assert summary["counts"] == {"done": 2, "failed": 0, "pending": 0}
+    assert summary["run_state"] == summary["manifest"] == str(out / RUN_STATE_NAME)
+    assert not (out / LEGACY_RUN_STATE_NAME).exists()
+    items = json.loads((out / RUN_STATE_NAME).read_text())["items"]
+    assert items[video_key("a")]["worker"] == "old-host:1" and items[video_key("a")]["seconds"] == 1.5
+    assert items[video_key("c")]["state"] == "done"
 
 
 def test_bad_engine_options(tmp_path, corpus):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from musicperf.distributed.manifest import LOCK_NAME
+from musicperf.distributed.runstate import LOCK_NAME
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
@@ -130,8 +130,8 @@ def test_sigterm_stops_the_run_and_the_rerun_resumes(tmp_path):
     assert "interrupted" in stdout
     assert _wait_gone(workers, 5.0) == []
     assert not (out / LOCK_NAME).exists(), "the run lock was not released"
-    manifest = json.loads((out / "musicperf-manifest.json").read_text())
-    assert "a" in json.dumps(manifest)
+    state = json.loads((out / "musicperf-run.json").read_text())
+    assert "a" in json.dumps(state)
     # The rerun skips 'a' and finishes the others.
     rerun = _start(out, 1, "a,b,c", SLEEPY_SECONDS="0")
     stdout, stderr = rerun.communicate(timeout=60)

@@ -1,4 +1,4 @@
-"""Run manifest, failures report, run lock, leftovers of killed runs, and ``extract`` outputs."""
+"""Run state, failures report, run lock, leftovers of killed runs, and ``extract`` outputs."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _workflow_video import write_performance  # noqa: E402
 
-from musicperf.distributed.manifest import (  # noqa: E402
-    FAILURES_NAME, LOCK_NAME, MANIFEST_NAME, Manifest, RunLock, stale_temporaries,
+from musicperf.distributed.runstate import (  # noqa: E402
+    FAILURES_NAME, LEGACY_RUN_STATE_NAME, LOCK_NAME, RUN_STATE_NAME, RunLock, RunState, stale_temporaries,
 )
 from musicperf.errors import DecodeError, ParameterError  # noqa: E402
 
 
-def test_manifest_counts_retries_and_failures_report(tmp_path):
-    m = Manifest.open(tmp_path, ["a.mp4", "b.mp4", "c.mp4"], task="label", key="m1")
+def test_run_state_counts_retries_and_failures_report(tmp_path):
+    m = RunState.open(tmp_path, ["a.mp4", "b.mp4", "c.mp4"], task="label", key="m1")
     m.mark_done("a.mp4", outputs={"eaf": "a.eaf"}, seconds=1.0)
     assert m.mark_attempt_failed("b.mp4", "DecodeError: bad", retries=1) is True  # may retry
     assert m.mark_attempt_failed("b.mp4", "DecodeError: bad", retries=1) is False  # now failed
@@ -29,23 +29,44 @@ def test_manifest_counts_retries_and_failures_report(tmp_path):
     report = json.loads((tmp_path / FAILURES_NAME).read_text())
     assert report["failures"] == [{"video": "b.mp4", "attempts": 2, "error": "DecodeError: bad"}]
     # Reopened by a rerun: done stays done, failed is tried again from zero attempts.
-    again = Manifest.open(tmp_path, ["a.mp4", "b.mp4", "c.mp4"], task="label", key="m1")
+    again = RunState.open(tmp_path, ["a.mp4", "b.mp4", "c.mp4"], task="label", key="m1")
     assert again.record("a.mp4").state == "done" and again.record("b.mp4").state == "pending"
     assert again.record("b.mp4").attempts == 0
     # Another model: the old records say nothing about these outputs.
-    other = Manifest.open(tmp_path, ["a.mp4"], task="label", key="m2")
+    other = RunState.open(tmp_path, ["a.mp4"], task="label", key="m2")
     assert other.record("a.mp4").state == "pending"
     # Nothing failed any more: the report goes away.
     again.mark_done("b.mp4", outputs={}, seconds=0.5)
     again.save()
     assert not (tmp_path / FAILURES_NAME).exists()
-    assert json.loads((tmp_path / MANIFEST_NAME).read_text())["counts"]["done"] == 2
+    assert json.loads((tmp_path / RUN_STATE_NAME).read_text())["counts"]["done"] == 2
 
 
-def test_unreadable_manifest_is_a_one_line_error(tmp_path):
-    (tmp_path / MANIFEST_NAME).write_text('{"items": [')
+def test_unreadable_run_state_is_a_one_line_error(tmp_path):
+    (tmp_path / RUN_STATE_NAME).write_text('{"items": [')
     with pytest.raises(ParameterError, match="unreadable.*delete it"):
-        Manifest.open(tmp_path, ["a.mp4"], task="label", key="k")
+        RunState.open(tmp_path, ["a.mp4"], task="label", key="k")
+
+
+def test_an_older_runs_manifest_file_is_read_then_replaced(tmp_path):
+    old = RunState.open(tmp_path, ["a.mp4", "b.mp4"], task="label", key="m1")
+    old.mark_done("a.mp4", outputs={"eaf": "a.eaf"}, seconds=1.5, worker="w1")
+    old.save()
+    # What a folder written before the rename looks like: the same document, the old name.
+    (tmp_path / RUN_STATE_NAME).rename(tmp_path / LEGACY_RUN_STATE_NAME)
+    again = RunState.open(tmp_path, ["a.mp4", "b.mp4"], task="label", key="m1")
+    assert again.record("a.mp4").state == "done" and again.record("a.mp4").worker == "w1"
+    again.save()
+    assert (tmp_path / RUN_STATE_NAME).is_file() and not (tmp_path / LEGACY_RUN_STATE_NAME).exists()
+    (tmp_path / LEGACY_RUN_STATE_NAME).write_text('{"items": [')  # a stray old file: the new one wins
+    assert RunState.open(tmp_path, ["a.mp4"], task="label", key="m1").record("a.mp4").state == "done"
+
+
+def test_the_old_module_name_still_imports():
+    from musicperf.distributed import manifest
+
+    assert manifest.Manifest is RunState and manifest.MANIFEST_NAME == RUN_STATE_NAME
+    assert manifest.LEGACY_RUN_STATE_NAME == "musicperf-manifest.json"
 
 
 def test_run_lock_excludes_a_live_run_and_takes_over_a_dead_one(tmp_path):
@@ -145,4 +166,4 @@ def test_extract_real_files_reports_the_unusable_ones(shared_data, tmp_path):
     assert sorted(Path(f["video"]).name for f in summary["failures"]) == ["decord_unordered.mov", "decord_video_90.mov"]
     assert all("no complete 16-frame clip" in f["error"] for f in summary["failures"])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "decord_corrupted.features.npz", "musicperf-failures.json", "musicperf-manifest.json"]
+        "decord_corrupted.features.npz", "musicperf-failures.json", "musicperf-run.json"]

@@ -14,7 +14,7 @@ from musicperf.cli import main
 from musicperf.io.annotations import Annotation, AnnotationSet, Tier
 from musicperf.labels import GESTURES18, SUPERCLASSES7, Taxonomy
 from musicperf.labels.stats import (
-    LabelledVideo,
+    AnnotatedVideo,
     class_correlation,
     dataset_labels,
     frames_table,
@@ -52,7 +52,7 @@ EXPECTED_OCC_V1 = {"Nodding": 2, "Frowning": 1, "Eyes closed": 1, "Physical ener
 
 @pytest.fixture
 def videos():
-    return [LabelledVideo("v1", video1(), 25.0, 100), LabelledVideo("v2", video2(), 25.0, 64)]
+    return [AnnotatedVideo("v1", video1(), 25.0, 100), AnnotatedVideo("v2", video2(), 25.0, 64)]
 
 
 def test_table2_frames(videos):
@@ -79,7 +79,7 @@ def test_table3_superclass_merges_gestures_and_ignores_outside():
     aset.add_tier(Tier("Frowning", [Annotation(0.0, 1.0)]))
     aset.add_tier(Tier("Eyes closed", [Annotation(0.5, 1.5), Annotation(1.5, 2.0), Annotation(3.0, 3.1)]))
     aset.add_tier(Tier("Nodding", [Annotation(3.9, 4.2)]))  # overlaps the last frame (inside the 0.5 s tolerance)
-    v = [LabelledVideo("x", aset, 25.0, 100)]
+    v = [AnnotatedVideo("x", aset, 25.0, 100)]
     tax = Taxonomy.builtin("superclasses7")
     t = occurrences_table(v, dataset_labels(v, tax), tax)
     assert t.cell("Facial expression", "x") == 2  # [0, 2.0) and [3.0, 3.1)
@@ -268,3 +268,10 @@ def test_stats_command_super_mapping_and_none(tmp_path, capsys):
     assert main(["stats", str(a1), "--fps", "25", "--duration", "4", "-o", str(out2), "--super", "none"]) == 0
     assert read_csv(out2 / "table5_samples.csv")["Frowning"] == ["1", "1"]
     assert not list(out2.glob("figure2_*"))
+
+
+def test_old_labelled_video_name_is_a_deprecated_alias():
+    import musicperf.labels.stats as stats_module
+
+    with pytest.warns(DeprecationWarning, match="AnnotatedVideo"):
+        assert stats_module.LabelledVideo is AnnotatedVideo

@@ -11,7 +11,7 @@ import torch
 
 from musicperf.cli import main
 from musicperf.errors import AnnotationError, ModelError, ParameterError
-from musicperf.tasks._classify import LabelledVideo, read_labelled_videos, write_labelled_videos
+from musicperf.tasks._classify import ClassLabelledVideo, read_labelled_videos, write_labelled_videos
 from musicperf.tasks.instrument import (
     InstrumentConfig,
     InstrumentModel,
@@ -99,7 +99,7 @@ def test_folder_dataset_and_errors(tmp_path, data):
     bad.write_text("only-one-column\n")
     with pytest.raises(AnnotationError, match="path,label"):
         read_labelled_videos(bad)
-    out = write_labelled_videos(tmp_path / "ds" / "labels.csv", [LabelledVideo(tmp_path / "ds" / "a" / "x.mp4", "a")])
+    out = write_labelled_videos(tmp_path / "ds" / "labels.csv", [ClassLabelledVideo(tmp_path / "ds" / "a" / "x.mp4", "a")])
     assert out.read_text().splitlines()[1] == "a/x.mp4,a"
 
 
@@ -220,3 +220,14 @@ def test_three_stages_resume_exactly(tmp_path, data, monkeypatch):
                  (straight.fusion, resumed.fusion)):
         sa, sb = a.state_dict(), b.state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_old_labelled_video_name_is_a_deprecated_alias():
+    import musicperf.tasks._classify as classify
+    from musicperf.tasks import instrument, skill
+
+    for mod in (classify, instrument, skill):
+        with pytest.warns(DeprecationWarning, match="ClassLabelledVideo"):
+            assert mod.LabelledVideo is ClassLabelledVideo
+    with pytest.raises(AttributeError):
+        instrument.NoSuchName

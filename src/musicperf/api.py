@@ -33,7 +33,7 @@ from pathlib import Path
 __all__ = ["train", "label", "score", "info", "vibrato", "playing", "separate", "associate", "stats", "landmarks",
            "features", "instrument_train", "instrument_predict", "instrument_evaluate", "instrument_synth",
            "skill_train", "skill_predict", "skill_evaluate", "skill_synth", "synth", "extract", "experiment",
-           "demo"]
+           "demo", "report", "annotations_show", "annotations_convert"]
 
 
 def train(
@@ -655,7 +655,7 @@ def instrument_train(dataset, output: str | Path, *, config=None, train_config=N
     """Train an instrument recogniser (``musicperf instrument train``; paper 003).
 
     ``dataset``: CSV of ``path,label`` or a folder with one sub-folder per class (or a list of
-    :class:`~musicperf.tasks.instrument.LabelledVideo`). ``config``: an
+    :class:`~musicperf.tasks.instrument.ClassLabelledVideo`). ``config``: an
     :class:`~musicperf.tasks.instrument.InstrumentConfig`; ``train_config``: a
     :class:`~musicperf.train.loop.TrainConfig` (default the command's: weight decay 1e-4,
     patience 10). ``cache``: folder for sampled frames and mel patches (default
@@ -727,7 +727,7 @@ def skill_train(annotations, output: str | Path, *, videos: str | Path | None = 
     """Train a piano skill grader (``musicperf skill train``; paper 004).
 
     ``annotations``: a PISA-style file (video id -> level; videos in ``videos`` or beside it) or
-    a list of :class:`~musicperf.tasks.skill.LabelledVideo`. ``config``: a
+    a list of :class:`~musicperf.tasks.skill.ClassLabelledVideo`. ``config``: a
     :class:`~musicperf.tasks.skill.SkillConfig`; ``train_config``: a
     :class:`~musicperf.train.loop.TrainConfig` (default the command's: weight decay 1e-4,
     patience 10, batch 16). Resumes from ``output``'s checkpoint unless ``resume=False``.
@@ -850,3 +850,39 @@ def demo(output: str | Path = "demo-output", *, seconds: float = 90.0, seed: int
     _check_dir(output)
     return run_demo(output, seconds=seconds, seed=seed, overwrite=overwrite, progress=progress, step=step,
                     report=report, size=size, config=config)
+
+
+# --------------------------------------------------------------------------- review pages, annotation files
+def report(labels, output: str | Path, *, reference=None, start: float | None = None, end: float | None = None,
+           link_video: bool = False, overwrite: bool = False, progress: bool = False, on_written=None) -> list[Path]:
+    """HTML review pages of videos labelled by :func:`label` (``musicperf report``); returns the pages.
+
+    ``labels``: ``<name>.labels.json`` files or folders of them; ``output``: an ``.html`` file
+    (one video) or a folder. See :func:`musicperf.report.pages.write_reports`.
+    """
+    from musicperf.report.pages import write_reports
+
+    if Path(output).suffix.lower() in (".html", ".htm"):
+        _check_file(output, "report")
+    else:
+        _check_dir(output)
+    return write_reports(labels, output, reference=reference, start=start, end=end, embed_video=not link_video,
+                         overwrite=overwrite, progress=progress, on_written=on_written)
+
+
+def annotations_show(file: str | Path, *, tiers: str | None = None, media: str | Path | None = None) -> dict:
+    """Tiers, counts, value sets and time ranges of an annotation file (``musicperf annotations show``);
+    see :func:`musicperf.io.annotation_summary.show_annotations`."""
+    from musicperf.io.annotation_summary import show_annotations
+
+    return show_annotations(file, tiers=tiers, media=media)
+
+
+def annotations_convert(input: str | Path, output: str | Path, *, tiers: str | None = None,
+                        media: str | Path | None = None, vocabularies: bool = True) -> dict:
+    """Convert an annotation file (``musicperf annotations convert``); returns ``output``, ``format``,
+    ``n_tiers``, ``n_annotations``. See :func:`musicperf.io.annotation_summary.convert_annotations`."""
+    from musicperf.io.annotation_summary import convert_annotations
+
+    _check_file(output, "output")
+    return convert_annotations(input, output, tiers=tiers, media=media, vocabularies=vocabularies)

@@ -12,7 +12,9 @@ Times the readers refuse (not finite, negative, beyond 100 hours) and unreadable
 are a one-line error, exit 2; what the readers drop (zero-length or untimed tiers) is one
 warning line each, naming the file and the tier.
 
-Heavy imports happen inside the command functions only.
+The command is thin: it parses, calls :func:`musicperf.api.annotations_show` /
+:func:`musicperf.api.annotations_convert` and prints (the work is in
+:mod:`musicperf.io.annotation_summary`). Heavy imports happen inside the command functions only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import contextlib
 import json
 import logging
 import warnings
-from collections import Counter
+
+from musicperf.io.annotation_summary import format_annotation_summary, summarize_annotations
 
 log = logging.getLogger("musicperf.annotations")
 
@@ -79,106 +82,28 @@ def register(subparsers) -> None:
     convert.set_defaults(func=run_convert)
 
 
-def _check_media(aset, media) -> None:
-    from musicperf.io.video import probe
-
-    aset.check_duration(probe(media).duration, media=media)
-
-
-def summarize(aset, *, file: str, fmt: str) -> dict:
-    """A JSON-serialisable summary of an annotation set: tiers, counts, value sets, ranges."""
-    start, end = aset.time_range
-    tiers = []
-    for tier in aset:
-        counts = Counter(tier.values)
-        t_start = min((a.start for a in tier.annotations), default=None)
-        t_end = max((a.end for a in tier.annotations), default=None)
-        tiers.append(
-            {
-                "name": tier.name,
-                "parent": tier.parent,
-                "linguistic_type": tier.linguistic_type,
-                "participant": tier.participant,
-                "vocabulary": tier.vocabulary,
-                "count": len(tier),
-                "n_values": len(counts),
-                "values": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-                "start": t_start,
-                "end": t_end,
-            }
-        )
-    return {
-        "file": file,
-        "format": fmt,
-        "n_tiers": len(aset),
-        "n_annotations": sum(len(t) for t in aset),
-        "time_range": [start, end],
-        "media": [
-            {"url": m.url, "mime_type": m.mime_type, "relative_url": m.relative_url, "time_origin": m.time_origin}
-            for m in aset.media
-        ],
-        "vocabularies": aset.vocabularies,
-        "tiers": tiers,
-    }
-
-
-def format_summary(summary: dict, *, max_values: int = 8) -> str:
-    """Human-readable lines for :func:`summarize`'s output."""
-    start, end = summary["time_range"]
-    lines = [
-        f"{summary['file']}: {summary['format']}, {summary['n_tiers']} tiers, "
-        f"{summary['n_annotations']} annotations, {start:.3f}-{end:.3f} s"
-    ]
-    for m in summary["media"]:
-        origin = f", time origin {m['time_origin']:.3f} s" if m["time_origin"] else ""
-        lines.append(f"media: {m['url'] or '(none)'} ({m['mime_type'] or 'unknown type'}{origin})")
-    for cv_id, values in summary["vocabularies"].items():
-        lines.append(f"vocabulary {cv_id!r}: {len(values)} values")
-    if not summary["tiers"]:
-        return "\n".join(lines)
-    width = max(12, *(len(t["name"]) for t in summary["tiers"]))
-    pwidth = max(6, *(len(t["parent"] or "-") for t in summary["tiers"]))
-    lines.append(f"{'tier':<{width}}  {'parent':<{pwidth}}  {'count':>6}  {'values':>6}  time range (s)")
-    for t in summary["tiers"]:
-        span = f"{t['start']:.3f}-{t['end']:.3f}" if t["count"] else "-"
-        lines.append(f"{t['name']:<{width}}  {t['parent'] or '-':<{pwidth}}  {t['count']:>6}  {t['n_values']:>6}  {span}")
-        if t["values"]:
-            shown = [f"{v!r} x{n}" for v, n in list(t["values"].items())[:max_values]]
-            more = t["n_values"] - len(shown)
-            lines.append(f"{'':<{width}}  values: {', '.join(shown)}" + (f", ... (+{more} more)" if more > 0 else ""))
-    return "\n".join(lines)
-
-
-_FORMAT_NAMES = {"eaf": "ELAN EAF", "textgrid": "Praat TextGrid", "elan_tab": "ELAN tab-delimited text", "csv": "musicperf CSV"}
+# The summary helpers' old names (they live in musicperf.io.annotation_summary now).
+summarize = summarize_annotations
+format_summary = format_annotation_summary
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from musicperf.io import annotation_format, read_annotations
+    from musicperf import api
 
     with _warnings_as_log():
-        aset = read_annotations(args.file, tier_filter=args.tiers)
-    if args.media:
-        _check_media(aset, args.media)
-    summary = summarize(aset, file=args.file, fmt=_FORMAT_NAMES[annotation_format(args.file)])
+        summary = api.annotations_show(args.file, tiers=args.tiers, media=args.media)
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
-        print(format_summary(summary, max_values=args.max_values))
+        print(format_annotation_summary(summary, max_values=args.max_values))
     return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from musicperf.io import annotation_format, read_annotations, write_annotations
+    from musicperf import api
 
-    out_format = annotation_format(args.output, for_writing=True)  # fail on a bad suffix before reading
     with _warnings_as_log():
-        aset = read_annotations(args.input, tier_filter=args.tiers)
-        if args.media:
-            _check_media(aset, args.media)
-        kwargs = {}
-        if out_format == "eaf":
-            kwargs = {"media": args.media, "vocabularies": not args.no_vocabularies}
-        write_annotations(aset, args.output, **kwargs)
-    n = sum(len(t) for t in aset)
-    print(f"wrote {args.output}: {len(aset)} tiers, {n} annotations ({_FORMAT_NAMES[out_format]})")
+        res = api.annotations_convert(args.input, args.output, tiers=args.tiers, media=args.media,
+                                      vocabularies=not args.no_vocabularies)
+    print(f"wrote {res['output']}: {res['n_tiers']} tiers, {res['n_annotations']} annotations ({res['format']})")
     return 0

@@ -1,4 +1,4 @@
-"""``musicperf report``: the HTML review page of labelled videos."""
+"""``musicperf report``: the HTML review page of labelled videos (thin: :func:`musicperf.api.report`)."""
 
 from __future__ import annotations
 
@@ -35,36 +35,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
-    from musicperf.errors import ParameterError
-    from musicperf.report.html import write_report_from_summary
+    from musicperf import api
 
-    summaries: list[Path] = []
-    for entry in map(Path, args.labels):
-        if entry.is_dir():
-            found = sorted(entry.glob("*.labels.json"))
-            if not found:
-                raise ParameterError(f"no *.labels.json in folder '{entry}' (run 'musicperf label' first)")
-            summaries += found
-        elif entry.is_file():
-            summaries.append(entry)
-        else:
-            raise ParameterError(f"'{entry}' does not exist")
-    out = Path(args.output)
-    if len(summaries) > 1 and args.reference:
-        raise ParameterError("--reference scores one video; give one labels file with it")
-    if out.suffix.lower() in (".html", ".htm"):
-        if len(summaries) > 1:
-            raise ParameterError(f"{len(summaries)} videos need an output folder, not the file '{out}'")
-        targets = [out]
-    else:
-        targets = [out / (s.name[: -len(".labels.json")] + ".html") for s in summaries]
-    for t in targets:
-        if t.exists() and not args.overwrite:
-            raise ParameterError(f"'{t}' already exists; pass --overwrite to replace it")
-    for s, t in zip(summaries, targets):
-        write_report_from_summary(s, t, reference=args.reference, start=args.start, end=args.end,
-                                  embed_video=not args.link_video, progress=sys.stderr.isatty())
-        print(f"wrote {t}")
+    api.report(args.labels, args.output, reference=args.reference, start=args.start, end=args.end,
+               link_video=args.link_video, overwrite=args.overwrite, progress=sys.stderr.isatty(),
+               on_written=lambda page: print(f"wrote {page}", flush=True))
     return 0

@@ -3,7 +3,7 @@
 A batch run is a :class:`Job` (what to do with one video; picklable, so it can travel to a
 worker process or a Ray actor) applied to many videos. The job's :meth:`Job.setup` runs once per
 worker (it loads the model); :meth:`Job.run` then handles one video and returns a small JSON-able
-dict. An engine only moves work and results; the retry, manifest and progress logic is in
+dict. An engine only moves work and results; the retry, run-state and progress logic is in
 :func:`run_batch`, the same for every engine, so the engines give identical outputs.
 
 * :class:`LocalEngine` uses a :class:`concurrent.futures.ProcessPoolExecutor` with the ``spawn``
@@ -175,7 +175,7 @@ class LocalEngine:
             return
         if exc_type is not None:
             # Interrupted (Ctrl-C, SIGTERM) or failed: the videos in flight are abandoned (they
-            # stay pending in the manifest and are redone by the next run), so their workers are
+            # stay pending in the run state and are redone by the next run), so their workers are
             # stopped now rather than waited for.
             self._kill_workers()
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -444,7 +444,7 @@ class Progress:
 class _sigterm_as_interrupt:
     """While a batch runs in the main thread, SIGTERM (``kill``, a scheduler's stop) raises
     ``KeyboardInterrupt`` as Ctrl-C does: the workers are stopped, the run lock released and the
-    manifest left as it was after the last finished video, so that a rerun resumes. Elsewhere
+    run state left as it was after the last finished video, so that a rerun resumes. Elsewhere
     (another thread, a handler already set by the application) it changes nothing."""
 
     def __enter__(self):
@@ -502,13 +502,14 @@ def run_batch(
 ) -> dict:
     """Apply ``job`` to every video, resumably: the core of ``label``/``extract --engine``.
 
-    1. Take the run lock of ``out_dir``; read its manifest (``musicperf-manifest.json``).
+    1. Take the run lock of ``out_dir``; read its run state (``musicperf-run.json``, or an
+       older run's ``musicperf-manifest.json``).
     2. Videos recorded as done whose outputs still pass :meth:`Job.finished` are skipped; so are
        pending ones whose outputs are complete (a run killed after writing them but before
        recording them); temporary files left by a killed run are removed.
     3. The rest go to the engine. An attempt that fails is retried up to ``retries`` times;
        then the video is recorded as failed with its error in ``musicperf-failures.json`` and
-       the others go on. The manifest is rewritten atomically after every outcome.
+       the others go on. The run state is rewritten atomically after every outcome.
 
     Parameters
     ----------
@@ -522,7 +523,7 @@ def run_batch(
     retries : int
         Extra attempts after a failure (0: one attempt only).
     key : str
-        What the outputs depend on (e.g. the model id); a manifest with another key is ignored.
+        What the outputs depend on (e.g. the model id); a run state with another key is ignored.
     overwrite : bool
         Redo every video.
     on_progress : callable, optional
@@ -533,9 +534,10 @@ def run_batch(
     dict
         ``counts`` (done/failed/pending), ``skipped``, ``processed``, ``seconds``,
         ``throughput`` (videos/min), ``failures`` (list of ``{video, attempts, error}``),
-        ``results`` (video -> result dict of this run), ``manifest`` (path).
+        ``results`` (video -> result dict of this run), ``run_state`` (path; also under
+        its old key ``manifest``).
     """
-    from musicperf.distributed.manifest import DONE, FAILED, PENDING, Manifest, RunLock, stale_temporaries
+    from musicperf.distributed.runstate import DONE, FAILED, PENDING, RunLock, RunState, stale_temporaries
 
     if retries < 0:
         raise ParameterError(f"--retries must be >= 0, got {retries}")
@@ -544,10 +546,10 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with _sigterm_as_interrupt(), RunLock(out_dir):
-        manifest = Manifest.open(out_dir, videos, task=job.task, key=key)
+        state = RunState.open(out_dir, videos, task=job.task, key=key)
         # The run's own state files are written atomically too: a kill during a save leaves
-        # '.musicperf-manifest.<random>.json' (or the failures report's) beside the outputs.
-        own = [manifest.path, manifest.failures_path]
+        # '.musicperf-run.<random>.json' (or the failures report's) beside the outputs.
+        own = [state.path, state.legacy_path, state.failures_path]
         leftovers = stale_temporaries(out_dir, [o for v in videos for o in job.outputs(v).values()] + own)
         for f in leftovers:
             log.info("removing '%s', left half-written by an interrupted run", f)
@@ -555,22 +557,22 @@ def run_batch(
         skipped = 0
         todo = []
         for v in videos:
-            rec = manifest.record(v)
+            rec = state.record(v)
             earlier = None if overwrite else job.finished(v)
             if earlier is not None:
                 if rec.state != DONE:
-                    manifest.mark_done(v, outputs=earlier.get("outputs", job.outputs(v)), seconds=None)
+                    state.mark_done(v, outputs=earlier.get("outputs", job.outputs(v)), seconds=None)
                 skipped += 1
             else:
                 rec.state, rec.attempts, rec.error = PENDING, 0, None
                 todo.append(v)
-        manifest.save()
+        state.save()
         results: dict[str, dict] = {}
         processed = 0
 
         def report():
             if on_progress is not None:
-                c = manifest.counts(videos)
+                c = state.counts(videos)
                 on_progress(Progress(done=c[DONE], failed=c[FAILED], remaining=c[PENDING], skipped=skipped,
                                      elapsed=time.perf_counter() - t0, processed=processed))
 
@@ -582,24 +584,24 @@ def run_batch(
                     eng.submit(v)
                 for outcome in eng.results():
                     if outcome.ok:
-                        manifest.mark_done(outcome.video, outputs=outcome.result.get("outputs", {}),
+                        state.mark_done(outcome.video, outputs=outcome.result.get("outputs", {}),
                                            seconds=round(outcome.seconds, 3), worker=outcome.worker)
                         results[outcome.video] = outcome.result
                         processed += 1
-                    elif manifest.mark_attempt_failed(outcome.video, outcome.error, retries=retries,
+                    elif state.mark_attempt_failed(outcome.video, outcome.error, retries=retries,
                                                       seconds=round(outcome.seconds, 3), worker=outcome.worker):
                         log.warning("'%s' failed (%s); retrying", outcome.video, outcome.error)
                         eng.submit(outcome.video)
                     else:
                         log.warning("'%s' failed after %d attempt(s): %s", outcome.video,
-                                    manifest.record(outcome.video).attempts, outcome.error)
+                                    state.record(outcome.video).attempts, outcome.error)
                         processed += 1
-                    manifest.save()
+                    state.save()
                     report()
-        counts = manifest.counts(videos)
+        counts = state.counts(videos)
         seconds = time.perf_counter() - t0
         failures = [{"video": r.video, "attempts": r.attempts, "error": r.error}
-                    for r in (manifest.record(v) for v in videos) if r.state == FAILED]
+                    for r in (state.record(v) for v in videos) if r.state == FAILED]
         return {
             "counts": counts,
             "skipped": skipped,
@@ -608,7 +610,8 @@ def run_batch(
             "throughput": round(60.0 * processed / seconds, 3) if seconds > 0 else 0.0,
             "failures": failures,
             "results": results,
-            "manifest": str(manifest.path),
-            "failures_report": str(manifest.failures_path) if failures else None,
+            "run_state": str(state.path),
+            "manifest": str(state.path),  # the old key, kept for callers written before the rename
+            "failures_report": str(state.failures_path) if failures else None,
             "engine": engine,
         }

@@ -38,8 +38,12 @@ from musicperf.labels.taxonomy import Taxonomy
 
 
 @dataclass(frozen=True)
-class LabelledVideo:
+class AnnotatedVideo:
     """One video of a dataset: its annotations and the frame facts they are labelled at.
+
+    Not to be confused with :class:`musicperf.io.discover.Item` (the *paths* of a video and of its
+    annotation file, before anything is read) nor with
+    :class:`musicperf.tasks._classify.ClassLabelledVideo` (a video path with one class label).
 
     Attributes
     ----------
@@ -123,7 +127,7 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
-def _check_videos(videos: Sequence[LabelledVideo]) -> None:
+def _check_videos(videos: Sequence[AnnotatedVideo]) -> None:
     if not videos:
         raise ParameterError("no videos given to compute statistics of")
     names = [v.name for v in videos]
@@ -141,7 +145,7 @@ def _check_videos(videos: Sequence[LabelledVideo]) -> None:
                         raise AnnotationError(f"{where}: tier {tier.name!r}: time {t!r} s {problem}")
 
 
-def dataset_labels(videos: Sequence[LabelledVideo], taxonomy: Taxonomy, *, unknown: str = "warn") -> list[np.ndarray]:
+def dataset_labels(videos: Sequence[AnnotatedVideo], taxonomy: Taxonomy, *, unknown: str = "warn") -> list[np.ndarray]:
     """Per-frame labels of every video (:func:`~musicperf.labels.frame_labels`).
 
     Raises :class:`~musicperf.errors.AnnotationError` when a video's annotations end after
@@ -159,7 +163,7 @@ def dataset_labels(videos: Sequence[LabelledVideo], taxonomy: Taxonomy, *, unkno
     ]
 
 
-def frames_table(videos: Sequence[LabelledVideo], labels: Sequence[np.ndarray], taxonomy: Taxonomy) -> Table:
+def frames_table(videos: Sequence[AnnotatedVideo], labels: Sequence[np.ndarray], taxonomy: Taxonomy) -> Table:
     """Table 2 of ``001``: frames where each class is present, per video, plus a total column
     and a "Total frames" row."""
     _check_videos(videos)
@@ -180,12 +184,12 @@ def frames_table(videos: Sequence[LabelledVideo], labels: Sequence[np.ndarray], 
     )
 
 
-def class_occurrences(video: LabelledVideo, labels: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
+def class_occurrences(video: AnnotatedVideo, labels: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
     """Occurrences of each class in one video (Table 3 of ``001``), see the module docstring.
 
     Parameters
     ----------
-    video : LabelledVideo
+    video : AnnotatedVideo
     labels : ndarray, shape (n_frames, K)
         Its frame labels (used for the background class only).
     taxonomy : Taxonomy
@@ -208,7 +212,7 @@ def class_occurrences(video: LabelledVideo, labels: np.ndarray, taxonomy: Taxono
     return out
 
 
-def occurrences_table(videos: Sequence[LabelledVideo], labels: Sequence[np.ndarray], taxonomy: Taxonomy) -> Table:
+def occurrences_table(videos: Sequence[AnnotatedVideo], labels: Sequence[np.ndarray], taxonomy: Taxonomy) -> Table:
     """Table 3 of ``001``: occurrences of each class per video, plus a total column."""
     _check_videos(videos)
     counts = np.stack([class_occurrences(v, y, taxonomy) for v, y in zip(videos, labels)], axis=1)
@@ -232,7 +236,7 @@ def occurrences_table(videos: Sequence[LabelledVideo], labels: Sequence[np.ndarr
 
 
 def samples_table(
-    videos: Sequence[LabelledVideo],
+    videos: Sequence[AnnotatedVideo],
     labels: Sequence[np.ndarray],
     taxonomy: Taxonomy,
     *,
@@ -333,7 +337,7 @@ def load_labelled_videos(
     fps: float | Sequence[float] | None = None,
     duration: float | Sequence[float] | None = None,
     count_frames: bool = False,
-) -> list[LabelledVideo]:
+) -> list[AnnotatedVideo]:
     """Read the annotated videos of a dataset.
 
     Parameters
@@ -348,7 +352,7 @@ def load_labelled_videos(
 
     Returns
     -------
-    list of LabelledVideo
+    list of AnnotatedVideo
         Named after the video (or annotation file) stem, ``-2``, ``-3``... for repeated stems.
 
     Raises
@@ -392,7 +396,7 @@ def load_labelled_videos(
             stem = ann.stem
         n = used.get(stem, 0) + 1
         used[stem] = n
-        loaded.append(LabelledVideo(stem if n == 1 else f"{stem}-{n}", aset, rate, n_frames))
+        loaded.append(AnnotatedVideo(stem if n == 1 else f"{stem}-{n}", aset, rate, n_frames))
     return loaded
 
 
@@ -442,7 +446,7 @@ class DatasetStats:
 
     Attributes
     ----------
-    videos : list of LabelledVideo
+    videos : list of AnnotatedVideo
     taxonomy, super_taxonomy : Taxonomy, Taxonomy or None
     tables : dict of str -> Table
         ``table2_frames``, ``table3_occurrences``, ``table5_samples``.
@@ -503,7 +507,7 @@ class DatasetStats:
 
 
 def dataset_stats(
-    videos: Sequence[LabelledVideo],
+    videos: Sequence[AnnotatedVideo],
     taxonomy: Taxonomy,
     super_taxonomy: Taxonomy | None = None,
     *,
@@ -514,7 +518,7 @@ def dataset_stats(
 
     Parameters
     ----------
-    videos : sequence of LabelledVideo
+    videos : sequence of AnnotatedVideo
     taxonomy : Taxonomy
         Classes of Tables 2 and 3 and Figure 1.
     super_taxonomy : Taxonomy, optional
@@ -552,3 +556,14 @@ def dataset_stats(
     if super_taxonomy is not None:
         heatmaps("figure2", "super-classes", super_taxonomy, sup_labels)
     return DatasetStats(videos, taxonomy, super_taxonomy, tables, correlations)
+
+
+def __getattr__(name):
+    # Deprecated alias, kept importable for code written before the rename.
+    if name == "LabelledVideo":
+        import warnings
+
+        warnings.warn(f"{__name__}.LabelledVideo is deprecated; use AnnotatedVideo (a video's annotations and frame facts)",
+                      DeprecationWarning, stacklevel=2)
+        return AnnotatedVideo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

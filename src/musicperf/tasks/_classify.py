@@ -339,14 +339,15 @@ def predict_logits(model, xs: Sequence, *, batch_size: int = 32, prepare: Callab
 
 
 @dataclass(frozen=True)
-class LabelledVideo:
-    """One video of a labelled dataset: ``path`` and its class ``label`` (a string)."""
+class ClassLabelledVideo:
+    """One video of a class-labelled dataset (instrument, skill): ``path`` and its class ``label``
+    (a string). Time-annotated videos are :class:`musicperf.labels.stats.AnnotatedVideo`."""
 
     path: Path
     label: str
 
 
-def read_labelled_videos(source: str | Path) -> list[LabelledVideo]:
+def read_labelled_videos(source: str | Path) -> list[ClassLabelledVideo]:
     """Read a dataset of labelled videos.
 
     Parameters
@@ -358,7 +359,7 @@ def read_labelled_videos(source: str | Path) -> list[LabelledVideo]:
 
     Returns
     -------
-    list of LabelledVideo
+    list of ClassLabelledVideo
         In file order (CSV) or sorted by class then name (folders).
 
     Raises
@@ -372,7 +373,7 @@ def read_labelled_videos(source: str | Path) -> list[LabelledVideo]:
         for cls in sorted(p for p in source.iterdir() if p.is_dir()):
             for v in sorted(cls.iterdir()):
                 if v.suffix.lower() in VIDEO_SUFFIXES:
-                    items.append(LabelledVideo(v, cls.name))
+                    items.append(ClassLabelledVideo(v, cls.name))
         if not items:
             raise AnnotationError(f"'{source}' has no class folders with videos ({', '.join(VIDEO_SUFFIXES)})")
         return items
@@ -391,13 +392,13 @@ def read_labelled_videos(source: str | Path) -> list[LabelledVideo]:
             p = source.parent / p
         if not p.is_file():
             raise AnnotationError(f"'{source}' row {i}: video '{p}' does not exist")
-        items.append(LabelledVideo(p, r[1].strip()))
+        items.append(ClassLabelledVideo(p, r[1].strip()))
     if not items:
         raise AnnotationError(f"'{source}' lists no video")
     return items
 
 
-def write_labelled_videos(path: str | Path, items: Sequence[LabelledVideo]) -> Path:
+def write_labelled_videos(path: str | Path, items: Sequence[ClassLabelledVideo]) -> Path:
     """Write a ``path,label`` CSV (paths relative to the CSV's folder when inside it)."""
     path = Path(path)
     lines = ["path,label"]
@@ -454,3 +455,14 @@ def load_task_model(model_dir: str | Path, fmt: str) -> tuple[dict[str, torch.Te
     model_dir = Path(model_dir)
     doc = files.read_meta(model_dir, name=META, formats=(fmt,))
     return files.read_weights(model_dir / WEIGHTS), doc
+
+
+def __getattr__(name):
+    # Deprecated alias, kept importable for code written before the rename.
+    if name == "LabelledVideo":
+        import warnings
+
+        warnings.warn(f"{__name__}.LabelledVideo is deprecated; use ClassLabelledVideo (a video with one class label)",
+                      DeprecationWarning, stacklevel=2)
+        return ClassLabelledVideo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -49,7 +49,7 @@ from torch import nn
 from musicperf.errors import DecodeError, ModelError, ParameterError
 from musicperf.models.classifiers import BranchClassifier, LateFusion
 from musicperf.tasks._classify import (
-    LabelledVideo,
+    ClassLabelledVideo,
     RowSource,
     fit_classifier,
     load_task_model,
@@ -497,7 +497,7 @@ class InstrumentModel:
 # ============================================================================ training, evaluation
 
 
-def load_inputs(items: Sequence[LabelledVideo], config: InstrumentConfig, *, cache_dir=None,
+def load_inputs(items: Sequence[ClassLabelledVideo], config: InstrumentConfig, *, cache_dir=None,
                 progress: Callable[[int, int, Path], None] | None = None) -> list[VideoInputs]:
     """:func:`video_inputs` of every video, with an optional ``progress(i, n, path)`` callback."""
     out = []
@@ -523,7 +523,7 @@ def _stack_mel(inputs: Sequence[VideoInputs], labels: np.ndarray) -> tuple[RowSo
 
 
 def train_instrument(
-    items: Sequence[LabelledVideo],
+    items: Sequence[ClassLabelledVideo],
     config: InstrumentConfig = InstrumentConfig(),
     train_config: TrainConfig = TrainConfig(weight_decay=1e-4, patience=10),
     *,
@@ -539,7 +539,7 @@ def train_instrument(
 
     Parameters
     ----------
-    items : sequence of LabelledVideo
+    items : sequence of ClassLabelledVideo
         The training videos (see :func:`~musicperf.tasks._classify.read_labelled_videos`).
     config : InstrumentConfig
     train_config : TrainConfig
@@ -623,7 +623,7 @@ def train_instrument(
     return model
 
 
-def evaluate_instrument(model: InstrumentModel, items: Sequence[LabelledVideo], *,
+def evaluate_instrument(model: InstrumentModel, items: Sequence[ClassLabelledVideo], *,
                         inputs: Sequence[VideoInputs] | None = None, cache_dir=None, progress=None) -> dict:
     """Hit@1, Hit@3, macro F1 (``003``'s tables) of the video-only, audio-only and fused predictions.
 
@@ -672,12 +672,23 @@ def synth_instrument_dataset(out_dir: str | Path, *, instruments: Sequence[str] 
             s = seed * 10_000 + ci * 100 + j
             res = synthesize(out_dir / ins / f"{ins}_{j:03d}", seconds=seconds, seed=s, size=size,
                              instrument=ins, gestures=[], background=background)
-            items.append(LabelledVideo(res.video, ins))
+            items.append(ClassLabelledVideo(res.video, ins))
     return write_labelled_videos(out_dir / "labels.csv", items)
 
 
 __all__ = [
     "InstrumentConfig", "InstrumentModel", "VideoInputs", "BranchClassifier", "LateFusion",
     "sample_frames", "audio_patches", "video_inputs", "load_inputs", "train_instrument", "evaluate_instrument",
-    "synth_instrument_dataset", "read_labelled_videos",
+    "synth_instrument_dataset", "read_labelled_videos", "ClassLabelledVideo",
 ]
+
+
+def __getattr__(name):
+    # Deprecated alias, kept importable for code written before the rename.
+    if name == "LabelledVideo":
+        import warnings
+
+        warnings.warn(f"{__name__}.LabelledVideo is deprecated; use ClassLabelledVideo (a video with one class label)",
+                      DeprecationWarning, stacklevel=2)
+        return ClassLabelledVideo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -56,7 +56,7 @@ from musicperf.models.classifiers import SkillNet
 from musicperf.tasks._classify import (
     STATE_FILE,
     VIDEO_SUFFIXES,
-    LabelledVideo,
+    ClassLabelledVideo,
     RowSource,
     fit_classifier,
     load_task_model,
@@ -494,7 +494,7 @@ def _level_key(s: str):
         return (1, 0.0, s)
 
 
-def read_skill_annotations(path: str | Path, *, video_dir: str | Path | None = None) -> list[LabelledVideo]:
+def read_skill_annotations(path: str | Path, *, video_dir: str | Path | None = None) -> list[ClassLabelledVideo]:
     """A PISA-style annotation file: video id -> skill level.
 
     Accepts CSV, TSV or whitespace-separated text with one video per line: the video id (a
@@ -513,7 +513,7 @@ def read_skill_annotations(path: str | Path, *, video_dir: str | Path | None = N
 
     Returns
     -------
-    list of LabelledVideo
+    list of ClassLabelledVideo
         ``label`` is the level as written (e.g. ``"7"``).
     """
     path = Path(path)
@@ -558,7 +558,7 @@ def read_skill_annotations(path: str | Path, *, video_dir: str | Path | None = N
             p = index.get(vid) or index.get(str(Path(vid).with_suffix("")))
             if p is None:
                 raise AnnotationError(f"'{path}' line {i}: no video for id {vid!r} under '{root}'")
-        items.append(LabelledVideo(p, level))
+        items.append(ClassLabelledVideo(p, level))
     return items
 
 
@@ -606,7 +606,7 @@ def cached_skill_inputs(path: str | Path, config: SkillConfig, cache_dir: str | 
         raise DecodeError(f"skill input cache '{doc_path}' is damaged ({exc}); delete the folder") from exc
 
 
-def load_skill_inputs(items: Sequence[LabelledVideo], config: SkillConfig, *, max_seconds=None,
+def load_skill_inputs(items: Sequence[ClassLabelledVideo], config: SkillConfig, *, max_seconds=None,
                       progress: Callable | None = None, cache_dir: str | Path | None = None) -> list[SkillInputs]:
     """:func:`skill_inputs` of every video, with an optional ``progress(i, n, path)`` callback.
 
@@ -626,7 +626,7 @@ def load_skill_inputs(items: Sequence[LabelledVideo], config: SkillConfig, *, ma
 
 
 def train_skill(
-    items: Sequence[LabelledVideo],
+    items: Sequence[ClassLabelledVideo],
     config: SkillConfig = SkillConfig(),
     train_config: TrainConfig = TrainConfig(weight_decay=1e-4, patience=10, batch_size=16),
     *,
@@ -644,7 +644,7 @@ def train_skill(
 
     Parameters
     ----------
-    items : sequence of LabelledVideo
+    items : sequence of ClassLabelledVideo
     config : SkillConfig
     train_config : TrainConfig
     val_fraction : float
@@ -708,7 +708,7 @@ def train_skill(
     return model
 
 
-def evaluate_skill(model: SkillModel, items: Sequence[LabelledVideo], *, inputs: Sequence[SkillInputs] | None = None,
+def evaluate_skill(model: SkillModel, items: Sequence[ClassLabelledVideo], *, inputs: Sequence[SkillInputs] | None = None,
                    progress: Callable | None = None, cache_dir: str | Path | None = None) -> dict:
     """Per-video accuracy (``004``'s metric) of each branch, with the full classification report.
 
@@ -762,4 +762,15 @@ def synth_skill_dataset(out_dir: str | Path, *, skills: Sequence[int] = (0, 9), 
 
 __all__ = ["SkillConfig", "SkillModel", "SkillNet", "SkillInputs", "skill_loss", "find_roi", "skill_inputs",
            "load_skill_inputs", "cached_skill_inputs", "read_skill_annotations", "train_skill", "evaluate_skill", "synth_skill_dataset",
-           "synth_skill_level", "parse_roi", "write_labelled_videos"]
+           "synth_skill_level", "parse_roi", "write_labelled_videos", "ClassLabelledVideo"]
+
+
+def __getattr__(name):
+    # Deprecated alias, kept importable for code written before the rename.
+    if name == "LabelledVideo":
+        import warnings
+
+        warnings.warn(f"{__name__}.LabelledVideo is deprecated; use ClassLabelledVideo (a video with one class label)",
+                      DeprecationWarning, stacklevel=2)
+        return ClassLabelledVideo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
