@@ -1,6 +1,7 @@
 """Figures for docs/vibrato.md: frame-wise vibrato detection on real recordings and on the synthetic performer.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_vibrato_real.py [--data DIR] [--compare-pitch] [--loo] [--quick]
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_vibrato_real.py [--data DIR] [--compare-pitch] [--loo]
+        [--alternatives] [--quick]
 
 * Real: the 12 solo recordings (violin, flute, oboe; CMMSD of von Coler and Lerch 2014) with the
   vibrato areas annotated by Yang, Rajab and Chew (2017) in ``../shared/data/vibrato`` (or
@@ -17,8 +18,13 @@
   pitch, notes, frame-wise detector), after a warm-up (librosa's numba compilation, ~17 s once).
 * Synthetic: violin solos of the synthetic performer with scheduled vibrato notes (seeds
   400-403), frame F1 against the scheduled intervals, and rate/extent errors against the truth.
-* ``--loo``: a leave-one-recording-out estimate of choosing the thresholds on a grid (what a
-  new recording of the same kind can expect).
+* ``--loo``: a leave-one-recording-out (= leave-one-performer-out: each recording has its own
+  performer) estimate of choosing the thresholds on a grid (what a new recording of the same
+  kind can expect), per recording and mean, and a leave-one-instrument-out one.
+* ``--alternatives`` (implies the LOO run): the ideas tried to generalise better, each by leave
+  one recording out: a learned frame classifier (logistic regression on 25 per-frame features,
+  numpy/scipy, nested choice of its decision threshold and smoothing), detections expanded to
+  note boundaries, a per-recording extent threshold. None beat the shipped detector; none ships.
 * ``--compare-pitch``: the detector on other pitch tracks: pYIN on its default 0.1-semitone grid
   (7x slower) and PESTO (``pesto-pitch``, weights in its wheel) where it can be imported.
 
@@ -225,16 +231,10 @@ def synthetic(seeds=(400, 401, 402, 403), seconds: float = 15.0) -> None:
     print(f"| **mean** | **{np.mean(f1s):.3f}** | | | {np.mean(alw):.3f} | | |")
 
 
-def leave_one_out(data: Path) -> None:
-    """Leave-one-recording-out estimate of the F1 on unseen recordings of the threshold choice.
-
-    For each recording with vibrato: the grid point (window, extent, regularity, hysteresis,
-    smoothing) with the best mean F1 on the other recordings with vibrato is applied to it. This estimates
-    what choosing thresholds on a set of this kind gives on a new recording of the same kind.
-    """
-    import itertools
-
-    from musicperf.analysis.vibrato_frames import frame_labels, track_vibrato
+def load_tracks(data: Path) -> dict:
+    """``name -> (times, cents, truth, idx)``: the command's pitch track of every recording, its
+    annotated frames at 100 Hz and the pitch frame nearest each of them (computed once)."""
+    from musicperf.analysis.vibrato_frames import frame_labels
     from musicperf.io.audio import load_audio
 
     tracks = {}
@@ -245,19 +245,215 @@ def leave_one_out(data: Path) -> None:
                              len(y) / sr)
         idx = np.clip(np.searchsorted(times, np.arange(len(truth)) / 100.0), 0, len(times) - 1)
         tracks[w.stem] = (times, cents, truth, idx)
+    return tracks
+
+
+def _held_out(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a (configurations x recordings) F1 table: per recording, the F1 of the configuration with
+    the best mean over the other recordings, and that configuration's index."""
+    best = np.array([int(np.argmax(np.delete(F, j, axis=1).mean(1))) for j in range(F.shape[1])])
+    return F[best, np.arange(F.shape[1])], best
+
+
+def leave_one_out(tracks: dict) -> dict:
+    """Leave-one-recording-out estimate of the F1 on unseen recordings of the threshold choice.
+
+    For each recording with vibrato: the grid point (window, extent, regularity, hysteresis,
+    smoothing) with the best mean F1 on the other recordings with vibrato is applied to it. Every
+    recording has its own performer, so this is also leave-one-performer-out. This estimates
+    what choosing thresholds on a set of this kind gives on a new recording of the same kind.
+    """
+    import itertools
+
+    from musicperf.analysis.vibrato_frames import track_vibrato
+
     names = [n for n in tracks if tracks[n][2].any()]
     grid = [dict(window=w, min_extent=e, min_regularity=r, grow_regularity=g, smooth=sm)
             for w, e, r, g, sm in itertools.product((0.4, 0.5, 0.6), (4, 6, 8, 10), (0.6, 0.7, 0.8),
                                                    (None, 0.4, 0.5), (0.2, 0.4)) if g is None or g < r]
     F = np.array([[frame_scores(track_vibrato(tracks[n][0], tracks[n][1], **cfg).vibrato[tracks[n][3]],
                                 tracks[n][2])["f1"] for n in names] for cfg in grid])
-    held = []
+    held, best = _held_out(F)
+    fixed = np.array([frame_scores(track_vibrato(tracks[n][0], tracks[n][1]).vibrato[tracks[n][3]],
+                                   tracks[n][2])["f1"] for n in names])
+    always = np.array([2 * tracks[n][2].mean() / (1 + tracks[n][2].mean()) for n in names])
+    print(f"\n### Leave one recording (= one performer) out: threshold grid ({len(grid)} points, "
+          f"{len(names)} recordings with vibrato)\n")
+    print("| left-out recording | LOO F1 | thresholds chosen on the other 10 (window, extent, regularity, grow, "
+          "smooth) | shipped thresholds F1 | always-on F1 |")
+    print("|---|---|---|---|---|")
     for j, n in enumerate(names):
-        best = int(np.argmax(np.delete(F, j, axis=1).mean(1)))
-        held.append(F[best, j])
-    print(f"\n### Leave one recording out ({len(grid)} grid points, {len(names)} recordings with vibrato)\n\n"
-          f"mean F1 on the left-out recording with the thresholds best on the other {len(names) - 1}: "
-          f"{np.mean(held):.3f} (per recording: {', '.join(f'{h:.2f}' for h in held)})")
+        c = grid[best[j]]
+        print(f"| {n} | {held[j]:.2f} | {c['window']}, {c['min_extent']}, {c['min_regularity']}, "
+              f"{c['grow_regularity']}, {c['smooth']} | {fixed[j]:.2f} | {always[j]:.2f} |")
+    print(f"| **mean** | **{held.mean():.3f}** | | {fixed.mean():.3f} | {always.mean():.3f} |")
+    # harsher: leave one instrument out (thresholds chosen on the other two instruments)
+    inst = np.array([n.split("_")[0] for n in names])
+    loio = np.empty(len(names))
+    parts = []
+    for i in sorted(set(inst)):
+        b = int(np.argmax(F[:, inst != i].mean(1)))
+        loio[inst == i] = F[b, inst == i]
+        parts.append(f"{i} {F[b, inst == i].mean():.3f}")
+    print(f"\nLeave one instrument out (thresholds best on the other two instruments): mean F1 "
+          f"**{loio.mean():.3f}** ({', '.join(parts)})")
+    return dict(names=names, held=held, fixed=fixed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Alternatives evaluated (docs/vibrato.md, "What was tried"); none of them is shipped.
+
+def frame_features(times: np.ndarray, cents: np.ndarray, windows=(0.35, 0.5, 0.75)) -> tuple[np.ndarray, list]:
+    """Per-frame features for the learned classifier: regularity, log extent and rate at three
+    window lengths (raw and averaged over 0.4 s), the voiced share of each window, the log extent
+    relative to the recording's median (per-recording adaptation), the slope of the running
+    median (pitch stability), the distance to the nearest note change or unvoiced frame, voicing."""
+    from scipy.ndimage import uniform_filter1d
+
+    from musicperf.analysis import vibrato_frames as vf
+
+    hop = float(np.median(np.diff(times)))
+    c = vf._bridge_gaps(cents, int(round(vf.MAX_GAP / hop)))
+    r = vf._residual(c, hop)
+    flat = vf._without_steps(c, r)
+    voiced = np.isfinite(c)
+
+    def avg(x, use, k):
+        wt = uniform_filter1d(use.astype(float), k, mode="constant")
+        return uniform_filter1d(np.nan_to_num(x), k, mode="constant") / np.maximum(wt, 1e-9)
+
+    cols, names = [], []
+    k40 = int(round(0.4 / hop))
+    for w in windows:
+        rate, _e, reg, use = vf.modulation(r, hop, window=w, min_voiced=0.5)
+        _r, ext, _g, _u = vf.modulation(flat, hop, window=w, min_voiced=0.5, order=2, rates=rate)
+        lext = np.log(np.maximum(np.nan_to_num(ext), 0.5))
+        for k in (1, k40):
+            cols += [avg(reg, use, k), avg(lext, use, k), avg(np.nan_to_num(rate, nan=6.0), use, k)]
+            names += [f"regularity_{w}_{k}", f"log_extent_{w}_{k}", f"rate_{w}_{k}"]
+        cols.append(uniform_filter1d(voiced.astype(float), max(8, int(round(w / hop))), mode="constant"))
+        names.append(f"voiced_share_{w}")
+    lext = cols[names.index(f"log_extent_0.5_{k40}")]
+    cols.append(lext - (np.median(lext[voiced]) if voiced.any() else 0.0))
+    names.append("log_extent_relative")
+    d = np.minimum(np.nan_to_num(np.abs(np.diff(c - r, prepend=(c - r)[:1])), nan=50.0), 50.0)
+    cols.append(uniform_filter1d(d, int(round(0.2 / hop))))
+    names.append("median_slope")
+    change = np.flatnonzero((d > vf.STEP) | ~voiced)
+    pos = np.arange(len(c))
+    if len(change):
+        j = np.searchsorted(change, pos)
+        dist = np.minimum(np.abs(pos - change[np.clip(j - 1, 0, len(change) - 1)]),
+                          np.abs(change[np.clip(j, 0, len(change) - 1)] - pos)) * hop
+    else:
+        dist = np.ones(len(c))
+    cols += [np.minimum(dist, 1.0), voiced.astype(float)]
+    names += ["distance_to_change", "voiced"]
+    return np.stack(cols, 1), names
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0):
+    """Weighted L2-regularised logistic regression (scipy L-BFGS) on standardised features:
+    ``(mean, std, coef, intercept)``."""
+    from scipy.optimize import minimize
+
+    mu, sd = X.mean(0), X.std(0) + 1e-9
+    Z = (X - mu) / sd
+    w = w / w.sum()
+
+    def loss(theta):
+        z = Z @ theta[:-1] + theta[-1]
+        p = 1.0 / (1.0 + np.exp(-z))
+        ll = np.sum(w * (np.logaddexp(0, z) - y * z)) + 0.5 * l2 * np.dot(theta[:-1], theta[:-1]) / len(y)
+        g = Z.T @ (w * (p - y))
+        return ll, np.concatenate([g + l2 * theta[:-1] / len(y), [np.sum(w * (p - y))]])
+
+    res = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B", options=dict(maxiter=500))
+    return mu, sd, res.x[:-1], res.x[-1]
+
+
+def _decide(prob: np.ndarray, voiced: np.ndarray, thr: float, smooth: float) -> np.ndarray:
+    from scipy.ndimage import uniform_filter1d
+
+    from musicperf.analysis import vibrato_frames as vf
+
+    k = max(1, int(round(smooth * 100)))
+    p = uniform_filter1d(prob, k) if k > 1 else prob
+    return vf._clean((p >= thr) & voiced, 0.01, vf.MIN_DURATION)
+
+
+def _notes(times, cents):
+    """(start, stop) pitch-frame pairs of the notes of a contour: voiced runs (short gaps bridged)
+    split where the 0.3 s running median jumps by more than STEP cents."""
+    from musicperf.analysis import vibrato_frames as vf
+
+    hop = float(np.median(np.diff(times)))
+    c = vf._bridge_gaps(cents, int(round(vf.MAX_GAP / hop)))
+    trend = c - vf._residual(c, hop)
+    out = []
+    for a, b in vf._runs(np.isfinite(c)):
+        cuts = [a] + list(a + 1 + np.flatnonzero(np.abs(np.diff(trend[a:b])) > vf.STEP)) + [b]
+        out += [(s, e) for s, e in zip(cuts[:-1], cuts[1:]) if e > s]
+    return out
+
+
+def alternatives(tracks: dict, loo: dict) -> None:
+    """The ideas evaluated against the shipped thresholds, each by leave-one-recording-out."""
+    from musicperf.analysis import vibrato_frames as vf
+    from musicperf.analysis.vibrato_frames import track_vibrato
+
+    names = loo["names"]
+    all_names = list(tracks)
+    rows = {}
+    # 1. a learned frame classifier (logistic regression on 25 features), trained on the other 11
+    #    recordings (each weighted equally), decision threshold and probability smoothing chosen
+    #    on the other recordings' own left-out probabilities (nested)
+    feats = {n: frame_features(tracks[n][0], tracks[n][1])[0][tracks[n][3]] for n in all_names}
+    voiced = {n: np.isfinite(tracks[n][1])[tracks[n][3]] for n in all_names}
+    prob = {}
+    for hold in all_names:
+        train = [n for n in all_names if n != hold]
+        X = np.concatenate([feats[n] for n in train])
+        y = np.concatenate([tracks[n][2] for n in train]).astype(float)
+        w = np.concatenate([np.full(len(tracks[n][2]), 1.0 / len(tracks[n][2])) for n in train])
+        mu, sd, coef, b0 = fit_logistic(X, y, w)
+        prob[hold] = 1.0 / (1.0 + np.exp(-(((feats[hold] - mu) / sd) @ coef + b0)))
+    post = [(t, s) for t in (0.3, 0.4, 0.5, 0.6) for s in (0.0, 0.2, 0.4, 0.6)]
+    F = np.array([[frame_scores(_decide(prob[n], voiced[n], t, s), tracks[n][2])["f1"] for n in names]
+                  for t, s in post])
+    rows["learned classifier (logistic regression, 25 features; nested LOO)"] = _held_out(F)[0]
+    # 2. detections expanded to the note boundaries of the pitch contour (no parameters to choose
+    #    beyond the rule; the three rules are all shown)
+    base = {n: track_vibrato(tracks[n][0], tracks[n][1]).vibrato for n in names}
+    for label, cover in (("whole note", 0.0), ("whole note if >= 50 % of it detected", 0.5)):
+        f = []
+        for n in names:
+            v = base[n].copy()
+            for s, e in _notes(tracks[n][0], tracks[n][1]):
+                if base[n][s:e].any() and base[n][s:e].mean() >= cover:
+                    v[s:e] = True
+            f.append(frame_scores(v[tracks[n][3]], tracks[n][2])["f1"])
+        rows[f"detections expanded to the {label} (shipped thresholds)"] = np.array(f)
+    # 3. a per-recording extent threshold: a share of the recording's median extent over regular
+    #    frames, clipped to [floor, 6] cents; share and floor chosen by LOO
+    grid = [(q, fl) for q in (0.3, 0.4, 0.5, 0.6) for fl in (3.0, 4.0, 5.0)]
+    F = []
+    for q, fl in grid:
+        f = []
+        for n in names:
+            t0 = track_vibrato(tracks[n][0], tracks[n][1])
+            m = np.isfinite(t0.extent) & (t0.regularity >= vf.MIN_REGULARITY)
+            thr = float(np.clip(q * np.median(t0.extent[m]), fl, vf.MIN_EXTENT)) if m.sum() > 50 else vf.MIN_EXTENT
+            f.append(frame_scores(track_vibrato(tracks[n][0], tracks[n][1], min_extent=thr).vibrato[tracks[n][3]],
+                                  tracks[n][2])["f1"])
+        F.append(f)
+    rows["per-recording extent threshold (share of the recording's median; LOO)"] = _held_out(np.array(F))[0]
+    print("\n### Alternatives, each by leave one recording out (F1 on the left-out recording)\n")
+    print("| method | mean F1 | " + " | ".join(n.replace("_", " ") for n in names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for label, f in [("shipped detector, thresholds by LOO grid (above)", loo["held"]),
+                     ("shipped detector, shipped thresholds (saw 8 of these)", loo["fixed"])] + list(rows.items()):
+        print(f"| {label} | **{np.mean(f):.3f}** | " + " | ".join(f"{x:.2f}" for x in f) + " |")
 
 
 def main(argv=None) -> None:
@@ -266,13 +462,18 @@ def main(argv=None) -> None:
     ap.add_argument("--compare-pitch", action="store_true", help="also run the detector on pYIN 0.1 and PESTO")
     ap.add_argument("--quick", action="store_true", help="real recordings only (no speed, no synthetic)")
     ap.add_argument("--loo", action="store_true", help="also a leave-one-recording-out estimate of the threshold choice")
+    ap.add_argument("--alternatives", action="store_true",
+                    help="also the alternatives tried (learned classifier, note boundaries, adaptive extent), by LOO")
     args = ap.parse_args(argv)
     real_table(args.data)
     if not args.quick:
         speed(args.data)
         synthetic()
-    if args.loo:
-        leave_one_out(args.data)
+    if args.loo or args.alternatives:
+        tracks = load_tracks(args.data)
+        loo = leave_one_out(tracks)
+        if args.alternatives:
+            alternatives(tracks, loo)
     if args.compare_pitch:
         real_table(args.data, "pyin-0.1")
         try:

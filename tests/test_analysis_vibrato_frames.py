@@ -188,3 +188,43 @@ def test_large_frames_are_shrunk_and_the_region_reported_in_video_pixels(tmp_pat
     assert (res.region.x, res.region.y, res.region.w, res.region.h) == pytest.approx((40, 20, 32, 32))
     assert res.boxes[0] == pytest.approx([40, 20, 72, 52])
     assert seen and res.curve is not None and res.agreement() is not None
+
+
+def _bench():
+    """benchmarks/bench_vibrato_real.py as a module (its LOO helpers are what docs/vibrato.md's
+    leave-one-out tables rest on)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_vibrato_real.py"
+    spec = importlib.util.spec_from_file_location("bench_vibrato_real", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_leave_one_out_helpers(rng):
+    b = _bench()
+    # configurations x recordings: each recording gets the configuration best on the *other*
+    # recordings, never judged on itself
+    F = np.array([[0.9, 0.9, 0.1], [0.5, 0.5, 0.95], [0.1, 0.2, 0.3]])
+    held, best = b._held_out(F)
+    assert best.tolist() == [1, 1, 0] and np.allclose(held, [0.5, 0.5, 0.1])
+    F2 = np.array([[0.9, 0.1, 0.1], [0.2, 0.8, 0.8]])
+    held, best = b._held_out(F2)
+    assert best.tolist() == [1, 0, 0] and np.allclose(held, [0.2, 0.1, 0.1])
+    # the numpy logistic regression separates a separable toy set, with per-sample weights
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] - 0.5 * X[:, 2] > 0).astype(float)
+    mu, sd, coef, b0 = b.fit_logistic(X, y, np.ones(len(y)))
+    p = 1 / (1 + np.exp(-(((X - mu) / sd) @ coef + b0)))
+    assert ((p > 0.5) == (y > 0)).mean() > 0.95 and coef[0] > 0 > coef[2] and abs(coef[1]) < coef[0] / 3
+
+
+def test_frame_features_of_the_learned_classifier(rng):
+    b = _bench()
+    t, c = _curve(rng, [(1.5, 6900, 0, 0), (1.5, 7100, 5.5, 30.0)])
+    X, names = b.frame_features(t, c)
+    assert X.shape == (len(t), len(names)) == (len(t), 25) and np.isfinite(X).all()
+    reg = X[:, names.index("regularity_0.5_40")]
+    assert reg[(t > 1.9) & (t < 2.7)].mean() > 0.7 > reg[(t > 0.3) & (t < 1.2)].mean()
