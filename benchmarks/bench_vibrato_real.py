@@ -88,14 +88,14 @@ def pitch_track(y: np.ndarray, sr: int, source: str):
 
 
 def evaluate_recording(wav: Path, source: str = "pyin") -> dict:
-    from musicperf.analysis.vibrato_frames import frame_labels, track_vibrato
+    from musicperf.analysis.vibrato_frames import detect_vibrato, frame_labels
     from musicperf.io.audio import load_audio
 
     y, sr = load_audio(wav, sr=22050)
     dur = len(y) / sr
     t0 = time.perf_counter()
     times, cents = pitch_track(y, sr, source)
-    trk = track_vibrato(times, cents)
+    trk = detect_vibrato(times, cents)
     seconds = time.perf_counter() - t0
     ann = read_annotation(wav.with_name(wav.stem + "-Annotation.csv"))
     truth = frame_labels([(a, b) for a, b, _ in ann], dur)
@@ -194,7 +194,7 @@ def speed(data: Path) -> None:
 def synthetic(seeds=(400, 401, 402, 403), seconds: float = 15.0) -> None:
     from musicperf.analysis.pitch import estimate_pitch
     from musicperf.analysis.vibrato import PITCH_HOP, PITCH_RESOLUTION
-    from musicperf.analysis.vibrato_frames import frame_labels, track_vibrato
+    from musicperf.analysis.vibrato_frames import detect_vibrato, frame_labels
     from musicperf.synth import load_truth, render
 
     print(f"\n### Synthetic violin (seeds {', '.join(map(str, seeds))}, {seconds:g} s each, 3 vibrato notes each)\n")
@@ -214,7 +214,7 @@ def synthetic(seeds=(400, 401, 402, 403), seconds: float = 15.0) -> None:
 
         y = librosa.resample(r.audio, orig_sr=r.sr, target_sr=22050)
         pc = estimate_pitch(y, 22050, hop_length=PITCH_HOP, resolution=PITCH_RESOLUTION)
-        trk = track_vibrato(pc.times, 100 * pc.midi)
+        trk = detect_vibrato(pc.times, 100 * pc.midi)
         truth = frame_labels([(v["start"], v["end"]) for v in p["vibrato"]], len(y) / 22050)
         idx = np.clip(np.searchsorted(pc.times, np.arange(len(truth)) / 100), 0, len(pc.times) - 1)
         sc = frame_scores(trk.vibrato[idx], truth)
@@ -256,6 +256,56 @@ def _held_out(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return F[best, np.arange(F.shape[1])], best
 
 
+def vf_bridge(c: np.ndarray, hop: float) -> np.ndarray:
+    from musicperf.analysis import vibrato_frames as vf
+
+    return vf._bridge_gaps(c, int(round(vf.MAX_GAP / hop)))
+
+
+THRESHOLD_GRID = dict(window=(0.4, 0.5, 0.6), min_extent=(4, 6, 8, 10), min_regularity=(0.6, 0.7, 0.8),
+                      grow_regularity=(None, 0.4, 0.5), smooth=(0.2, 0.4))
+#: The shipped ensemble: the ENSEMBLE_SIZE grid settings with the best mean F1, majority vote.
+ENSEMBLE_SIZE = 40
+ENSEMBLE_VOTE = 0.5
+
+
+def threshold_grid() -> list[dict]:
+    import itertools
+
+    keys = list(THRESHOLD_GRID)
+    return [dict(zip(keys, v)) for v in itertools.product(*THRESHOLD_GRID.values())]
+
+
+def write_ensemble(tracks: dict, path: Path) -> None:
+    """The shipped ensemble from all recordings with vibrato: the ENSEMBLE_SIZE settings of the
+    threshold grid with the best mean frame F1, as JSON for ``musicperf/data``."""
+    import json
+
+    from musicperf.analysis.vibrato_frames import detect_vibrato, track_vibrato
+
+    names = [n for n in tracks if tracks[n][2].any()]
+    grid = threshold_grid()
+    F = np.array([[frame_scores(track_vibrato(tracks[n][0], tracks[n][1], **cfg).vibrato[tracks[n][3]],
+                                tracks[n][2])["f1"] for n in names] for cfg in grid])
+    order = np.argsort(-F.mean(1), kind="stable")[:ENSEMBLE_SIZE]
+    configs = [grid[i] for i in order]
+    f = [frame_scores(detect_vibrato(tracks[n][0], tracks[n][1], configs=configs, vote=ENSEMBLE_VOTE)
+                      .vibrato[tracks[n][3]], tracks[n][2])["f1"] for n in names]
+    data = dict(
+        about="Vibrato threshold ensemble of musicperf.analysis.vibrato_frames.detect_vibrato: the settings of "
+              "a 216-point threshold grid with the best mean frame F1 on the 11 annotated CMMSD recordings with "
+              "vibrato (Yang, Rajab and Chew's annotation); a frame is vibrato when at least `vote` of them say "
+              "so. Written by benchmarks/bench_vibrato_real.py --write-ensemble; see docs/vibrato.md.",
+        vote=ENSEMBLE_VOTE, configs=configs, grid=THRESHOLD_GRID, recordings=names,
+        mean_f1_of_each=[round(float(F[i].mean()), 4) for i in order],
+        mean_f1_of_the_vote_in_sample=round(float(np.mean(f)), 4))
+    from musicperf._util import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"\nwrote {path}: {len(configs)} settings, in-sample mean F1 of the vote {np.mean(f):.3f}")
+
+
 def _widen(vib: np.ndarray, frames: int, voiced: np.ndarray) -> np.ndarray:
     """Every True run of ``vib`` widened by ``frames`` on each side, kept to voiced frames."""
     from musicperf.analysis.vibrato_frames import _runs
@@ -274,14 +324,10 @@ def leave_one_out(tracks: dict) -> dict:
     recording has its own performer, so this is also leave-one-performer-out. This estimates
     what choosing thresholds on a set of this kind gives on a new recording of the same kind.
     """
-    import itertools
-
     from musicperf.analysis.vibrato_frames import track_vibrato
 
     names = [n for n in tracks if tracks[n][2].any()]
-    grid = [dict(window=w, min_extent=e, min_regularity=r, grow_regularity=g, smooth=sm)
-            for w, e, r, g, sm in itertools.product((0.4, 0.5, 0.6), (4, 6, 8, 10), (0.6, 0.7, 0.8),
-                                                   (None, 0.4, 0.5), (0.2, 0.4)) if g is None or g < r]
+    grid = threshold_grid()
     vib = [[track_vibrato(tracks[n][0], tracks[n][1], **cfg).vibrato for n in names] for cfg in grid]
     F = np.array([[frame_scores(v[tracks[n][3]], tracks[n][2])["f1"] for v, n in zip(row, names)] for row in vib])
     # the same grid with every area widened by 50 ms on each side (within voiced frames), for
@@ -312,7 +358,43 @@ def leave_one_out(tracks: dict) -> dict:
         parts.append(f"{i} {F[b, inst == i].mean():.3f}")
     print(f"\nLeave one instrument out (thresholds best on the other two instruments): mean F1 "
           f"**{loio.mean():.3f}** ({', '.join(parts)})")
-    return dict(names=names, held=held, fixed=fixed, F=F, F_wide=F_wide)
+    # the shipped method: a majority vote of the K settings best on the other recordings
+    from musicperf.analysis.vibrato_frames import _clean
+
+    def vote(order, j):
+        n = names[j]
+        t, c = tracks[n][0], tracks[n][1]
+        hop = float(np.median(np.diff(t)))
+        v = np.mean([vib[i][j] for i in order], axis=0) >= ENSEMBLE_VOTE - 1e-9
+        bridged = vf_bridge(c, hop)
+        return _clean(v & np.isfinite(bridged), hop, MIN_DURATION)[tracks[n][3]]
+
+    from musicperf.analysis.vibrato_frames import MIN_DURATION
+
+    ks = (1, 5, 10, 20, ENSEMBLE_SIZE, 80)
+    ens = {k: np.array([frame_scores(vote(np.argsort(-np.delete(F, j, axis=1).mean(1), kind="stable")[:k], j),
+                                     tracks[n][2])["f1"] for j, n in enumerate(names)]) for k in ks}
+    # nested: K itself chosen by an inner leave-one-out on the other 10 recordings
+    nested, chosen = np.empty(len(names)), []
+    for j in range(len(names)):
+        others = [i for i in range(len(names)) if i != j]
+        inner = {}
+        for k in ks:
+            inner[k] = np.mean([frame_scores(vote(np.argsort(-F[:, [o for o in others if o != i]].mean(1),
+                                                            kind="stable")[:k], i), tracks[names[i]][2])["f1"]
+                                for i in others])
+        kb = max(ks, key=lambda k: inner[k])
+        chosen.append(kb)
+        nested[j] = ens[kb][j]
+    print(f"\n### Leave one recording out: majority vote of the K grid settings best on the other 10 "
+          f"(shipped: K = {ENSEMBLE_SIZE})\n")
+    print("| left-out recording | " + " | ".join(f"K = {k}" for k in ks) + " | K chosen by inner LOO | F1 |")
+    print("|---|" + "---|" * len(ks) + "---|---|")
+    for j, n in enumerate(names):
+        print(f"| {n} | " + " | ".join(f"{ens[k][j]:.2f}" for k in ks) + f" | {chosen[j]} | {nested[j]:.2f} |")
+    print("| **mean** | " + " | ".join(f"**{ens[k].mean():.3f}**" for k in ks) + f" | | **{nested.mean():.3f}** |")
+    return dict(names=names, held=held, fixed=fixed, F=F, F_wide=F_wide, grid=grid, ensemble=ens[ENSEMBLE_SIZE],
+                nested=nested)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,9 +564,14 @@ def main(argv=None) -> None:
     ap.add_argument("--compare-pitch", action="store_true", help="also run the detector on pYIN 0.1 and PESTO")
     ap.add_argument("--quick", action="store_true", help="real recordings only (no speed, no synthetic)")
     ap.add_argument("--loo", action="store_true", help="also a leave-one-recording-out estimate of the threshold choice")
+    ap.add_argument("--write-ensemble", type=Path, metavar="JSON",
+                    help="write the threshold ensemble chosen on all recordings (src/musicperf/data/vibrato_ensemble.json)")
     ap.add_argument("--alternatives", action="store_true",
                     help="also the alternatives tried (learned classifier, note boundaries, adaptive extent), by LOO")
     args = ap.parse_args(argv)
+    if args.write_ensemble:
+        write_ensemble(load_tracks(args.data), args.write_ensemble)
+        return
     real_table(args.data)
     if not args.quick:
         speed(args.data)

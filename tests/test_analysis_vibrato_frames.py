@@ -228,3 +228,43 @@ def test_frame_features_of_the_learned_classifier(rng):
     assert X.shape == (len(t), len(names)) == (len(t), 25) and np.isfinite(X).all()
     reg = X[:, names.index("regularity_0.5_40")]
     assert reg[(t > 1.9) & (t < 2.7)].mean() > 0.7 > reg[(t > 0.3) & (t < 1.2)].mean()
+
+
+def test_detect_vibrato_the_shipped_ensemble_on_synthetic_curves(rng):
+    ens = VF.ensemble_settings()
+    assert len(ens["configs"]) == 40 and ens["vote"] == 0.5
+    assert {c["window"] for c in ens["configs"]} <= {0.4, 0.5, 0.6}
+    t, c = _curve(rng, [(1.2, 6900, 0, 0), (1.6, 7100, 6.0, 40.0), (1.0, 7000, 0, 0), (1.4, 6700, 5.0, 25.0),
+                        (1.0, 6800, 0, 0)])
+    trk = VF.detect_vibrato(t, c)
+    areas = trk.areas()
+    assert len(areas) == 2, [a.to_dict() for a in areas]
+    for a, (s, e, rate, ext) in zip(areas, [(1.3, 2.9, 6.0, 40.0), (4.0, 5.4, 5.0, 25.0)]):
+        assert abs(a.start - s) < 0.25 and abs(a.end - e) < 0.25
+        assert a.rate_hz == pytest.approx(rate, abs=0.15) and a.extent_cents == pytest.approx(ext, rel=0.12)
+    assert not trk.vibrato[(t < 1.2) | ((t > 3.1) & (t < 3.9)) | (t > 5.7)].any()
+    # drift, a 3-cent wobble and a 0.2 s burst are not vibrato for the ensemble either
+    tt = np.arange(400) * HOP
+    drift = [VF.detect_vibrato(tt, 6000 + np.cumsum(rng.normal(0, 1.0, tt.size))).vibrato.mean() for _ in range(5)]
+    assert np.mean(drift) < 0.03
+    assert not VF.detect_vibrato(tt, 6000 + 1.5 * np.sin(2 * np.pi * 6 * tt)).vibrato.any()
+    burst = np.where((tt > 1.0) & (tt < 1.2), 6000 + 30 * np.sin(2 * np.pi * 6 * tt), 6000.0)
+    assert not VF.detect_vibrato(tt, burst).vibrato.any()
+
+
+def test_detect_vibrato_vote_semantics_and_errors(rng):
+    t, c = _curve(rng, [(1.0, 6900, 0, 0), (1.5, 7100, 5.5, 12.0), (1.0, 7000, 0, 0)])
+    loose = dict(window=0.5, min_extent=4.0, min_regularity=0.6, grow_regularity=0.4, smooth=0.2)
+    strict = dict(window=0.6, min_extent=30.0, min_regularity=0.8, grow_regularity=None, smooth=0.4)
+    # one setting: exactly track_vibrato with it
+    one = VF.detect_vibrato(t, c, configs=[loose], vote=0.5)
+    assert np.array_equal(one.vibrato, VF.track_vibrato(t, c, **loose).vibrato) and one.vibrato.any()
+    # a 12-cent vibrato: the loose setting finds it, the strict one (30 cents) does not
+    assert not VF.track_vibrato(t, c, **strict).vibrato.any()
+    assert np.array_equal(VF.detect_vibrato(t, c, configs=[loose, strict], vote=0.5).vibrato, one.vibrato)
+    assert not VF.detect_vibrato(t, c, configs=[loose, strict], vote=1.0).vibrato.any()
+    with pytest.raises(ParameterError, match="at least one"):
+        VF.detect_vibrato(t, c, configs=[], vote=0.5)
+    with pytest.raises(ParameterError, match="same length"):
+        VF.detect_vibrato(np.arange(5) * HOP, np.zeros(6))
+    assert not VF.detect_vibrato(np.arange(1) * HOP, np.zeros(1)).vibrato.any()
