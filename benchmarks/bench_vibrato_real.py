@@ -582,9 +582,10 @@ def main(argv=None) -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of NAME.wav and NAME-Annotation.csv")
     ap.add_argument("--compare-pitch", action="store_true", help="also run the detector on pYIN 0.1 and PESTO")
     ap.add_argument("--quick", action="store_true", help="real recordings only (no speed, no synthetic)")
-    ap.add_argument("--loo", action="store_true", help="also a leave-one-recording-out estimate of the threshold choice")
+    ap.add_argument("--loo", action="store_true",
+                    help="also leave-one-recording-out estimates (one setting, the vote)")
     ap.add_argument("--write-ensemble", type=Path, metavar="JSON",
-                    help="write the threshold ensemble chosen on all recordings (src/musicperf/data/vibrato_ensemble.json)")
+                    help="write the vote's settings chosen on all recordings (src/musicperf/data/vibrato_ensemble.json)")
     ap.add_argument("--alternatives", action="store_true",
                     help="also the alternatives tried (learned classifier, note boundaries, adaptive extent), by LOO")
     args = ap.parse_args(argv)
