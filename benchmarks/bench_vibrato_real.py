@@ -585,7 +585,7 @@ def main(argv=None) -> None:
     ap.add_argument("--loo", action="store_true",
                     help="also leave-one-recording-out estimates (one setting, the vote)")
     ap.add_argument("--write-ensemble", type=Path, metavar="JSON",
-                    help="write the vote's settings chosen on all recordings (src/musicperf/data/vibrato_ensemble.json)")
+                    help="write the settings of the vote (src/musicperf/data/vibrato_ensemble.json)")
     ap.add_argument("--alternatives", action="store_true",
                     help="also the alternatives tried (learned classifier, note boundaries, adaptive extent), by LOO")
     args = ap.parse_args(argv)
