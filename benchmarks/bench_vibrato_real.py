@@ -343,7 +343,7 @@ def leave_one_out(tracks: dict) -> dict:
     print(f"\n### Leave one recording (= one performer) out: threshold grid ({len(grid)} points, "
           f"{len(names)} recordings with vibrato)\n")
     print("| left-out recording | LOO F1 | thresholds chosen on the other 10 (window, extent, regularity, grow, "
-          "smooth) | shipped thresholds F1 | always-on F1 |")
+          "smooth) | earlier default setting F1 | always-on F1 |")
     print("|---|---|---|---|---|")
     for j, n in enumerate(names):
         c = grid[best[j]]
