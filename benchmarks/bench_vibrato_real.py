@@ -395,6 +395,16 @@ def leave_one_out(tracks: dict) -> dict:
     for j, n in enumerate(names):
         print(f"| {n} | " + " | ".join(f"{ens[k][j]:.2f}" for k in ks) + f" | {chosen[j]} | {nested[j]:.2f} |")
     print("| **mean** | " + " | ".join(f"**{ens[k].mean():.3f}**" for k in ks) + f" | | **{nested.mean():.3f}** |")
+    # the vote, leaving one instrument out
+    loio_v = np.empty(len(names))
+    parts = []
+    for i in sorted(set(inst)):
+        order_i = np.argsort(-F[:, inst != i].mean(1), kind="stable")[:ENSEMBLE_SIZE]
+        for j in np.flatnonzero(inst == i):
+            loio_v[j] = frame_scores(vote(order_i, j), tracks[names[j]][2])["f1"]
+        parts.append(f"{i} {loio_v[inst == i].mean():.3f}")
+    print(f"\nLeave one instrument out, the vote of the {ENSEMBLE_SIZE} settings best on the other two instruments: "
+          f"mean F1 **{loio_v.mean():.3f}** ({', '.join(parts)})")
     # recordings without vibrato: the share of their frames called vibrato by the setting best on
     # all recordings with vibrato, and by the vote of the best ENSEMBLE_SIZE
     from musicperf.analysis.vibrato_frames import detect_vibrato
