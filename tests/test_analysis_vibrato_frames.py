@@ -188,3 +188,83 @@ def test_large_frames_are_shrunk_and_the_region_reported_in_video_pixels(tmp_pat
     assert (res.region.x, res.region.y, res.region.w, res.region.h) == pytest.approx((40, 20, 32, 32))
     assert res.boxes[0] == pytest.approx([40, 20, 72, 52])
     assert seen and res.curve is not None and res.agreement() is not None
+
+
+def _bench():
+    """benchmarks/bench_vibrato_real.py as a module (its LOO helpers are what docs/vibrato.md's
+    leave-one-out tables rest on)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_vibrato_real.py"
+    spec = importlib.util.spec_from_file_location("bench_vibrato_real", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_leave_one_out_helpers(rng):
+    b = _bench()
+    # configurations x recordings: each recording gets the configuration best on the *other*
+    # recordings, never judged on itself
+    F = np.array([[0.9, 0.9, 0.1], [0.5, 0.5, 0.95], [0.1, 0.2, 0.3]])
+    held, best = b._held_out(F)
+    assert best.tolist() == [1, 1, 0] and np.allclose(held, [0.5, 0.5, 0.1])
+    F2 = np.array([[0.9, 0.1, 0.1], [0.2, 0.8, 0.8]])
+    held, best = b._held_out(F2)
+    assert best.tolist() == [1, 0, 0] and np.allclose(held, [0.2, 0.1, 0.1])
+    # the numpy logistic regression separates a separable toy set, with per-sample weights
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] - 0.5 * X[:, 2] > 0).astype(float)
+    mu, sd, coef, b0 = b.fit_logistic(X, y, np.ones(len(y)))
+    p = 1 / (1 + np.exp(-(((X - mu) / sd) @ coef + b0)))
+    assert ((p > 0.5) == (y > 0)).mean() > 0.95 and coef[0] > 0 > coef[2] and abs(coef[1]) < coef[0] / 3
+
+
+def test_frame_features_of_the_learned_classifier(rng):
+    b = _bench()
+    t, c = _curve(rng, [(1.5, 6900, 0, 0), (1.5, 7100, 5.5, 30.0)])
+    X, names = b.frame_features(t, c)
+    assert X.shape == (len(t), len(names)) == (len(t), 25) and np.isfinite(X).all()
+    reg = X[:, names.index("regularity_0.5_40")]
+    assert reg[(t > 1.9) & (t < 2.7)].mean() > 0.7 > reg[(t > 0.3) & (t < 1.2)].mean()
+
+
+def test_detect_vibrato_the_shipped_ensemble_on_synthetic_curves(rng):
+    ens = VF.ensemble_settings()
+    assert len(ens["configs"]) == 40 and ens["vote"] == 0.5
+    assert {c["window"] for c in ens["configs"]} <= {0.4, 0.5, 0.6}
+    t, c = _curve(rng, [(1.2, 6900, 0, 0), (1.6, 7100, 6.0, 40.0), (1.0, 7000, 0, 0), (1.4, 6700, 5.0, 25.0),
+                        (1.0, 6800, 0, 0)])
+    trk = VF.detect_vibrato(t, c)
+    areas = trk.areas()
+    assert len(areas) == 2, [a.to_dict() for a in areas]
+    for a, (s, e, rate, ext) in zip(areas, [(1.3, 2.9, 6.0, 40.0), (4.0, 5.4, 5.0, 25.0)]):
+        assert abs(a.start - s) < 0.25 and abs(a.end - e) < 0.25
+        assert a.rate_hz == pytest.approx(rate, abs=0.15) and a.extent_cents == pytest.approx(ext, rel=0.12)
+    assert not trk.vibrato[(t < 1.2) | ((t > 3.1) & (t < 3.9)) | (t > 5.7)].any()
+    # drift, a 3-cent wobble and a 0.2 s burst are not vibrato for the ensemble either
+    tt = np.arange(400) * HOP
+    drift = [VF.detect_vibrato(tt, 6000 + np.cumsum(rng.normal(0, 1.0, tt.size))).vibrato.mean() for _ in range(5)]
+    assert np.mean(drift) < 0.03
+    assert not VF.detect_vibrato(tt, 6000 + 1.5 * np.sin(2 * np.pi * 6 * tt)).vibrato.any()
+    burst = np.where((tt > 1.0) & (tt < 1.2), 6000 + 30 * np.sin(2 * np.pi * 6 * tt), 6000.0)
+    assert not VF.detect_vibrato(tt, burst).vibrato.any()
+
+
+def test_detect_vibrato_vote_semantics_and_errors(rng):
+    t, c = _curve(rng, [(1.0, 6900, 0, 0), (1.5, 7100, 5.5, 12.0), (1.0, 7000, 0, 0)])
+    loose = dict(window=0.5, min_extent=4.0, min_regularity=0.6, grow_regularity=0.4, smooth=0.2)
+    strict = dict(window=0.6, min_extent=30.0, min_regularity=0.8, grow_regularity=None, smooth=0.4)
+    # one setting: exactly track_vibrato with it
+    one = VF.detect_vibrato(t, c, configs=[loose], vote=0.5)
+    assert np.array_equal(one.vibrato, VF.track_vibrato(t, c, **loose).vibrato) and one.vibrato.any()
+    # a 12-cent vibrato: the loose setting finds it, the strict one (30 cents) does not
+    assert not VF.track_vibrato(t, c, **strict).vibrato.any()
+    assert np.array_equal(VF.detect_vibrato(t, c, configs=[loose, strict], vote=0.5).vibrato, one.vibrato)
+    assert not VF.detect_vibrato(t, c, configs=[loose, strict], vote=1.0).vibrato.any()
+    with pytest.raises(ParameterError, match="at least one"):
+        VF.detect_vibrato(t, c, configs=[], vote=0.5)
+    with pytest.raises(ParameterError, match="same length"):
+        VF.detect_vibrato(np.arange(5) * HOP, np.zeros(6))
+    assert not VF.detect_vibrato(np.arange(1) * HOP, np.zeros(1)).vibrato.any()

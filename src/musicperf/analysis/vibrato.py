@@ -604,7 +604,7 @@ class VibratoResult:
     region_source : str
         How ``region`` was found (see :func:`analyze_media`); empty for an audio file.
     track : VibratoTrack or None
-        The frame-wise audio analysis (:func:`musicperf.analysis.vibrato_frames.track_vibrato`).
+        The frame-wise audio analysis (:func:`musicperf.analysis.vibrato_frames.detect_vibrato`).
     scale : float
         Factor by which the video frames were shrunk for the motion analysis (1: not).
     """
@@ -810,7 +810,7 @@ def analyze_media(media, *, audio=None, region=None, hand="auto", side: str = "l
         ``"pose wrist"`` or ``"motion search"``.
     """
     from musicperf.analysis.pitch import estimate_pitch, read_notes, segment_notes
-    from musicperf.analysis.vibrato_frames import track_vibrato
+    from musicperf.analysis.vibrato_frames import detect_vibrato
     from musicperf.errors import NoAudioError
     from musicperf.io.audio import has_audio, load_audio
 
@@ -842,7 +842,7 @@ def analyze_media(media, *, audio=None, region=None, hand="auto", side: str = "l
         # 0.25 semitone (voicing and octave only, the values are YIN's): 7x faster than 0.1 and
         # within 0.01 frame F1 on the real recordings (docs/vibrato.md)
         res.pitch = estimate_pitch(y, 22050, hop_length=PITCH_HOP, resolution=PITCH_RESOLUTION)
-        res.track = track_vibrato(res.pitch.times, 100.0 * res.pitch.midi)
+        res.track = detect_vibrato(res.pitch.times, 100.0 * res.pitch.midi)
     if notes_file is not None:
         res.notes = read_notes(notes_file)
     elif res.pitch is not None:
