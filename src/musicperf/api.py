@@ -45,6 +45,13 @@ def train(
     taxonomy=None,
     overwrite: bool = False,
     progress: bool = False,
+    labeller: str = "clip",
+    annotated: str | None = None,
+    tiers=None,
+    tracks=None,
+    sets=None,
+    candidates=None,
+    say=None,
 ) -> dict:
     """Train a gesture labeller on annotated videos; see :func:`musicperf.tasks.gestures.train_model`.
 
@@ -63,12 +70,37 @@ def train(
         Classes: default one per tier name in the annotations; or ``"gestures18"``,
         ``"superclasses7"``, or a YAML mapping file.
     overwrite, progress : bool
+    labeller : {"clip", "frame"}
+        ``"clip"``: the clip head (:func:`musicperf.tasks.gestures.train_model`). ``"frame"``: the
+        per-frame labeller chosen by cross-validation
+        (:func:`musicperf.tasks.gestures.frame.train_frame_model`), which reads ``annotated``
+        (``"START-END,..."``: where absence means absent), ``tiers`` (the class tiers),
+        ``tracks``, ``sets``, ``candidates`` and ``say`` (a callable for the lines to show;
+        ``config`` gives it ``landmark_every``; ``taxonomy`` is not used).
 
     Returns
     -------
     dict
-        The model's metadata (classes, thresholds, training summary).
+        The model's metadata (classes, thresholds or the cross-validation table, training summary).
     """
+    from musicperf.errors import ParameterError
+
+    if labeller == "frame":
+        from musicperf.tasks.gestures.config import GestureConfig
+        from musicperf.tasks.gestures.frame import DEFAULT_SETS, DEFAULT_TRACKS, train_frame_model
+
+        if taxonomy is not None:
+            raise ParameterError("a taxonomy is for the clip labeller; the frame labeller's classes are tiers (tiers=)")
+        cfg = config if isinstance(config, GestureConfig) or config is None else GestureConfig.from_yaml(config)
+        return train_frame_model(data, model_dir, until=until, annotated=annotated, tiers=tiers,
+                                 tracks=tracks or DEFAULT_TRACKS, sets=sets or DEFAULT_SETS, candidates=candidates,
+                                 landmark_every=(cfg or GestureConfig()).landmark_every, overwrite=overwrite,
+                                 progress=progress, say=say)
+    if labeller != "clip":
+        raise ParameterError(f"labeller must be 'clip' or 'frame', got {labeller!r}")
+    if annotated is not None or tiers or tracks or sets or candidates:
+        raise ParameterError("annotated spans, tiers, tracks, sets and candidates are options of the frame labeller "
+                             "(--labeller frame)")
     from musicperf.tasks.gestures import train_model
 
     return train_model(data, model_dir, until=until, config=config, taxonomy=taxonomy, overwrite=overwrite,
@@ -85,6 +117,7 @@ def label(
     progress: bool = False,
     feature_cache: str | Path | bool | None = None,
     compile: bool = False,
+    queries: int = 5,
 ) -> list[dict]:
     """Label videos; per video an ``.eaf``, a per-frame probability CSV and a JSON summary.
 
@@ -95,7 +128,9 @@ def label(
     ``feature_cache`` (a folder, or True for the default one) stores each video's clip
     features, so relabelling with a retrained head does not decode the video again.
     ``compile=True`` runs a model's 3D-CNN backbone through ``torch.compile`` (slow to start,
-    faster per clip: worth it for long videos).
+    faster per clip: worth it for long videos). With a frame-labeller model, ``queries``
+    stretches to annotate next go into an ``auto-query`` tier (0: none), and classes it could
+    not learn are listed in ``not_learnable`` and labelled with their constant.
 
     Returns
     -------
@@ -105,7 +140,7 @@ def label(
     from musicperf.tasks.gestures import label_videos
 
     return label_videos(videos, model_dir, out_dir, after=after, overwrite=overwrite, progress=progress,
-                        feature_cache=feature_cache, compile=compile)
+                        feature_cache=feature_cache, compile=compile, queries=queries)
 
 
 def score(
@@ -837,7 +872,7 @@ def experiment(table: str, data, output: str | Path, *, config=None, taxonomies=
 
 def demo(output: str | Path = "demo-output", *, seconds: float = 90.0, seed: int = 7, overwrite: bool = False,
          progress: bool = False, step=None, report: bool = True, size: tuple[int, int] = (320, 240),
-         config=None) -> dict:
+         config=None, labeller: str | None = None) -> dict:
     """The labelling workflow end to end on a synthetic performance (``musicperf demo``).
 
     ``output`` is refused when it exists and is not empty, unless ``overwrite``; ``step`` is
@@ -849,4 +884,4 @@ def demo(output: str | Path = "demo-output", *, seconds: float = 90.0, seed: int
 
     _check_dir(output)
     return run_demo(output, seconds=seconds, seed=seed, overwrite=overwrite, progress=progress, step=step,
-                    report=report, size=size, config=config)
+                    report=report, size=size, config=config, labeller=labeller)
