@@ -189,6 +189,13 @@ def test_label_says_when_no_annotation_file_is_beside_the_video(tmp_path, capsys
     # The clip options are refused with the frame labeller and vice versa.
     assert main(["train", f"{video}={eaf}", "-o", str(tmp_path / "m4"), "--tiers", "Wave", "-q"]) == 2
     assert "--labeller frame" in capsys.readouterr().err
+    # Bad options are refused before any track is computed.
+    assert main(["train", f"{video}={eaf}", "-o", str(tmp_path / "m5"), "--labeller", "frame", "--candidates", "svm",
+                 "-q"]) == 2
+    assert "unknown candidate(s) ['svm']" in capsys.readouterr().err
+    assert main(["train", f"{video}={eaf}", "-o", str(tmp_path / "m5"), "--labeller", "frame", "--annotated", "3-x",
+                 "--tracks", "flow", "-q"]) == 2
+    assert "'3-x' is not START-END" in capsys.readouterr().err
 
 
 def test_demo_runs_the_frame_labeller_on_request(tmp_path):

@@ -331,8 +331,19 @@ def train_frame_model(
     from musicperf.train.candidates import default_candidates
     from musicperf.train.framelabeller import train_frame_labeller
 
+    from musicperf.features.tracks import TRACKS
+    from musicperf.train.framelabeller import FEATURE_SETS
+
     say = say or log.info
     t0 = time.perf_counter()
+    # Every option is checked before any track is computed (landmarks take minutes).
+    for what, given, known in (("track", tracks, TRACKS), ("feature set", sets, FEATURE_SETS),
+                               ("candidate", candidates or (), tuple(default_candidates(fps=25.0)))):
+        bad = [g for g in given if g not in known]
+        if bad or (what != "candidate" and not given):
+            raise ParameterError(f"unknown {what}(s) {bad or list(given)}; choose from {', '.join(known)}")
+    if not _has_lightgbm() and any("lightgbm" in c for c in candidates or ()):
+        raise ParameterError("the LightGBM candidates need lightgbm: pip install 'musicperf[labelling]'")
     model_dir = check_output_location(model_dir, kind="dir", what="model directory")
     _check_output_dir(model_dir, overwrite=overwrite, what="model directory")
     items = discover(data, need_annotations=True)
@@ -368,9 +379,6 @@ def train_frame_model(
     fps = float(all_tracks[0].fps)
     pool = default_candidates(fps=fps, lightgbm=_has_lightgbm())
     if candidates:
-        bad = [c for c in candidates if c not in pool]
-        if bad:
-            raise ParameterError(f"unknown or unavailable candidate(s) {bad}; choose from {', '.join(pool)}")
         pool = {c: pool[c] for c in candidates}
     lab = train_frame_labeller(all_tracks, labels, masks, classes=classes, sets=list(sets), candidates=pool)
     say(lab.summary())
