@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", default="demo-output", metavar="OUT", help="output folder (default demo-output)")
     p.add_argument("--seconds", type=float, default=90.0, help="length of the performance (default 90)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--labeller", choices=("clip", "frame"), default=None,
+                   help="which labeller to train: clip (a head on clip features) or frame (per-frame tracks, "
+                        "model chosen by cross-validation); default: see docs/labelling-real.md")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         report = False
     result = api.demo(args.output, seconds=args.seconds, seed=args.seed, overwrite=args.overwrite,
-                      progress=not args.quiet and sys.stderr.isatty(), step=step, report=report)
+                      progress=not args.quiet and sys.stderr.isatty(), step=step, report=report,
+                      labeller=args.labeller)
     print()
     print(summary_table(result))
     p = result["paths"]

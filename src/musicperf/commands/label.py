@@ -22,6 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.add_argument("--from", dest="after", type=float, default=None, metavar="SECONDS",
                    help="predict only from this time on (the end of the human-annotated part)")
+    p.add_argument("--queries", type=int, default=5, metavar="N",
+                   help="frame-labeller models: write the N stretches where the model is least sure as the "
+                        "'auto-query' tier, ranked (annotate them next, then train again; 0: none)")
     p.add_argument("--overwrite", action="store_true", help="redo videos whose outputs exist")
     p.add_argument("--feature-cache", nargs="?", const=True, default=None, metavar="DIR",
                    help="keep clip features in DIR (default: the user cache folder), so relabelling "
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from musicperf.api import label
 
     results = label(args.videos, args.model, args.output, after=args.after, overwrite=args.overwrite,
-                    progress=not args.quiet, feature_cache=args.feature_cache, compile=args.compile)
+                    progress=not args.quiet, feature_cache=args.feature_cache, compile=args.compile,
+                    queries=args.queries)
     for r in results:
         if r.get("skipped"):
             print(f"{r['video']}: already labelled, skipped ({r['outputs']['eaf']})")
@@ -54,6 +58,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r['video']}: {n} intervals in {len(r['classes'])} classes{note} -> {r['outputs']['eaf']}")
         if r.get("redone"):
             print(f"  note: labelled again ({r['redone']})")
+        if r.get("human_annotations") is None:
+            print("  note: no human annotation file found beside the video (a same-named .eaf, or give VIDEO=ANNOTATIONS); "
+                  "the output holds the predictions only")
+        for c in r.get("not_learnable", []):
+            print(f"  note: '{c}' is not learnable from the training annotations: labelled with the constant "
+                  f"that scored best, not detected")
+        if r.get("queries"):
+            q = ", ".join(f"{x['start']:.1f}-{x['end']:.1f} s" for x in r["queries"])
+            print(f"  annotate next (tier 'auto-query', least sure first): {q}")
         if r["tiers_unknown_to_model"]:
             print(f"  note: tiers {', '.join(r['tiers_unknown_to_model'])} are not classes of the model; kept, not predicted")
     return 0

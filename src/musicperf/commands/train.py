@@ -28,6 +28,22 @@ def register(subparsers) -> None:
     from musicperf.tasks.gestures.config import add_cli_options
 
     add_cli_options(p)
+    f = p.add_argument_group("labeller (see docs/labelling-real.md)")
+    f.add_argument("--labeller", choices=("clip", "frame"), default="clip",
+                   help="clip: a head on clip features (default); frame: per-frame tracks, MS-TCN / LightGBM / "
+                        "constants chosen per class by blocked cross-validation")
+    f.add_argument("--tiers", default=None, metavar="A,B",
+                   help="frame: the tiers to learn (default: every tier but predictions, the 'annotated' spans tier "
+                        "and free-text tiers)")
+    f.add_argument("--annotated", default=None, metavar="START-END[,START-END...]",
+                   help="frame: the spans (seconds) where absence of an annotation means absent (default: --until, "
+                        "else a tier named 'annotated', else up to the last annotation)")
+    f.add_argument("--tracks", default=None, metavar="T,U",
+                   help="frame: per-frame tracks to compute (landmarks, flow, grid, audio; default all)")
+    f.add_argument("--sets", default=None, metavar="S,T",
+                   help="frame: feature sets to compare (all, landmarks, pixels, landmarks+flow; default all,landmarks,pixels)")
+    f.add_argument("--candidates", default=None, metavar="M,N",
+                   help="frame: models to compare (mstcn, lightgbm, mstcn+lightgbm; default all) besides the constants")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL_DIR if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("distributed training (start with torchrun)")
@@ -46,7 +62,36 @@ def config_from_args(args: argparse.Namespace):
     return derive(args)
 
 
+def _names(text):
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def run_frame(args: argparse.Namespace) -> int:
+    from musicperf.api import train
+    from musicperf.errors import ParameterError
+
+    if args.distributed or args.features:
+        raise ParameterError("--distributed and --features are for the clip labeller")
+    if args.taxonomy:
+        raise ParameterError("--taxonomy is for the clip labeller; choose the frame labeller's classes with --tiers")
+    doc = train(args.data, args.output, until=args.until, annotated=args.annotated, config=config_from_args(args),
+                overwrite=args.overwrite, progress=not args.quiet, labeller="frame", tiers=_names(args.tiers),
+                tracks=_names(args.tracks), sets=_names(args.sets), candidates=_names(args.candidates), say=print)
+    tr = doc["training"]
+    print(f"trained on {sum(v['annotated_frames'] for v in tr['videos'])} annotated frames of {len(tr['videos'])} "
+          f"video(s) in {tr['seconds_total']:.1f} s (cross-validation {tr['seconds']['cross_validation']:.1f} s)")
+    print(f"model written to {args.output}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.labeller == "frame":
+        return run_frame(args)
+    for opt in ("tiers", "annotated", "tracks", "sets", "candidates"):
+        if getattr(args, opt) is not None:
+            from musicperf.errors import ParameterError
+
+            raise ParameterError(f"--{opt} is an option of the frame labeller: add --labeller frame")
     if args.distributed:
         from musicperf.distributed.ddp import train_distributed
 

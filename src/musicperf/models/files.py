@@ -16,7 +16,12 @@ written through :func:`write_meta` / :func:`read_meta` and :func:`write_weights`
     (:func:`musicperf.tasks._classify.save_task_model` / ``load_task_model``).
 ``musicperf-workflow``
     ``workflow.json`` + ``head.safetensors`` (+ ``backbone.safetensors``): the gesture task's
-    model (:mod:`musicperf.tasks.gestures.model`).
+    clip-head model (:mod:`musicperf.tasks.gestures.model`). With ``"labeller": "frame"`` in
+    ``workflow.json`` (absent: the clip head) it is the frame labeller
+    (:mod:`musicperf.tasks.gestures.frame`): ``workflow.json`` (classes, chosen candidate and
+    feature set per class, tracks, clean-up thresholds, per-class status, the cross-validation
+    table) + ``labeller.safetensors`` (MS-TCN weights, feature normalisation) + one LightGBM
+    model text per class (``lightgbm-*.txt``, :func:`write_model_text` / :func:`read_model_text`).
 
 The file names and formats are those of the folders already written; they stay readable.
 """
@@ -70,6 +75,23 @@ def read_weights(path: str | Path, *, missing: str | None = None) -> dict:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"cannot read '{path}': {exc}") from None
+
+
+def write_model_text(path: str | Path, text: str) -> Path:
+    """Write a model's text form (a LightGBM booster's ``model_to_string()``) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+    return path
+
+
+def read_model_text(path: str | Path) -> str:
+    """The text written by :func:`write_model_text`; a missing file is a one-line ModelError."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read '{path}': {exc.__class__.__name__}: {exc}") from None
 
 
 def check_json(doc: dict) -> str:

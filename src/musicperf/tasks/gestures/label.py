@@ -41,6 +41,8 @@ from musicperf.io.probs import write_probs_csv
 from musicperf.labels import intervals_from_frames
 from musicperf.labels.spread import spread_to_frames
 from musicperf.tasks import framefeatures
+from musicperf.models import files
+from musicperf.tasks.gestures.frame import LABELLER, FrameModel, label_frame_video, load_frame_model
 from musicperf.tasks.gestures.model import GestureModel, load_gesture_model, predict_head
 from musicperf.tasks.gestures.outputs import WRITER, file_sha256, fingerprint, output_paths, plan
 
@@ -182,6 +184,7 @@ def label_videos(
     progress: bool = False,
     feature_cache: str | Path | bool | None = None,
     compile: bool = False,
+    queries: int = 5,
 ) -> list[dict]:
     """Label videos with a trained model; one ``.eaf``, CSV and JSON per video in ``out_dir``.
 
@@ -209,6 +212,9 @@ def label_videos(
         Clip-feature cache folder (see :func:`predict_video`); True for the default folder.
     compile : bool
         ``torch.compile`` the backbone (see :func:`~.model.load_gesture_model`).
+    queries : int
+        With a frame-labeller model (:mod:`~.frame`): the stretches to annotate next written as
+        the ``auto-query`` tier (0: none).
 
     Returns
     -------
@@ -217,7 +223,9 @@ def label_videos(
         why for those labelled again).
     """
     out_dir = check_output_location(out_dir, kind="dir", what="output")
-    model = load_gesture_model(model_dir, compile=compile)
+    model = load_any_model(model_dir, compile=compile)
+    if not (isinstance(queries, int) and queries >= 0):
+        raise ParameterError(f"queries must be a non-negative integer, got {queries!r}")
     items = discover(videos, need_annotations=False)
     stems: dict[str, Path] = {}
     for it in items:
@@ -243,12 +251,26 @@ def label_videos(
             log.info("'%s' is already labelled in '%s', skipping", it.video, out_dir)
             results.append(dict(todo.summary, skipped=True))
             continue
-        summary = label_video(model, it, out_dir, after=after, progress=progress, feature_cache=feature_cache)
+        if isinstance(model, FrameModel):
+            summary = label_frame_video(model, it, out_dir, after=after, queries=queries, progress=progress)
+        else:
+            summary = label_video(model, it, out_dir, after=after, progress=progress, feature_cache=feature_cache)
         if todo.action == "redo":
             log.info("relabelled '%s': %s", it.video, todo.reason)
             summary = dict(summary, redone=todo.reason)  # in the returned summary, not in the file
         results.append(summary)
     return results
+
+
+def load_any_model(model_dir: str | Path, *, compile: bool = False):
+    """A :class:`GestureModel` (clip head) or a :class:`~.frame.FrameModel`, as the folder says."""
+    from musicperf.tasks.gestures.model import FORMAT, META_FILE
+
+    meta = files.read_meta(model_dir, name=META_FILE, formats=(FORMAT,), what="labelling model",
+                           hint=" (train one with 'musicperf train')")
+    if meta.get("labeller", "clip") == LABELLER:
+        return load_frame_model(model_dir, meta)
+    return load_gesture_model(model_dir, compile=compile)
 
 
 def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float | None = None,
@@ -262,10 +284,6 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
     """
     t0 = time.perf_counter()
     cfg = model.extractor.config
-    paths = output_paths(Path(out_dir), item.video)
-    inputs = {"video": fingerprint(item.video), "annotations": fingerprint(item.annotations),
-              "model": {"path": str(Path(model.path).resolve()), "model_id": model.model_id}}
-    human = read_annotations(item.annotations) if item.annotations is not None else None
     probs, first, info = predict_video(model, item.video, after=after, progress=progress, feature_cache=feature_cache)
     fps = info["fps"]
     start_time = first / fps
@@ -273,47 +291,12 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
         probs, fps=fps, threshold=model.thresholds, min_gap=cfg.min_gap, min_duration=cfg.min_duration,
         start_time=start_time,
     )
-    if after is not None:
-        ivs = [_clip_intervals(iv, after) for iv in ivs]
 
-    # The human file is written back whole (an EAF keeps its document: header, vocabularies,
-    # unaligned slots...) with the predicted tiers added under a linguistic type of their own
-    # whose controlled vocabulary is the model's classes.
-    out = human if human is not None else AnnotationSet()
-    kept, replaced, unknown = [], [], []
-    if human is not None:
-        for tier in list(human):
-            if tier.name.startswith(AUTO_PREFIX):
-                replaced.append(tier.name)  # an earlier prediction, not human work
-                del out.tiers[tier.name]
-                continue
-            kept.append(tier.name)
-            if tier.parent is None and not model.taxonomy.knows(tier.name) and model.taxonomy.by == "tier":
-                unknown.append(tier.name)
-        if unknown:
-            log.warning("tier(s) %s of '%s' are not classes of the model; kept as they are, not predicted",
-                        ", ".join(map(repr, unknown)), item.annotations)
-        if replaced:
-            log.warning("earlier predicted tier(s) %s in '%s' are replaced by this prediction",
-                        ", ".join(map(repr, replaced)), item.annotations)
-    add_prediction_tiers(out, {c: [(float(s), float(e)) for s, e in iv] for c, iv in zip(model.classes, ivs)},
-                         classes=list(model.classes), prefix=AUTO_PREFIX)
-
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    outputs = {k: str(v.resolve()) for k, v in paths.items()}
-    write_text_atomic(paths["json"], json.dumps({"writer": WRITER, "complete": False, "video": inputs["video"]["path"],
-                                                 "outputs": outputs}, indent=2))
-    write_probs_csv(paths["csv"], probs, first=first, fps=fps, classes=model.classes)
-    write_eaf(out, paths["eaf"], media=item.video)
-    summary = {
-        "writer": WRITER,
-        "video": inputs["video"]["path"],
-        "human_annotations": None if item.annotations is None else inputs["annotations"]["path"],
-        "model": inputs["model"]["path"],
-        "model_id": model.model_id,
-        "classes": model.classes,
+    human = read_annotations(item.annotations) if item.annotations is not None else None
+    out, kept, replaced, unknown = human_base(human, item, knows=model.taxonomy.knows,
+                                              by_tier=model.taxonomy.by == "tier")
+    extra = {
         "thresholds": [float(t) for t in model.thresholds],
-        "after": after,
         "fps": fps,
         "video_fps": info["video_fps"],
         "resampled": info["resampled"],
@@ -322,12 +305,83 @@ def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float 
         "feature_cache_hit": info["feature_cache_hit"],
         "backbone_mode": info.get("backbone_mode"),
         "labelled_from": start_time if after is None else max(after, start_time),
+    }
+    return write_outputs(model, item, out_dir, out=out, probs=probs, first=first, fps=fps, ivs=ivs, after=after,
+                         kept=kept, replaced=replaced, unknown=unknown, extra=extra, t0=t0)
+
+
+def human_base(human: AnnotationSet | None, item: Item, *, knows, by_tier: bool, also_replace: tuple = ()):
+    """The document the predictions are added to: the human file (or a new one) without old predictions.
+
+    Returns ``(out, kept, replaced, unknown)``: the set, the human tiers kept, the earlier
+    predicted tiers removed (``auto: ...`` and ``also_replace``), and the top-level tiers that are
+    not classes of the model (``knows(name)`` False; only when classes are tiers).
+    """
+    # The human file is written back whole (an EAF keeps its document: header, vocabularies,
+    # unaligned slots...) with the predicted tiers added under a linguistic type of their own
+    # whose controlled vocabulary is the model's classes.
+    out = human if human is not None else AnnotationSet()
+    kept, replaced, unknown = [], [], []
+    if human is not None:
+        for tier in list(human):
+            if tier.name.startswith(AUTO_PREFIX) or tier.name in also_replace:
+                replaced.append(tier.name)  # an earlier prediction, not human work
+                del out.tiers[tier.name]
+                continue
+            kept.append(tier.name)
+            if tier.parent is None and not knows(tier.name) and by_tier:
+                unknown.append(tier.name)
+        if unknown:
+            log.warning("tier(s) %s of '%s' are not classes of the model; kept as they are, not predicted",
+                        ", ".join(map(repr, unknown)), item.annotations)
+        if replaced:
+            log.warning("earlier predicted tier(s) %s in '%s' are replaced by this prediction",
+                        ", ".join(map(repr, replaced)), item.annotations)
+    return out, kept, replaced, unknown
+
+
+def write_outputs(model, item: Item, out_dir: Path, *, out: AnnotationSet, probs: np.ndarray, first: int, fps: float,
+                  ivs: list, after: float | None, kept: list, replaced: list, unknown: list, extra: dict,
+                  extra_tiers: Sequence = (), t0: float) -> dict:
+    """Write a video's ``.eaf`` (predicted tiers + ``extra_tiers``), probability CSV and ``.labels.json``.
+
+    Shared by the clip and frame labellers: the JSON sidecar is written first marked incomplete,
+    then the CSV and the EAF, then the JSON again, complete, with their hashes and the
+    fingerprints of the inputs (see :mod:`musicperf.tasks.gestures.outputs`). ``extra`` adds
+    the labeller's own fields to the summary.
+    """
+    classes = list(model.classes)
+    if after is not None:
+        ivs = [_clip_intervals(iv, after) for iv in ivs]
+    paths = output_paths(Path(out_dir), item.video)
+    inputs = {"video": fingerprint(item.video), "annotations": fingerprint(item.annotations),
+              "model": {"path": str(Path(model.path).resolve()), "model_id": model.model_id}}
+    add_prediction_tiers(out, {c: [(float(s), float(e)) for s, e in iv] for c, iv in zip(classes, ivs)},
+                         classes=classes, prefix=AUTO_PREFIX)
+    for tier in extra_tiers:
+        out.add_tier(tier)
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    outputs = {k: str(v.resolve()) for k, v in paths.items()}
+    write_text_atomic(paths["json"], json.dumps({"writer": WRITER, "complete": False, "video": inputs["video"]["path"],
+                                                 "outputs": outputs}, indent=2))
+    write_probs_csv(paths["csv"], probs, first=first, fps=fps, classes=classes)
+    write_eaf(out, paths["eaf"], media=item.video)
+    summary = {
+        "writer": WRITER,
+        "video": inputs["video"]["path"],
+        "human_annotations": None if item.annotations is None else inputs["annotations"]["path"],
+        "model": inputs["model"]["path"],
+        "model_id": model.model_id,
+        "classes": classes,
+        "after": after,
+        **extra,
         "human_tiers_kept": kept,
         "auto_tiers_replaced": replaced,
         "tiers_unknown_to_model": unknown,
         "predicted": {
             c: {"intervals": int(len(iv)), "seconds": round(float((iv[:, 1] - iv[:, 0]).sum()), 3) if len(iv) else 0.0}
-            for c, iv in zip(model.classes, ivs)
+            for c, iv in zip(classes, ivs)
         },
         "outputs": outputs,
         "written": {k: file_sha256(paths[k]) for k in ("eaf", "csv")},
