@@ -343,7 +343,7 @@ def train_frame_model(
         if bad or (what != "candidate" and not given):
             raise ParameterError(f"unknown {what}(s) {bad or list(given)}; choose from {', '.join(known)}")
     if not _has_lightgbm() and any("lightgbm" in c for c in candidates or ()):
-        raise ParameterError("the LightGBM candidates need lightgbm: pip install 'musicperf[labelling]'")
+        raise ParameterError("the LightGBM candidates need lightgbm (a dependency of musicperf): pip install lightgbm==4.6.0")
     model_dir = check_output_location(model_dir, kind="dir", what="model directory")
     _check_output_dir(model_dir, overwrite=overwrite, what="model directory")
     items = discover(data, need_annotations=True)
