@@ -93,3 +93,19 @@ def test_train_options_are_derived_from_the_settings():
     assert (cfg.classes_by, cfg.epochs, cfg.backbone, cfg.backbone_weights, cfg.landmark_source, cfg.modalities) == \
         ("value", 7, "resnet34", "w.pth", "truth", ("video", "audio"))
     assert config_from_args(parser.parse_args(["train", "v.mp4", "-o", "m"])) == GestureConfig()
+
+
+def test_numeric_mode_is_passed_to_the_backbone_runner(monkeypatch):
+    """``label --numeric-mode`` / ``load_gesture_model(numeric_mode=)`` forces the backbone's mode;
+    None keeps the automatic choice (per machine, or MUSICPERF_NUMERIC_MODE)."""
+    from musicperf.cli import build_parser
+    from musicperf.errors import ParameterError
+    from musicperf.tasks.gestures import load_gesture_model
+
+    assert load_gesture_model(FIXTURE / "model").extractor.backbone_mode == "auto"
+    assert load_gesture_model(FIXTURE / "model", numeric_mode="fp32").extractor.backbone_mode == "fp32"
+    assert load_gesture_model(FIXTURE / "model", numeric_mode="bf16").extractor.backbone_mode == "bf16-cl3d"
+    with pytest.raises(ParameterError, match="numeric_mode must be one of"):
+        load_gesture_model(FIXTURE / "model", numeric_mode="fp8")
+    args = build_parser().parse_args(["label", "v.mp4", "-m", "m", "-o", "o", "--numeric-mode", "bf16"])
+    assert args.numeric_mode == "bf16"

@@ -119,6 +119,7 @@ def label(
     feature_cache: str | Path | bool | None = None,
     compile: bool = False,
     queries: int = 5,
+    numeric_mode: str | None = None,
 ) -> list[dict]:
     """Label videos; per video an ``.eaf``, a per-frame probability CSV and a JSON summary.
 
@@ -131,7 +132,9 @@ def label(
     ``compile=True`` runs a model's 3D-CNN backbone through ``torch.compile`` (slow to start,
     faster per clip: worth it for long videos). With a frame-labeller model, ``queries``
     stretches to annotate next go into an ``auto-query`` tier (0: none), and classes it could
-    not learn are listed in ``not_learnable`` and labelled with their constant.
+    not learn are listed in ``not_learnable`` and labelled with their constant. ``numeric_mode``
+(``"auto"``, ``"fp32"``, ``"bf16"``) forces the 3D-CNN backbone's numeric mode (default: decided
+once per machine, or ``MUSICPERF_NUMERIC_MODE``; see :mod:`musicperf.features.numeric_mode`).
 
     Returns
     -------
@@ -141,7 +144,8 @@ def label(
     from musicperf.tasks.gestures import label_videos
 
     return label_videos(videos, model_dir, out_dir, after=after, overwrite=overwrite, progress=progress,
-                        feature_cache=feature_cache, compile=compile, queries=queries)
+                        feature_cache=feature_cache, compile=compile, queries=queries,
+                        numeric_mode=numeric_mode)
 
 
 def score(

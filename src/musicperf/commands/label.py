@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model's 3D-CNN backbone: starts tens of seconds later, then faster per "
                         "clip (worth it for long videos)")
+    p.add_argument("--numeric-mode", choices=("auto", "fp32", "bf16"), default=None,
+                   help="numeric mode of a 3D-CNN backbone: auto (default; decided once per machine and cached, "
+                        "or MUSICPERF_NUMERIC_MODE), fp32, or bf16 (autocast, where the CPU has native bf16)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     from musicperf.commands.extract import add_engine_options
 
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     results = label(args.videos, args.model, args.output, after=args.after, overwrite=args.overwrite,
                     progress=not args.quiet, feature_cache=args.feature_cache, compile=args.compile,
-                    queries=args.queries)
+                    queries=args.queries, numeric_mode=args.numeric_mode)
     for r in results:
         if r.get("skipped"):
             print(f"{r['video']}: already labelled, skipped ({r['outputs']['eaf']})")

@@ -185,6 +185,7 @@ def label_videos(
     feature_cache: str | Path | bool | None = None,
     compile: bool = False,
     queries: int = 5,
+    numeric_mode: str | None = None,
 ) -> list[dict]:
     """Label videos with a trained model; one ``.eaf``, CSV and JSON per video in ``out_dir``.
 
@@ -212,6 +213,8 @@ def label_videos(
         Clip-feature cache folder (see :func:`predict_video`); True for the default folder.
     compile : bool
         ``torch.compile`` the backbone (see :func:`~.model.load_gesture_model`).
+    numeric_mode : {None, "auto", "fp32", "bf16", ...}, optional
+        The backbone's numeric mode (see :func:`~.model.load_gesture_model`).
     queries : int
         With a frame-labeller model (:mod:`~.frame`): the stretches to annotate next written as
         the ``auto-query`` tier (0: none).
@@ -223,7 +226,7 @@ def label_videos(
         why for those labelled again).
     """
     out_dir = check_output_location(out_dir, kind="dir", what="output")
-    model = load_any_model(model_dir, compile=compile)
+    model = load_any_model(model_dir, compile=compile, numeric_mode=numeric_mode)
     if not (isinstance(queries, int) and queries >= 0):
         raise ParameterError(f"queries must be a non-negative integer, got {queries!r}")
     items = discover(videos, need_annotations=False)
@@ -262,7 +265,7 @@ def label_videos(
     return results
 
 
-def load_any_model(model_dir: str | Path, *, compile: bool = False):
+def load_any_model(model_dir: str | Path, *, compile: bool = False, numeric_mode: str | None = None):
     """A :class:`GestureModel` (clip head) or a :class:`~.frame.FrameModel`, as the folder says."""
     from musicperf.tasks.gestures.model import FORMAT, META_FILE
 
@@ -270,7 +273,7 @@ def load_any_model(model_dir: str | Path, *, compile: bool = False):
                            hint=" (train one with 'musicperf train')")
     if meta.get("labeller", "clip") == LABELLER:
         return load_frame_model(model_dir, meta)
-    return load_gesture_model(model_dir, compile=compile)
+    return load_gesture_model(model_dir, compile=compile, numeric_mode=numeric_mode)
 
 
 def label_video(model: GestureModel, item: Item, out_dir: Path, *, after: float | None = None,

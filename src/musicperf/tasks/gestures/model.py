@@ -22,6 +22,7 @@ import numpy as np
 from musicperf.errors import AnnotationError, ModelError, ParameterError
 from musicperf.features.clipfeatures import FEATURE_VERSION
 from musicperf.features.clips import FeatureExtractor
+from musicperf.features.numeric_mode import parse_numeric_mode
 from musicperf.labels import Taxonomy
 from musicperf.models import files
 from musicperf.tasks import framefeatures
@@ -122,7 +123,7 @@ class GestureModel:
         return predict_head(self.head, x)
 
 
-def load_gesture_model(model_dir: str | Path, *, compile: bool = False) -> GestureModel:
+def load_gesture_model(model_dir: str | Path, *, compile: bool = False, numeric_mode: str | None = None) -> GestureModel:
     """Load a model directory written by :func:`~musicperf.tasks.gestures.train_model`.
 
     ``compile=True`` wraps the frozen backbone (if the model has one) in ``torch.compile``
@@ -190,7 +191,10 @@ def load_gesture_model(model_dir: str | Path, *, compile: bool = False) -> Gestu
             raise ValueError(roi)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"'{meta_path}' has a malformed region of interest {exc}") from None
-    extractor = FeatureExtractor(config, backbone, norm, roi=roi, compile=compile)
+    # None / "auto": BackboneRunner decides once per machine (or MUSICPERF_NUMERIC_MODE);
+    # "fp32" / "bf16" / a mode name: forced, nothing timed
+    mode = "auto" if numeric_mode is None else parse_numeric_mode(numeric_mode, source="numeric_mode")
+    extractor = FeatureExtractor(config, backbone, norm, roi=roi, compile=compile, backbone_mode=mode)
     try:
         taxonomy = Taxonomy.from_dict(meta["taxonomy"])
     except (KeyError, ParameterError, AnnotationError) as exc:
