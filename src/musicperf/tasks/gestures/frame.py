@@ -1,7 +1,7 @@
 """The frame labeller in the gesture workflow: ``musicperf train --labeller frame`` and its ``label``.
 
 The clip path (:mod:`.train`, :mod:`.label`) scores fixed-length clips with a head on clip
-features. The frame path (issue 23) labels every frame from per-frame tracks
+features. The frame path labels every frame from per-frame tracks
 (:func:`musicperf.features.tracks.frame_tracks`) with the model chosen per class by blocked
 cross-validation (:func:`musicperf.train.framelabeller.train_frame_labeller`): MS-TCN,
 LightGBM, their mean, or a constant where nothing beats it ("not learnable").
