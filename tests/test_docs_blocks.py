@@ -118,3 +118,7 @@ def test_every_block_in_the_docs_is_balanced_and_names_a_producer_that_exists():
                 assert "add_write_docs_option" in src, f"{where}: {script.group(0)} has no --write-docs option"
             seen[(page.name, name)] = script.group(0)
     assert ("README.md", "demo") in seen  # the demo's table is generated, not typed
+    # `make figures FIGURES_ARGS=NAME` knows every block of the long benchmarks (the demo's always runs).
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    long_blocks = re.search(r"^FIGURES_LONG := ((?:.*\\\n)*.*)$", makefile, re.MULTILINE).group(1).split()
+    assert sorted(n for _, n in seen if n != "demo") == sorted(b for b in long_blocks if b != "\\")
