@@ -122,3 +122,16 @@ def test_every_block_in_the_docs_is_balanced_and_names_a_producer_that_exists():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     long_blocks = re.search(r"^FIGURES_LONG := ((?:.*\\\n)*.*)$", makefile, re.MULTILINE).group(1).split()
     assert sorted(n for _, n in seen if n != "demo") == sorted(b for b in long_blocks if b != "\\")
+
+
+def test_run_all_names_its_block_after_the_selection_and_escapes_cells():
+    spec = importlib.util.spec_from_file_location("bench_run_all", ROOT / "benchmarks" / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    assert run_all.docs_block_name({"cnn"}) == "bench-cnn"
+    assert run_all.docs_block_name({"landmarks", "cnn"}) == "bench-cnn+landmarks"
+    assert run_all.docs_block_name(set(run_all.PARTS)) == "bench-all"
+    res = {"seconds": 12.3, "machine": {"describe": "Test CPU (2 CPUs)", "load_average_start": [1.0]}}
+    text = run_all.docs_text(res, [("a | b", "1", "-", "-", "-")], "musicperf benchmarks")
+    assert text.splitlines()[0] == "musicperf benchmarks; 12 s."
+    assert "machine: Test CPU (2 CPUs)" in text and text.splitlines()[-1] == "| a \\| b | 1 | - | - | - |"
