@@ -49,7 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import docs_blocks  # noqa: E402
+import docs_blocks
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
