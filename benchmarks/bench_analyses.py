@@ -222,9 +222,9 @@ def main():
         except docs_blocks.DocsBlockError as exc:
             docs_blocks.fail(exc)
     if a.quick:
-        sets, train = {"200s": list(range(200, 203))}, [100, 101]
+        sets, train = {"200-202": list(range(200, 203))}, [100, 101]
     else:
-        sets, train = {"200s": list(range(200, 208)), "300s": list(range(300, 308))}, [100, 101, 102, 103]
+        sets, train = {"200-207": list(range(200, 208)), "300-307": list(range(300, 308))}, [100, 101, 102, 103]
     rows, svm, skipped, secs = vibrato_bench(sets, train)
     with docs_blocks.captured_stdout() as out:
         print_vibrato(rows, svm, skipped, sets, secs)
