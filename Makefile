@@ -6,7 +6,12 @@ STAMP := $(VENV)/.installed
 # `make bench BENCH_ARGS=--quick` for 20 s excerpts; the default is pianist.avi in full, 3D-CNN pairs 3 times (medians).
 BENCH_ARGS ?= --repeats 3
 
-.PHONY: install browser demo test bench docs clean
+# `make figures` regenerates the demo's table in README.md (about a minute); the long benchmarks'
+# figures only when named: `make figures FIGURES_ARGS="vibrato bench-cnn"` (block names; `all` for
+# every one, several hours). See docs/development.md.
+FIGURES_ARGS ?=
+
+.PHONY: install browser demo test bench docs figures clean
 
 # Installing says what it does: each step is announced, and pip shows the packages it collects,
 # downloads (with progress bars) and installs. The first install takes a few minutes (PyTorch
@@ -44,6 +49,38 @@ test: $(STAMP) browser
 bench: $(STAMP)
 	sh benchmarks/setup.sh
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
+
+# Figures in the docs written by the programs that measure them, never typed: each command below
+# replaces one `<!-- figures:NAME -->` block (benchmarks/docs_blocks.py), under a line naming the
+# command, the machine and the time. An unknown name stops before anything runs.
+FIGURES_LONG := vibrato duets-separation-dynamics-seeds-1-2 duets-separation-plain-seeds-1-2 \
+  duets-separation-dynamics-seeds-3-4 duets-separation-plain-seeds-3-4 duets-separation-dynamics-seeds-13-14 \
+  duets-separation-plain-seeds-13-14 duets-playing+figure2+association-plain-seeds-1-2 tasks8-instrument \
+  tasks8-memory bench-cnn bench-landmarks
+figures: $(STAMP)
+	@names="$(if $(filter all,$(FIGURES_ARGS)),$(FIGURES_LONG),$(FIGURES_ARGS))"; \
+	for f in $$names; do case " $(FIGURES_LONG) " in *" $$f "*) ;; \
+	  *) echo "make figures: unknown figures block '$$f' in FIGURES_ARGS (one of: all $(FIGURES_LONG))"; exit 2;; esac; done
+	@echo "==> the demo's table in README.md (runs the demo in a temporary folder, about a minute)"
+	$(BIN)/python benchmarks/demo_figures.py
+	@set -e; names="$(if $(filter all,$(FIGURES_ARGS)),$(FIGURES_LONG),$(FIGURES_ARGS))"; \
+	for f in $$names; do \
+	  case "$$f" in \
+	    vibrato) cmd="benchmarks/bench_analyses.py";; \
+	    duets-separation-dynamics-seeds-1-2) cmd="benchmarks/bench_duets.py --seeds 1,2 --only separation --motion-dynamics";; \
+	    duets-separation-plain-seeds-1-2) cmd="benchmarks/bench_duets.py --seeds 1,2 --only separation";; \
+	    duets-separation-dynamics-seeds-3-4) cmd="benchmarks/bench_duets.py --seeds 3,4 --only separation --motion-dynamics";; \
+	    duets-separation-plain-seeds-3-4) cmd="benchmarks/bench_duets.py --seeds 3,4 --only separation";; \
+	    duets-separation-dynamics-seeds-13-14) cmd="benchmarks/bench_duets.py --seeds 13,14 --only separation --motion-dynamics";; \
+	    duets-separation-plain-seeds-13-14) cmd="benchmarks/bench_duets.py --seeds 13,14 --only separation";; \
+	    duets-playing+figure2+association-plain-seeds-1-2) cmd="benchmarks/bench_duets.py --only playing,figure2,association";; \
+	    tasks8-instrument) cmd="benchmarks/bench_tasks8.py --task instrument";; \
+	    tasks8-memory) cmd="benchmarks/bench_tasks8.py --task memory --sets 8,40";; \
+	    bench-cnn) cmd="benchmarks/run_all.py --only cnn --repeats 3";; \
+	    bench-landmarks) cmd="benchmarks/run_all.py --only landmarks --repeats 2";; \
+	  esac; \
+	  echo "==> figures block $$f: $(BIN)/python $$cmd --write-docs"; $(BIN)/python $$cmd --write-docs; \
+	done
 
 # The docs/ pages as a website (mkdocs, installed into .venv on first use; pure Python, from PyPI).
 docs: $(STAMP)

@@ -1,6 +1,6 @@
 """Figures for docs/analyses.md: vibrato from motion (002 V-B) on synthetic performances.
 
-    .venv/bin/python benchmarks/bench_analyses.py [--quick]
+    .venv/bin/python benchmarks/bench_analyses.py [--quick] [--write-docs [PAGE]]
 
 * Vibrato (002 V-B): violin and guitar solos with scheduled vibrato notes, two seed sets
   (200-207, 300-307; parameters were chosen on 100-103, which also train the SVM). Rate accuracy
@@ -13,6 +13,8 @@
 * The duets (playing/non-playing, separation, association) are in ``benchmarks/bench_duets.py``.
 
 Prints Markdown tables. Uses one thread per library where it helps on a shared machine.
+``--write-docs`` also writes them into the ``<!-- figures:vibrato -->`` block of docs/analyses.md
+(``benchmarks/docs_blocks.py``: under a line naming the command, the machine and the time).
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
+
+import docs_blocks
+
+DOCS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "analyses.md"
+DOCS_BLOCK = "vibrato"
 
 
 def _notes(p):
@@ -206,13 +214,34 @@ def print_vibrato(rows, svm, skipped, seed_sets, secs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer performances")
+    docs_blocks.add_write_docs_option(ap, DOCS_PAGE)
     a = ap.parse_args()
+    if a.write_docs:
+        try:
+            docs_blocks.check_block(a.write_docs, DOCS_BLOCK)  # fail now, not after 12 minutes
+        except docs_blocks.DocsBlockError as exc:
+            docs_blocks.fail(exc)
     if a.quick:
-        sets, train = {"200s": list(range(200, 203))}, [100, 101]
+        sets, train = {"200-202": list(range(200, 203))}, [100, 101]
     else:
-        sets, train = {"200s": list(range(200, 208)), "300s": list(range(300, 308))}, [100, 101, 102, 103]
+        sets, train = {"200-207": list(range(200, 208)), "300-307": list(range(300, 308))}, [100, 101, 102, 103]
     rows, svm, skipped, secs = vibrato_bench(sets, train)
-    print_vibrato(rows, svm, skipped, sets, secs)
+    with docs_blocks.captured_stdout() as out:
+        print_vibrato(rows, svm, skipped, sets, secs)
+    if a.write_docs:
+        docs_blocks.write_figures(a.write_docs, DOCS_BLOCK, docs_text(out.getvalue()),
+                                  command=docs_blocks.command_line(__file__))
+
+
+def docs_text(printed: str) -> str:
+    """What :func:`print_vibrato` printed, as the docs block: the heading in italics (the page has
+    its own headings), without the SVM's coefficients."""
+    lines = []
+    for line in printed.strip("\n").splitlines():
+        if line.startswith("SVM trained on other seeds:"):
+            continue
+        lines.append(f"*{line[4:]}*" if line.startswith("### ") else line)
+    return "\n".join(lines).strip("\n")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ V-A, VI-B).
     .venv/bin/python benchmarks/bench_duets.py [--quick] [--rest idle,freeze] [--seeds 1,2,3]
                                                [--only playing,figure2,separation,association]
                                                [--motion-dynamics] [--restarts 5]
+                                               [--write-docs [PAGE]]
 
 Each duet is 10 s at 320x240, 25 fps, no scheduled gestures; one of the two players rests once for
 2.5-3.5 s at a random time. ``--motion-dynamics`` renders them with the synth's option of that name
@@ -32,6 +33,12 @@ guitar+flute. Per duet:
 
 Regions are the right hand's box over the video (truth key points, 20 % margin), what a user or a
 hand tracker gives. Prints Markdown tables. One thread per library on a shared machine.
+
+``--write-docs`` also writes the tables into a block of docs/analyses.md named after the run
+(:func:`docs_block_name`): ``<!-- figures:duets-separation-dynamics-seeds-1-2 -->`` for
+``--seeds 1,2 --only separation --motion-dynamics``, ``duets-playing+figure2+association-plain-seeds-1-2``
+for ``--only playing,figure2,association``; ``-idle`` or ``-freeze`` is appended when ``--rest``
+names one. The block must exist (``benchmarks/docs_blocks.py``; checked before the run starts).
 """
 
 from __future__ import annotations
@@ -39,11 +46,16 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import numpy as np  # noqa: E402
+
+import docs_blocks  # noqa: E402
+
+DOCS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "analyses.md"
 
 PAIRS = [("violin", "violin"), ("violin", "guitar"), ("guitar", "guitar"), ("violin", "flute"),
          ("piano", "violin"), ("guitar", "flute")]
@@ -243,6 +255,17 @@ def print_tables(rows, secs, rest, parts):
             print("| " + " | ".join([pair] + [c(g) for c in cols]) + " |")
 
 
+def docs_block_name(parts, seeds, rests, motion_dynamics: bool) -> str:
+    """The docs block a run writes: what it measured, the synth, the seeds, the rest if only one."""
+    name = f"duets-{'+'.join(parts)}-{'dynamics' if motion_dynamics else 'plain'}-seeds-{'-'.join(map(str, seeds))}"
+    return name + (f"-{rests[0]}" if len(rests) == 1 else "")
+
+
+def docs_text(printed: str) -> str:
+    """What :func:`print_tables` printed, as a docs block: headings in italics (the page has its own)."""
+    return "\n".join(f"*{ln[4:]}*" if ln.startswith("### ") else ln for ln in printed.strip("\n").splitlines())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one seed")
@@ -252,6 +275,7 @@ def main():
     ap.add_argument("--motion-dynamics", action="store_true",
                     help="render with the synth's motion_dynamics (loudness follows the bow/strum/strike speed)")
     ap.add_argument("--restarts", type=int, default=5, help="averaged factorisations per separation (default 5)")
+    docs_blocks.add_write_docs_option(ap, DOCS_PAGE)
     a = ap.parse_args()
     try:
         import torch
@@ -261,9 +285,21 @@ def main():
         pass
     parts = a.only.split(",")
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else ([1] if a.quick else [1, 2])
-    for rest in a.rest.split(","):
+    rests = a.rest.split(",")
+    block = docs_block_name(parts, seeds, rests, a.motion_dynamics)
+    if a.write_docs:
+        try:
+            docs_blocks.check_block(a.write_docs, block)  # fail now, not after the run
+        except docs_blocks.DocsBlockError as exc:
+            docs_blocks.fail(exc)
+    printed = []
+    for rest in rests:
         rows, secs = bench(seeds, rest, parts, motion_dynamics=a.motion_dynamics, restarts=a.restarts)
-        print_tables(rows, secs, rest, parts)
+        with docs_blocks.captured_stdout() as out:
+            print_tables(rows, secs, rest, parts)
+        printed.append(docs_text(out.getvalue()))
+    if a.write_docs:
+        docs_blocks.write_figures(a.write_docs, block, "\n\n".join(printed), command=docs_blocks.command_line(__file__))
 
 
 if __name__ == "__main__":

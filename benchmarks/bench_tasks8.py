@@ -9,14 +9,25 @@ Prints markdown tables (the ones in docs/instrument-skill.md) and, with --json, 
     .venv/bin/python benchmarks/bench_tasks8.py --task memory --sets 8,40   # peak memory of skill training
 
 Synthetic videos are written once to --data (default /tmp/musicperf_bench_tasks8) and reused.
+
+``--write-docs`` also writes the tables into their blocks of docs/instrument-skill.md
+(``benchmarks/docs_blocks.py``, under a line naming the command, the machine and the time):
+``<!-- figures:tasks8-instrument -->`` and ``<!-- figures:tasks8-memory -->``. The skill table there
+combines several runs (different ``--skills``, ``--camera-shake``, ``--ratios``), so a skill run
+writes ``<!-- figures:tasks8-skill -->`` only where a page has that block, and says so otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
+
+import docs_blocks
+
+DOCS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "instrument-skill.md"
 
 
 def _split(items, test_per_class):
@@ -161,7 +172,24 @@ def main() -> int:
     ap.add_argument("--camera-shake", type=float, default=0.0, help="skill: camera shake of the synthetic videos")
     ap.add_argument("--skills", default="0,9", help="skill: synthetic skills compared (level = skill + 1)")
     ap.add_argument("--json", action="store_true")
+    docs_blocks.add_write_docs_option(ap, DOCS_PAGE)
     args = ap.parse_args()
+    if args.write_docs and args.json:
+        ap.error("--write-docs writes the tables, which --json leaves out: use one or the other")
+    blocks = {}  # task -> docs block written after the run
+    if args.write_docs and not args.memory_child:
+        tasks = {"both": ("instrument", "skill")}.get(args.task, (args.task,))
+        try:
+            for task in tasks:
+                if task == "skill" and "tasks8-skill" not in docs_blocks.blocks_of(args.write_docs):
+                    print(f"note: {args.write_docs} has no block 'tasks8-skill' (its skill table combines several "
+                          "runs); the skill table is printed only", file=sys.stderr)
+                    continue
+                docs_blocks.check_block(args.write_docs, f"tasks8-{task}")  # fail now, not after the run
+                blocks[task] = f"tasks8-{task}"
+        except docs_blocks.DocsBlockError as exc:
+            docs_blocks.fail(exc)
+    printed = {}
     import torch
 
     torch.set_num_threads(args.threads)
@@ -173,43 +201,58 @@ def main() -> int:
         r = bench_memory(args)
         res["memory"] = r
         if not args.json:
-            print("## Peak memory of skill training (1 epoch), synthetic 4 s videos, 16 x 96 x 96 clips, 32 per video")
-            print("| videos | clips | clip data (MB) | inputs in memory: peak RSS (MB) | cached on disk: peak RSS (MB) |")
-            print("|---|---|---|---|---|")
-            for n in (int(v) for v in args.sets.split(",")):
-                a, b = r[f"{n}/memory"], r[f"{n}/disk"]
-                print(f"| {n} | {a['n_clips']} | {a['clip_mb']:.0f} | {a['peak_rss_mb']:.0f} | {b['peak_rss_mb']:.0f} |")
+            with docs_blocks.captured_stdout() as printed["memory"]:
+                print("## Peak memory of skill training (1 epoch), synthetic 4 s videos, 16 x 96 x 96 clips, 32 per video")
+                print("| videos | clips | clip data (MB) | inputs in memory: peak RSS (MB) | cached on disk: peak RSS (MB) |")
+                print("|---|---|---|---|---|")
+                for n in (int(v) for v in args.sets.split(",")):
+                    a, b = r[f"{n}/memory"], r[f"{n}/disk"]
+                    print(f"| {n} | {a['n_clips']} | {a['clip_mb']:.0f} | {a['peak_rss_mb']:.0f} | {b['peak_rss_mb']:.0f} |")
     if args.task in ("instrument", "both"):
         r = bench_instrument(args)
         res["instrument"] = r
         if not args.json:
-            print(f"## Instrument recognition (003), synthetic: {len(r['classes'])} classes, "
-                  f"{r['n_train']} training / {r['n_test']} test videos, chance {r['chance']:.2f}")
-            print("| modality | Hit@1 | Hit@3 | F1 (macro) |\n|---|---|---|---|")
-            for b, name in (("video", "video only (k frames)"), ("audio", "audio only"), ("fusion", "late fusion")):
-                m = r["results"][b]
-                print(f"| {name} | {m['hit@1']:.2f} | {m['hit@3']:.2f} | {m['f1_macro']:.2f} |")
-            print(f"(data {r['seconds_data']} s, training {r['seconds_train']} s)\n")
+            with docs_blocks.captured_stdout() as printed["instrument"]:
+                print(f"## Instrument recognition (003), synthetic: {len(r['classes'])} classes, "
+                      f"{r['n_train']} training / {r['n_test']} test videos, chance {r['chance']:.2f}")
+                print("| modality | Hit@1 | Hit@3 | F1 (macro) |\n|---|---|---|---|")
+                for b, name in (("video", "video only (k frames)"), ("audio", "audio only"), ("fusion", "late fusion")):
+                    m = r["results"][b]
+                    print(f"| {name} | {m['hit@1']:.2f} | {m['hit@3']:.2f} | {m['f1_macro']:.2f} |")
+                print(f"(data {r['seconds_data']} s, training {r['seconds_train']} s)\n")
     if args.task in ("skill", "both"):
         r = bench_skill(args, args.ratios.split(","))
         res["skill"] = r
         if not args.json:
-            run0 = r["runs"][0]
-            lv = " vs ".join(str(x + 1) for x in r["skills"])
-            print(f"## Skill assessment (004), synthetic piano, skills {' vs '.join(map(str, r['skills']))} (levels {lv}), camera shake "
-                  f"{r['camera_shake']:g}: {run0['n_train']} training / {run0['n_test']} test videos, chance {run0['chance']:.2f}")
-            print("| V:A features | seed | video only | audio only | fusion |\n|---|---|---|---|---|")
-            for run in r["runs"]:
-                a = run["accuracy"]
-                print(f"| {run['ratio']} | {run['seed']} | {a['video']:.2f} | {a['audio']:.2f} | {a['fusion']:.2f} |")
-            for ratio in dict.fromkeys(run["ratio"] for run in r["runs"]):
-                runs = [run["accuracy"] for run in r["runs"] if run["ratio"] == ratio]
-                mean = {b: sum(x[b] for x in runs) / len(runs) for b in ("video", "audio", "fusion")}
-                print(f"| {ratio} | mean | {mean['video']:.2f} | {mean['audio']:.2f} | {mean['fusion']:.2f} |")
-            print(f"(data {r.get('seconds_data')} s, training {[run['seconds_train'] for run in r['runs']]} s)")
+            with docs_blocks.captured_stdout() as printed["skill"]:
+                run0 = r["runs"][0]
+                lv = " vs ".join(str(x + 1) for x in r["skills"])
+                print(f"## Skill assessment (004), synthetic piano, skills {' vs '.join(map(str, r['skills']))} (levels {lv}), camera shake "
+                      f"{r['camera_shake']:g}: {run0['n_train']} training / {run0['n_test']} test videos, chance {run0['chance']:.2f}")
+                print("| V:A features | seed | video only | audio only | fusion |\n|---|---|---|---|---|")
+                for run in r["runs"]:
+                    a = run["accuracy"]
+                    print(f"| {run['ratio']} | {run['seed']} | {a['video']:.2f} | {a['audio']:.2f} | {a['fusion']:.2f} |")
+                for ratio in dict.fromkeys(run["ratio"] for run in r["runs"]):
+                    runs = [run["accuracy"] for run in r["runs"] if run["ratio"] == ratio]
+                    mean = {b: sum(x[b] for x in runs) / len(runs) for b in ("video", "audio", "fusion")}
+                    print(f"| {ratio} | mean | {mean['video']:.2f} | {mean['audio']:.2f} | {mean['fusion']:.2f} |")
+                print(f"(data {r.get('seconds_data')} s, training {[run['seconds_train'] for run in r['runs']]} s)")
     if args.json:
         print(json.dumps(res, indent=2))
+    for task, block in blocks.items():
+        docs_blocks.write_figures(args.write_docs, block, docs_text(printed[task].getvalue()),
+                                  command=docs_blocks.command_line(__file__))
     return 0
+
+
+def docs_text(printed: str) -> str:
+    """A task's printed table as a docs block: the heading in italics (the page has its own headings),
+    a blank line before the table."""
+    lines = printed.strip("\n").splitlines()
+    if lines and lines[0].startswith("## "):
+        lines[0:1] = [f"*{lines[0][3:]}*", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

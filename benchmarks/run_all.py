@@ -26,6 +26,11 @@ Measured:
 The machine (CPU model; AVX2 / AVX-512 / AVX-512 BF16 / AMX; native or emulated bf16; load
 average) and the command are printed above the table and stored in ``bench-results.json``.
 
+``--write-docs`` also writes the table into a block of docs/performance.md named after the
+selection (``benchmarks/docs_blocks.py``; checked before anything runs): ``<!-- figures:bench-cnn -->``
+for ``--only cnn``, ``bench-landmarks`` for ``--only landmarks``, ``bench-cnn+landmarks`` for
+``--only cnn landmarks``, ``bench-all`` without ``--only``.
+
 Comparisons whose tools are missing (``ffmpeg``, ``.venv/mgt``; see ``benchmarks/setup.sh``)
 are skipped with the reason in the table.
 """
@@ -44,8 +49,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import docs_blocks
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+PARTS = ("decode", "cnn", "landmarks", "motion", "memory", "grid")
 PY = sys.executable
 MGT_PY = ROOT / ".venv" / "mgt" / "bin" / "python"
 DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "video" / "pianist.avi"
@@ -113,6 +121,20 @@ def machine_line(m: dict) -> str:
             + (f" -> {end[0]:.1f}" if end else ""))
 
 
+def docs_block_name(want: set[str]) -> str:
+    """The docs/performance.md block a selection of measurements writes."""
+    return "bench-all" if set(PARTS) <= want else "bench-" + "+".join(p for p in PARTS if p in want)
+
+
+def docs_text(res: dict, rows: list[tuple], title: str) -> str:
+    """The table as the docs block shows it: the run, the machine in full, a Markdown table."""
+    cell = lambda c: str(c).replace("|", "\\|")  # noqa: E731
+    lines = [f"{title}; {res['seconds']:.0f} s.", "", machine_line(res["machine"]) + ".", "",
+             "| what | musicperf | reference | ratio | target |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
@@ -123,10 +145,19 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench-results.json")
     ap.add_argument("--machine-cache", action="store_true",
                     help="use the real user cache directory (numeric-mode choice, compiled graphs) instead of a fresh one")
+    docs_blocks.add_write_docs_option(ap, ROOT / "docs" / "performance.md")
     args = ap.parse_args()
+    bad = sorted(set(args.only or []) - set(PARTS))
+    if bad:
+        ap.error(f"--only: unknown part(s) {', '.join(bad)}; choose from {' '.join(PARTS)}")
     if not args.video.is_file():
         sys.exit(f"video {args.video} not found (the shared test data: ../shared/data/video/pianist.avi)")
-    want = set(args.only or ["decode", "cnn", "landmarks", "motion", "memory", "grid"])
+    want = set(args.only or PARTS)
+    if args.write_docs:
+        try:
+            docs_blocks.check_block(args.write_docs, docs_block_name(want))  # fail now, not after half an hour
+        except docs_blocks.DocsBlockError as exc:
+            docs_blocks.fail(exc)
     quick = args.quick
     res: dict = {"machine": machine(), "video": str(args.video), "quick": quick, "repeats": args.repeats}
     rows: list[tuple[str, str, str, str, str]] = []  # what, musicperf, reference, ratio, target
@@ -342,8 +373,9 @@ def main() -> None:
         json.dump(res, f, indent=2)
 
     m = res["machine"]
-    print(f"\nmusicperf benchmarks, video {Path(args.video).name}{' (20 s excerpts)' if quick else ''}, "
-          f"medians of {args.repeats} interleaved run(s)")
+    title = (f"musicperf benchmarks, video {Path(args.video).name}{' (20 s excerpts)' if quick else ''}, "
+             f"medians of {args.repeats} interleaved run(s)")
+    print(f"\n{title}")
     print(machine_line(m))
     print(f"command: {' '.join(['benchmarks/run_all.py', *sys.argv[1:]])}\n")
     widths = [max(len(r[i]) for r in rows + [("what", "musicperf", "reference", "ratio", "target")]) for i in range(5)]
@@ -351,6 +383,9 @@ def main() -> None:
     for r in [head, tuple("-" * w for w in widths), *rows]:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
     print(f"\nwritten {args.out} ({res['seconds']:.0f} s)")
+    if args.write_docs:
+        docs_blocks.write_figures(args.write_docs, docs_block_name(want), docs_text(res, rows, title),
+                                  command=docs_blocks.command_line(__file__), when=time.time() - res["seconds"])
 
 
 if __name__ == "__main__":
