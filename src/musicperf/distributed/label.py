@@ -190,28 +190,16 @@ def label_batch(
     """
     from musicperf.distributed.engine import run_batch
     from musicperf.tasks.gestures import discover
+    from musicperf.tasks.gestures.outputs import check_batch_outputs, plan
 
     out = Path(out_dir)
     items = discover(videos, need_annotations=False)
-    stems: dict[str, Path] = {}
-    for it in items:
-        if it.video.stem in stems:
-            raise ParameterError(
-                f"videos '{stems[it.video.stem]}' and '{it.video}' would write the same outputs in '{out}' "
-                "(same file name); label them into different folders"
-            )
-        stems[it.video.stem] = it.video
-        eaf = _output_paths(out, it.video)["eaf"]
-        if it.annotations is not None and eaf.resolve() == it.annotations.resolve():
-            raise ParameterError(f"the output '{eaf}' would replace the human annotations of '{it.video}'; "
-                                 "choose another output folder")
+    check_batch_outputs(items, out)
     model_id = _model_id(model_dir)
     # The single-process rules for existing outputs (musicperf.tasks.gestures.outputs), checked for
     # every video before any work: a file musicperf did not write (or that was edited since) is
     # never replaced, another model's finished labels need --overwrite. What is done, half-written
     # or to redo is then the engine's to decide (LabelJob.finished).
-    from musicperf.tasks.gestures.outputs import plan
-
     for it in items:
         plan(_output_paths(out, it.video), video=it.video, annotations=it.annotations, model_dir=Path(model_dir),
              model_id=model_id, after=after, overwrite=overwrite)

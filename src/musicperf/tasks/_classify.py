@@ -457,12 +457,18 @@ def load_task_model(model_dir: str | Path, fmt: str) -> tuple[dict[str, torch.Te
     return files.read_weights(model_dir / WEIGHTS), doc
 
 
-def __getattr__(name):
-    # Deprecated alias, kept importable for code written before the rename.
+def deprecated_alias(module: str, name: str):
+    """``module.LabelledVideo``, the old name of :class:`ClassLabelledVideo`, with a warning; for
+    the module-level ``__getattr__`` of the modules that exported it."""
     if name == "LabelledVideo":
         import warnings
 
-        warnings.warn(f"{__name__}.LabelledVideo is deprecated; use ClassLabelledVideo (a video with one class label)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(f"{module}.LabelledVideo is deprecated; use ClassLabelledVideo (a video with one class label)",
+                      DeprecationWarning, stacklevel=3)
         return ClassLabelledVideo
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
+def __getattr__(name):
+    # Deprecated alias, kept importable for code written before the rename.
+    return deprecated_alias(__name__, name)

@@ -685,10 +685,6 @@ __all__ = [
 
 def __getattr__(name):
     # Deprecated alias, kept importable for code written before the rename.
-    if name == "LabelledVideo":
-        import warnings
+    from musicperf.tasks._classify import deprecated_alias
 
-        warnings.warn(f"{__name__}.LabelledVideo is deprecated; use ClassLabelledVideo (a video with one class label)",
-                      DeprecationWarning, stacklevel=2)
-        return ClassLabelledVideo
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return deprecated_alias(__name__, name)

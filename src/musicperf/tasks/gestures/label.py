@@ -44,7 +44,7 @@ from musicperf.tasks import framefeatures
 from musicperf.models import files
 from musicperf.tasks.gestures.frame import LABELLER, FrameModel, label_frame_video, load_frame_model
 from musicperf.tasks.gestures.model import GestureModel, load_gesture_model, predict_head
-from musicperf.tasks.gestures.outputs import WRITER, file_sha256, fingerprint, output_paths, plan
+from musicperf.tasks.gestures.outputs import WRITER, check_batch_outputs, file_sha256, fingerprint, output_paths, plan
 
 log = logging.getLogger(__name__)
 
@@ -230,20 +230,7 @@ def label_videos(
     if not (isinstance(queries, int) and queries >= 0):
         raise ParameterError(f"queries must be a non-negative integer, got {queries!r}")
     items = discover(videos, need_annotations=False)
-    stems: dict[str, Path] = {}
-    for it in items:
-        if it.video.stem in stems:
-            raise ParameterError(
-                f"videos '{stems[it.video.stem]}' and '{it.video}' would write the same outputs in '{out_dir}' "
-                "(same file name); label them into different folders"
-            )
-        stems[it.video.stem] = it.video
-        paths = output_paths(out_dir, it.video)
-        if it.annotations is not None and paths["eaf"].resolve() == it.annotations.resolve():
-            raise ParameterError(
-                f"the output '{paths['eaf']}' would replace the human annotations of '{it.video}'; "
-                "choose another output folder"
-            )
+    check_batch_outputs(items, out_dir)
     # Every video's outputs are checked before any is computed: a human file refuses the batch
     # at once, not after hours of labelling.
     plans = [plan(output_paths(out_dir, it.video), video=it.video, annotations=it.annotations,

@@ -202,3 +202,27 @@ def _refuse(path: Path, why: str):
         f"output '{path}' {why}: musicperf never replaces it, with or without --overwrite; "
         "move it away or choose another output folder"
     )
+
+
+def check_batch_outputs(items, out_dir: Path) -> None:
+    """Refuse a batch whose videos would write the same outputs, or an output that is a video's
+    own human annotation file; before any work.
+
+    Raises
+    ------
+    ParameterError
+    """
+    stems: dict[str, Path] = {}
+    for it in items:
+        if it.video.stem in stems:
+            raise ParameterError(
+                f"videos '{stems[it.video.stem]}' and '{it.video}' would write the same outputs in '{out_dir}' "
+                "(same file name); label them into different folders"
+            )
+        stems[it.video.stem] = it.video
+        eaf = output_paths(Path(out_dir), it.video)["eaf"]
+        if it.annotations is not None and eaf.resolve() == Path(it.annotations).resolve():
+            raise ParameterError(
+                f"the output '{eaf}' would replace the human annotations of '{it.video}'; choose another output folder"
+            )
+
