@@ -256,3 +256,17 @@ def test_the_local_engine_keeps_the_same_rules(work, tmp_path):
     eaf.write_text(eaf.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     again = label_batch([pair], work / "model", out, engine="local", workers=1)
     assert again["skipped"] == 0 and (out / "perf.labels.json").stat().st_mtime_ns != stamp
+
+
+def test_a_batch_whose_outputs_collide_is_refused_before_any_work(tmp_path):
+    from musicperf.errors import ParameterError
+    from musicperf.io.discover import Item
+    from musicperf.tasks.gestures.outputs import check_batch_outputs
+
+    a, b = tmp_path / "a" / "concert.mp4", tmp_path / "b" / "concert.mp4"
+    with pytest.raises(ParameterError, match="would write the same outputs"):
+        check_batch_outputs([Item(a, None), Item(b, None)], tmp_path / "out")
+    human = tmp_path / "out" / "concert.eaf"
+    with pytest.raises(ParameterError, match="would replace the human annotations"):
+        check_batch_outputs([Item(a, human)], tmp_path / "out")
+    check_batch_outputs([Item(a, tmp_path / "a" / "concert.eaf")], tmp_path / "out")  # fine
