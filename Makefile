@@ -56,7 +56,7 @@ bench: $(STAMP)
 FIGURES_LONG := vibrato duets-separation-dynamics-seeds-1-2 duets-separation-plain-seeds-1-2 \
   duets-separation-dynamics-seeds-3-4 duets-separation-plain-seeds-3-4 duets-separation-dynamics-seeds-13-14 \
   duets-separation-plain-seeds-13-14 duets-playing+figure2+association-plain-seeds-1-2 tasks8-instrument \
-  tasks8-memory bench-cnn bench-landmarks
+  tasks8-memory bench-cnn bench-landmarks vibrato-real-loo-vote labelling-real-summary
 figures: $(STAMP)
 	@names="$(if $(filter all,$(FIGURES_ARGS)),$(FIGURES_LONG),$(FIGURES_ARGS))"; \
 	for f in $$names; do case " $(FIGURES_LONG) " in *" $$f "*) ;; \
@@ -78,6 +78,8 @@ figures: $(STAMP)
 	    tasks8-memory) cmd="benchmarks/bench_tasks8.py --task memory --sets 8,40";; \
 	    bench-cnn) cmd="benchmarks/run_all.py --only cnn --repeats 3";; \
 	    bench-landmarks) cmd="benchmarks/run_all.py --only landmarks --repeats 2";; \
+	    vibrato-real-loo-vote) cmd="benchmarks/bench_vibrato_real.py --quick --loo";; \
+	    labelling-real-summary) cmd="benchmarks/bench_real_labelling.py --spans";; \
 	  esac; \
 	  echo "==> figures block $$f: $(BIN)/python $$cmd --write-docs"; $(BIN)/python $$cmd --write-docs; \
 	done

@@ -15,7 +15,11 @@ per video, from the cache or computed).
         [--videos pianist,dancer] [--sets all,landmarks] [--folds 3] [--json out.json]
 
 Prints a Markdown table per video and the targets (at 40 %: the choice >= best
-constant + 0.10 macro F1, and >= the LightGBM baseline).
+constant + 0.10 macro F1, and >= the LightGBM baseline), then a summary table per video and
+annotated fraction. ``--write-docs [PAGE]`` also writes that summary into the block
+``labelling-real-summary`` of docs/labelling-real.md (``benchmarks/docs_blocks.py``, under a line
+naming the command, the machine and the time); ``make figures FIGURES_ARGS=labelling-real-summary``
+runs ``--spans --write-docs``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 SHARED = HERE.parent.parent / "shared" / "data" / "video"
+if str(HERE) not in sys.path:  # also when imported by the tests
+    sys.path.insert(0, str(HERE))
+import docs_blocks  # noqa: E402
+
+DOCS_PAGE = HERE.parent / "docs" / "labelling-real.md"
+DOCS_BLOCK = "labelling-real-summary"
 
 
 def load(video_name: str, *, every: int, workers: int):
@@ -145,6 +155,28 @@ def fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def summary_table(out: list[dict]) -> str:
+    """One row per video and annotated fraction (the verdicts of :func:`main`): the choice, the best
+    constant, LightGBM on landmarks (Ienaga et al.'s baseline), the best LightGBM, the best single
+    candidate, the two targets and the choice's training time."""
+    lines = ["| video | annotated | choice macro F1 | best constant | LightGBM on landmarks (Ienaga) | best LightGBM "
+             "| best single candidate | choice >= constant + 0.10 | choice >= best LightGBM | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for v in out:
+        rows = v["rows"]
+        ienaga = next((r["macro_f1"] for r in rows if r["model"] == "lightgbm" and r["features"] == "landmarks"),
+                      None)
+        single = [r for r in rows[:-1] if not r["model"].startswith("constant") and r["macro_f1"] is not None]
+        best = max(single, key=lambda r: r["macro_f1"], default=None)
+        best_s = "-" if best is None else (f"{best['macro_f1']:.3f} ({best['model']}"
+                                          + (f"/{best['features']})" if best["features"] else ")"))
+        lines.append(f"| {v['video']} | {round(100 * v['fraction']):d} % {v['layout']} | **{v['choice']:.3f}** "
+                     f"| {v['best_constant']:.3f} | {fmt(ienaga)} | {fmt(v['best_lightgbm'])} | {best_s} "
+                     f"| {'yes' if v['beats_constant_by_0.10'] else 'no'} | {'yes' if v['beats_lightgbm'] else 'no'} "
+                     f"| {rows[-1]['train_s']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--videos", default="pianist,dancer")
@@ -160,7 +192,15 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write all rows to this JSON file")
     ap.add_argument("--synthetic", default=None, metavar="DIR",
                     help="instead, the demo's synthetic performance, rendered into DIR (SYNTHETIC figures)")
+    docs_blocks.add_write_docs_option(ap, DOCS_PAGE)
     args = ap.parse_args(argv)
+    if args.write_docs:
+        if args.synthetic:
+            ap.error("--write-docs writes the real videos' summary: not with --synthetic")
+        try:
+            docs_blocks.check_block(args.write_docs, DOCS_BLOCK)  # fail now, not after half an hour
+        except docs_blocks.DocsBlockError as exc:
+            docs_blocks.fail(exc)
     import torch
 
     # One thread: on a busy 2-core machine two torch threads ran 3.5x slower than one.
@@ -211,6 +251,12 @@ def main(argv=None) -> int:
                   f">= constant + 0.10: {verdict['beats_constant_by_0.10']}; >= LightGBM: {verdict['beats_lightgbm']}")
             out.append({**verdict, "rows": rows, "selection": lab.selection.to_dict()})
             sys.stdout.flush()
+    print("\n### Summary: every video and annotated fraction\n")
+    with docs_blocks.captured_stdout() as printed:
+        print(summary_table(out))
+    if args.write_docs:
+        docs_blocks.write_figures(args.write_docs, DOCS_BLOCK, printed.getvalue(),
+                                  command=docs_blocks.command_line(__file__, argv))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float))
     return 0

@@ -30,6 +30,10 @@
   (``src/musicperf/data/vibrato_ensemble.json``).
 * ``--compare-pitch``: the detector on other pitch tracks: pYIN on its default 0.1-semitone grid
   (7x slower) and PESTO (``pesto-pitch``, weights in its wheel) where it can be imported.
+* ``--write-docs [PAGE]`` (with ``--loo`` or ``--alternatives``): also write the leave-one-recording-out
+  table of the shipped vote into the block ``vibrato-real-loo-vote`` of docs/vibrato.md
+  (``benchmarks/docs_blocks.py``, under a line naming the command, the machine and the time);
+  ``make figures FIGURES_ARGS=vibrato-real-loo-vote`` runs ``--quick --loo --write-docs``.
 
 Prints Markdown tables.
 """
@@ -44,9 +48,16 @@ from pathlib import Path
 
 import numpy as np
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # also when imported by the tests
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import docs_blocks  # noqa: E402
+
 VALIDATION = ("Flute_Telemann_Zucker", "Oboe_Telemann_Verveka", "Violin_Telemann_Podger")
 DEFAULT_DATA = Path(os.environ.get("MUSICPERF_SHARED_DATA",
                                    Path(__file__).resolve().parents[2] / "shared" / "data")) / "vibrato"
+DOCS_PAGE = docs_blocks.ROOT / "docs" / "vibrato.md"
+DOCS_BLOCK = "vibrato-real-loo-vote"
+VOTE_HEADING = "### Leave one recording out: majority vote"
 
 
 def read_annotation(path: Path) -> list[tuple[float, float, float]]:
@@ -587,6 +598,22 @@ def alternatives(tracks: dict, loo: dict) -> None:
         print(f"| {k}. {label} | **{np.mean(f):.3f}** | " + " | ".join(f"{x:.2f}" for x in f) + " |")
 
 
+def vote_table(printed: str) -> str:
+    """The docs block from what :func:`leave_one_out` printed: the vote's leave-one-recording-out
+    table under its heading in italics (the page has its own headings and its own prose around it)."""
+    lines = printed.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(VOTE_HEADING)), None)
+    if start is None:
+        raise SystemExit(f"error: no '{VOTE_HEADING}' table in the output; nothing written")
+    out = [f"*{lines[start][4:]}*", ""]
+    rows = [line for line in lines[start + 1:] if line.strip()]
+    for line in rows:
+        if not line.startswith("|"):
+            break
+        out.append(line)
+    return "\n".join(out)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of NAME.wav and NAME-Annotation.csv")
@@ -598,7 +625,16 @@ def main(argv=None) -> None:
                     help="write the settings of the vote (src/musicperf/data/vibrato_ensemble.json)")
     ap.add_argument("--alternatives", action="store_true",
                     help="also the alternatives tried (learned classifier, note boundaries, adaptive extent), by LOO")
+    docs_blocks.add_write_docs_option(ap, DOCS_PAGE)
     args = ap.parse_args(argv)
+    if args.write_docs:
+        if args.write_ensemble or not (args.loo or args.alternatives):
+            ap.error("--write-docs writes the leave-one-out table of the vote: use it with --loo (or --alternatives), "
+                     "not with --write-ensemble")
+        try:
+            docs_blocks.check_block(args.write_docs, DOCS_BLOCK)  # fail now, not after minutes of measuring
+        except docs_blocks.DocsBlockError as exc:
+            docs_blocks.fail(exc)
     if args.write_ensemble:
         write_ensemble(load_tracks(args.data), args.write_ensemble)
         return
@@ -608,7 +644,11 @@ def main(argv=None) -> None:
         synthetic()
     if args.loo or args.alternatives:
         tracks = load_tracks(args.data)
-        loo = leave_one_out(tracks)
+        with docs_blocks.captured_stdout() as printed:
+            loo = leave_one_out(tracks)
+        if args.write_docs:
+            docs_blocks.write_figures(args.write_docs, DOCS_BLOCK, vote_table(printed.getvalue()),
+                                      command=docs_blocks.command_line(__file__, argv))
         if args.alternatives:
             alternatives(tracks, loo)
     if args.compare_pitch:
