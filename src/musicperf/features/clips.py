@@ -311,11 +311,14 @@ def estimate_roi(videos: Sequence[Path], *, until: float | None, size: tuple[int
 
 
 def clip_features(extractor: FeatureExtractor, video: Path, *, fps: float, first: int, n_frames: int, stride: int,
-                  batch: int = 8, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  end: float | None = None, batch: int = 8, progress: bool = False,
+                  desc: str = "labelling") -> tuple[np.ndarray, np.ndarray]:
     """Features of the clips of ``video`` starting every ``stride`` grid frames from ``first``.
 
     Decoding (:func:`iter_clips`) runs in a background thread two batches ahead, so it overlaps
-    with the feature computation; memory holds at most three batches of clips.
+    with the feature computation; memory holds at most three batches of clips. ``end``
+    (seconds): only clips that end by then (training on the annotated part); ``desc`` names the
+    progress bar.
 
     Returns
     -------
@@ -325,10 +328,11 @@ def clip_features(extractor: FeatureExtractor, video: Path, *, fps: float, first
     """
     length = extractor.config.clip_length
     all_starts, all_feats = [], []
-    total = max(0, (n_frames - first - length) // stride + 1)
-    bar = progress_bar(None, total=total, desc=f"labelling {video.name}", enabled=progress)
+    last = n_frames if end is None else min(n_frames, int(end * fps))
+    total = max(0, (last - first - length) // stride + 1)
+    bar = progress_bar(None, total=total, desc=f"{desc} {video.name}", enabled=progress)
     batches = prefetch(iter_clips(video, fps=fps, size=extractor.decode_size, length=length, stride=stride,
-                                  start=first / fps, batch=batch), depth=2)
+                                  start=first / fps, end=end, batch=batch), depth=2)
     for starts, clips in batches:
         keep = starts + length <= n_frames
         starts, clips = starts[keep], clips[keep]

@@ -38,8 +38,7 @@ from musicperf.errors import AnnotationError, ParameterError
 from musicperf.evaluate import metrics
 from musicperf.features import clips as clipmod
 from musicperf.features.clipfeatures import FEATURE_VERSION
-from musicperf.features.clips import FeatureExtractor, iter_clips, progress_bar, video_fps
-from musicperf.features.fastpath import prefetch
+from musicperf.features.clips import FeatureExtractor, clip_features, video_fps
 from musicperf.io import read_annotations
 from musicperf.io.annotations import AnnotationSet
 from musicperf.io.discover import Item, discover
@@ -100,33 +99,18 @@ def collect_samples(
     if abs(vfps - fps) > 1e-3:
         resampled = vfps
         log.warning("'%s' runs at %.3f fps, the model at %.3f fps: frames are resampled", item.video, vfps, fps)
-    starts, feats = [], []
-    total = max(0, (int(end * fps) - cfg.clip_length) // stride + 1)
     # Decoding runs in a background thread, overlapping the feature computation.
-    batches = prefetch(iter_clips(item.video, fps=fps, size=extractor.decode_size, length=cfg.clip_length,
-                                  stride=stride, end=end), depth=2)
-    bar = progress_bar(None, total=total, desc=f"features {item.video.name}", enabled=progress)
-    for s, clips in batches:
-        s = s[s + cfg.clip_length <= n_frames]
-        clips = clips[: len(s)]
-        if not len(s):
-            continue
-        starts.append(s)
-        feats.append(extractor(clips))
-        if progress:
-            bar.update(len(s))
-    if progress:
-        bar.close()
-    if not starts:
+    starts, feats = clip_features(extractor, item.video, fps=fps, first=0, n_frames=n_frames, stride=stride, end=end,
+                                  progress=progress, desc="features")
+    if not len(starts):
         raise ParameterError(
             f"no complete {cfg.clip_length}-frame clip in the first {end:.2f} s of '{item.video}'"
             + (" (is --until too small?)" if until is not None else "")
         )
-    starts = np.concatenate(starts)
     return VideoSamples(
         video=item.video,
         starts=starts,
-        features=framefeatures.clip_matrix(cfg, item.video, starts, np.concatenate(feats), fps=fps, progress=progress),
+        features=framefeatures.clip_matrix(cfg, item.video, starts, feats, fps=fps, progress=progress),
         targets=sample_labels(labels, starts, length=cfg.clip_length, how=cfg.target),
         present=sample_labels(labels, starts, length=cfg.clip_length, how="any"),
         fps=fps,
