@@ -270,3 +270,15 @@ def test_a_batch_whose_outputs_collide_is_refused_before_any_work(tmp_path):
     with pytest.raises(ParameterError, match="would replace the human annotations"):
         check_batch_outputs([Item(a, human)], tmp_path / "out")
     check_batch_outputs([Item(a, tmp_path / "a" / "concert.eaf")], tmp_path / "out")  # fine
+
+
+def test_from_is_checked_the_same_way_by_both_labellers():
+    from musicperf.errors import ParameterError
+    from musicperf.tasks.gestures.outputs import first_labelled_frame
+
+    assert first_labelled_frame(None, duration=10.0, fps=25.0, video="v.mp4") == 0
+    assert first_labelled_frame(2.0, duration=10.0, fps=25.0, video="v.mp4") == 50
+    with pytest.raises(ParameterError, match="--from must be >= 0 seconds"):
+        first_labelled_frame(-1.0, duration=10.0, fps=25.0, video="v.mp4")
+    with pytest.raises(ParameterError, match=r"--from 10.0 s is beyond the end of 'v.mp4' \(10.00 s\)"):
+        first_labelled_frame(10.0, duration=10.0, fps=25.0, video="v.mp4")

@@ -419,6 +419,7 @@ def label_frame_video(model: FrameModel, item, out_dir: Path, *, after: float | 
     from musicperf.labels import intervals_from_frames
     from musicperf.labels.spans import QUERY_TIER, annotated_extent, query_tier, spans_to_mask
     from musicperf.tasks.gestures.label import human_base, write_outputs
+    from musicperf.tasks.gestures.outputs import first_labelled_frame
 
     t0 = time.perf_counter()
     tr = _tracks(item.video, model.meta["tracks"], progress=progress)
@@ -426,13 +427,7 @@ def label_frame_video(model: FrameModel, item, out_dir: Path, *, after: float | 
     probs, dec = probs[0].astype(np.float32), dec[0]
     fps, n = float(tr.fps), len(tr)
     duration = n / fps
-    first = 0
-    if after is not None:
-        if after < 0:
-            raise ParameterError(f"--from must be >= 0 seconds, got {after}")
-        if after >= duration:
-            raise ParameterError(f"--from {after} s is beyond the end of '{item.video}' ({duration:.2f} s)")
-        first = int(math.floor(after * fps + 1e-6))
+    first = first_labelled_frame(after, duration=duration, fps=fps, video=item.video)
     classes = model.classes
     ivs = intervals_from_frames(dec[first:].astype(np.float32), fps=fps, threshold=0.5, start_time=first / fps)
     not_learnable = [c for c in classes if model.status.get(c) != "model"]

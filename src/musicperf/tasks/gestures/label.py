@@ -44,7 +44,15 @@ from musicperf.tasks import framefeatures
 from musicperf.models import files
 from musicperf.tasks.gestures.frame import LABELLER, FrameModel, label_frame_video, load_frame_model
 from musicperf.tasks.gestures.model import GestureModel, load_gesture_model, predict_head
-from musicperf.tasks.gestures.outputs import WRITER, check_batch_outputs, file_sha256, fingerprint, output_paths, plan
+from musicperf.tasks.gestures.outputs import (
+    WRITER,
+    check_batch_outputs,
+    file_sha256,
+    fingerprint,
+    first_labelled_frame,
+    output_paths,
+    plan,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +123,8 @@ def predict_video(
         fps = vfps
     n_frames = int(math.floor(duration * fps + 1e-6))
     length, stride = cfg.clip_length, cfg.label_stride
-    first = 0
-    if after is not None:
-        if after < 0:
-            raise ParameterError(f"--from must be >= 0 seconds, got {after}")
-        if after >= duration:
-            raise ParameterError(f"--from {after} s is beyond the end of '{video}' ({duration:.2f} s)")
-        first = int(math.floor(after * fps + 1e-6)) // stride * stride
+    # clips start on the label stride's grid: the first one at or before --from
+    first = first_labelled_frame(after, duration=duration, fps=fps, video=video) // stride * stride
     if own_frames and n_frames - first < length:
         raise ParameterError(f"'{video}' is too short to label: {n_frames - first} frames at {vfps:g} fps, a clip needs "
                              f"{length}")

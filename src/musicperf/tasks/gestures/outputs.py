@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,4 +226,21 @@ def check_batch_outputs(items, out_dir: Path) -> None:
             raise ParameterError(
                 f"the output '{eaf}' would replace the human annotations of '{it.video}'; choose another output folder"
             )
+
+
+def first_labelled_frame(after: float | None, *, duration: float, fps: float, video) -> int:
+    """The first frame (on an ``fps`` grid) labelled with ``--from after``: 0 without it.
+
+    Raises
+    ------
+    ParameterError
+        ``after`` negative or at/after the end of ``video`` (``duration`` seconds).
+    """
+    if after is None:
+        return 0
+    if after < 0:
+        raise ParameterError(f"--from must be >= 0 seconds, got {after}")
+    if after >= duration:
+        raise ParameterError(f"--from {after} s is beyond the end of '{video}' ({duration:.2f} s)")
+    return int(math.floor(after * fps + 1e-6))
 
