@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _engine_jobs import TxtJob  # noqa: E402
 from _workflow_video import schedule, write_performance, write_video  # noqa: E402
 
 from musicperf.distributed.engine import run_batch  # noqa: E402
@@ -223,29 +224,16 @@ def test_bad_engine_options(tmp_path, corpus):
         label_batch([str(corpus["good"][0])], corpus["model"], tmp_path / "x", engine="local", address="auto")
 
 
-class _Flaky:
+class _Flaky(TxtJob):
     """A job that writes ``<name>.txt`` for every video but 'b', which always raises."""
 
     task = "flaky"
-
-    def __init__(self, out: str):
-        self.out = out
-
-    def setup(self) -> None:
-        pass
-
-    def outputs(self, video: str) -> dict:
-        return {"txt": str(Path(self.out) / f"{video}.txt")}
 
     def run(self, video: str) -> dict:
         if video == "b":
             raise RuntimeError(f"cannot handle {video}\nsecond line dropped")
         Path(self.outputs(video)["txt"]).write_text("ok")
         return {"outputs": self.outputs(video)}
-
-    def finished(self, video: str):
-        p = Path(self.outputs(video)["txt"])
-        return {"outputs": self.outputs(video)} if p.is_file() else None
 
 
 def test_a_worker_that_cannot_set_up_fails_every_video_with_its_reason(tmp_path):
