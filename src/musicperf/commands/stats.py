@@ -92,30 +92,23 @@ def _split_pair(item: str) -> tuple[Path | None, Path]:
     return None, Path(item)
 
 
-def _per_file(option: str, text: str | None, n: int) -> list[float] | None:
-    """``"25"`` or ``"25,30"`` -> one positive float per annotation file given alone."""
+def _numbers(option: str, text: str | None) -> list[float] | None:
+    """``"25"`` or ``"25,30"`` -> floats; the library checks them and spreads them over the files
+    given without a video (:func:`musicperf.labels.stats.load_labelled_videos`)."""
     if text is None:
         return None
     try:
-        values = [float(x) for x in text.split(",")]
+        return [float(x) for x in text.split(",")]
     except ValueError:
         raise ParameterError(f"{option} must be a number or comma-separated numbers, got {text!r}") from None
-    if not all(v > 0 for v in values):
-        raise ParameterError(f"{option} must be positive, got {text!r}")
-    if len(values) == 1:
-        return values * n
-    if len(values) != n:
-        raise ParameterError(f"{option} gives {len(values)} values for {n} annotation files without a video")
-    return values
 
 
 def run(args) -> int:
     from musicperf import api
 
     pairs = [_split_pair(item) for item in args.data]
-    alone = sum(1 for video, _ in pairs if video is None)
-    res = api.stats(pairs, args.output, fps=_per_file("--fps", args.fps, alone),
-                    duration=_per_file("--duration", args.duration, alone), taxonomy=args.taxonomy,
+    res = api.stats(pairs, args.output, fps=_numbers("--fps", args.fps),
+                    duration=_numbers("--duration", args.duration), taxonomy=args.taxonomy,
                     mapping=args.mapping, background=args.background, super_classes=args.super, length=args.length,
                     stride=args.stride, count_frames=args.count_frames)
     print(f"wrote {len(res.written)} files to {args.output}: " + ", ".join(p.name for p in res.written))
