@@ -192,3 +192,13 @@ def test_tier_filter(shared_data):
 def test_unknown_suffix(tmp_path):
     with pytest.raises(AnnotationError, match="unknown annotation format '.json'"):
         write_annotations(AnnotationSet(), tmp_path / "x.json")
+
+
+def test_format_clock_is_elans_clock_and_parse_time_reads_it_back():
+    from musicperf.io.tabular import format_clock, parse_time
+
+    assert format_clock(0.52) == "00:00:00.520"
+    assert format_clock(3725.0004) == "01:02:05.000"
+    assert format_clock(-1.0) == "00:00:00.000"
+    for t in (0.0, 1.234, 59.999, 3600.5, 86399.999):
+        assert parse_time(format_clock(t)) == pytest.approx(t, abs=5e-4)

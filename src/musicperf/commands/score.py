@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from musicperf.io.tabular import format_clock as _clock  # ELAN's hh:mm:ss.mmm
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -123,6 +125,3 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def _clock(seconds: float) -> str:
-    ms = int(round(max(seconds, 0.0) * 1000))
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"

@@ -82,6 +82,13 @@ def parse_time(text: str, *, unit: str = "auto") -> float:
     raise ValueError(f"not a time: {text!r}")
 
 
+def format_clock(seconds: float) -> str:
+    """ELAN's ``hh:mm:ss.mmm`` for a time in seconds (negative times read as 0); the inverse of
+    :func:`parse_time` to the millisecond."""
+    ms = int(round(max(seconds, 0.0) * 1000))
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
 def _is_time(text: str) -> bool:
     return bool(_HMS.match(text.strip()) or _SECONDS.match(text.strip()))
 

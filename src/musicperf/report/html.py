@@ -37,6 +37,7 @@ import numpy as np
 from musicperf._version import __version__
 from musicperf._util import write_text_atomic
 from musicperf.errors import ParameterError
+from musicperf.io.tabular import format_clock as _clock  # ELAN's hh:mm:ss.mmm
 
 AUTO_PREFIX = "auto: "
 #: Most points drawn per probability curve; longer videos are reduced by taking the maximum
@@ -192,12 +193,6 @@ def write_report(
 
 #: The annotate-next tier of a labelled file: the segments worth annotating by hand next.
 QUERY_TIER = "auto-query"
-
-
-def _clock(seconds: float) -> str:
-    """ELAN's ``hh:mm:ss.mmm``."""
-    ms = int(round(max(seconds, 0.0) * 1000))
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
 def _segs(tier) -> list:
