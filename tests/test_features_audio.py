@@ -403,3 +403,15 @@ def test_cli_features_audio_without_audio(silent_video, shared_data, tmp_path, c
     # The recording starts at 0.5 s = 11025 samples: windows centred at k * 504 with their
     # right edge (+1024) before that are silent (k <= 19); the last ones hear it.
     assert np.all(arr[0, :20, COL["rms"]] == 0) and np.all(arr[0, 21:, COL["rms"]] > 0)
+
+
+def test_mel_filterbank_triangles_cover_the_band_from_fmin():
+    from musicperf.features.audio import mel_filterbank
+
+    fb = mel_filterbank(16000, 1024, 40, fmin=30.0)
+    assert fb.shape == (40, 513) and fb.min() >= 0 and fb.max() <= 1
+    freqs = np.linspace(0, 8000, 513)
+    assert not fb[:, freqs < 30].any()                 # nothing below fmin
+    assert (fb.max(axis=1) > 0.5).all()                 # every filter has a peak
+    peaks = freqs[fb.argmax(axis=1)]
+    assert np.all(np.diff(peaks) >= 0)                  # centres rise with the band index

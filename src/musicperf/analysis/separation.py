@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicperf.errors import ParameterError, require
+from musicperf.features.audio import mel_filterbank
 
 __all__ = ["stft_mag", "NMFResult", "kl_nmf", "motion_nmf", "assign_by_motion", "assign_by_timbre",
            "source_masks", "separate_masks", "align_masks", "SeparationResult", "separate", "evaluate",
@@ -263,26 +264,10 @@ def assign_by_timbre(W: np.ndarray, n_sources: int, sr: int, *, seed: int = 0, n
     from scipy.fft import dct
 
     F, K = W.shape
-    fb = _mel_filterbank(sr, 2 * (F - 1), 40)
+    fb = mel_filterbank(sr, 2 * (F - 1), 40, fmin=30.0)
     mf = dct(np.log(fb @ W + 1e-6), axis=0, norm="ortho")[1:n_mfcc]
     Z = (mf - mf.mean(1, keepdims=True)) / (mf.std(1, keepdims=True) + 1e-9)
     return _kmeans(Z.T, n_sources, seed=seed)
-
-
-def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    def hz2mel(f):
-        return 2595 * np.log10(1 + f / 700)
-
-    def mel2hz(m):
-        return 700 * (10 ** (m / 2595) - 1)
-
-    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    pts = mel2hz(np.linspace(hz2mel(30), hz2mel(sr / 2), n_mels + 2))
-    fb = np.zeros((n_mels, len(freqs)))
-    for i in range(n_mels):
-        lo, c, hi = pts[i], pts[i + 1], pts[i + 2]
-        fb[i] = np.maximum(0, np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)))
-    return fb
 
 
 def _kmeans(X: np.ndarray, k: int, *, seed: int = 0, n_init: int = 8, n_iter: int = 50) -> np.ndarray:

@@ -328,6 +328,21 @@ def _with_deltas(base: np.ndarray, deltas: int, width: int) -> np.ndarray:
     )
 
 
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, *, fmin: float = 0.0) -> np.ndarray:
+    """Triangular filters evenly spaced on the HTK mel scale from ``fmin`` to ``sr / 2``, in
+    numpy (no librosa, whose first call compiles for seconds): ``(n_mels, n_fft // 2 + 1)``."""
+    def hz2mel(f):
+        return 2595 * np.log10(1 + f / 700)
+
+    def mel2hz(m):
+        return 700 * (10 ** (m / 2595) - 1)
+
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    pts = mel2hz(np.linspace(hz2mel(fmin), hz2mel(sr / 2), n_mels + 2))
+    lo, c, hi = pts[:-2, None], pts[1:-1, None], pts[2:, None]
+    return np.maximum(0, np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)))
+
+
 # -------------------------------------------------------------------------------- mel patches
 
 

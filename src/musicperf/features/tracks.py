@@ -415,6 +415,7 @@ def _pixel_pass(video: Path, *, info, want: list[str], grid: int, flow_width: in
 
 def _audio_columns(video: Path, *, times: np.ndarray, fps: float):
     """Audio descriptors of a 2048-sample window centred on each frame (22.05 kHz), numpy only."""
+    from musicperf.features.audio import mel_filterbank
     from musicperf.io.audio import load_audio
 
     sr = 22050
@@ -441,7 +442,7 @@ def _audio_columns(video: Path, *, times: np.ndarray, fps: float):
     rolloff = freqs[np.argmax(cum >= 0.85 * cum[-1:], axis=0), 0]
     sig = np.sign(yp[idx])
     zcr = np.mean(np.abs(np.diff(sig, axis=1)) > 0, axis=1)
-    mel = _mel_filters(sr, n_fft, 40) @ (S**2)
+    mel = mel_filterbank(sr, n_fft, 40) @ (S**2)
     logmel = 10 * np.log10(np.maximum(mel, 1e-10))
     from scipy.fft import dct
 
@@ -450,15 +451,3 @@ def _audio_columns(video: Path, *, times: np.ndarray, fps: float):
     cols = np.column_stack([db, centroid, bandwidth, flatness, rolloff, zcr, onset, mfcc.T]).astype(np.float32)
     names = ["rms_db", "centroid", "bandwidth", "flatness", "rolloff", "zcr", "onset"] + [f"mfcc{i}" for i in range(13)]
     return {"audio": cols}, {"names": names, "sounding": float((db > -60).mean())}
-
-
-def _mel_filters(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Triangular filters evenly spaced on the HTK mel scale, ``(n_mels, n_fft // 2 + 1)``."""
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
-    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)  # noqa: E731
-    edges = hz(np.linspace(mel(0.0), mel(sr / 2.0), n_mels + 2))
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (freqs[None] - lo) / np.maximum(mid - lo, 1e-9)
-    down = (hi - freqs[None]) / np.maximum(hi - mid, 1e-9)
-    return np.clip(np.minimum(up, down), 0.0, None)
