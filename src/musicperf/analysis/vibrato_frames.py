@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicperf.errors import ParameterError
+from musicperf.labels.intervals import true_runs
 
 __all__ = ["VibratoTrack", "VibratoArea", "track_vibrato", "detect_vibrato", "ensemble_settings", "vibrato_areas",
            "frame_labels",
@@ -152,20 +153,13 @@ def _bridge_gaps(c: np.ndarray, max_gap: int) -> np.ndarray:
     return c
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, stop)`` index pairs of the True runs of a boolean array."""
-    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
-    d = np.flatnonzero(np.diff(m.astype(np.int8)))
-    return list(zip(d[::2], d[1::2]))
-
-
 def _residual(cents: np.ndarray, hop: float) -> np.ndarray:
     """Pitch minus its running median, per voiced run (NaN elsewhere)."""
     from scipy.ndimage import median_filter
 
     out = np.full_like(cents, np.nan)
     k = max(3, int(round(TREND_WINDOW / hop)) | 1)
-    for a, b in _runs(np.isfinite(cents)):
+    for a, b in true_runs(np.isfinite(cents)):
         seg = cents[a:b]
         out[a:b] = seg - median_filter(seg, size=k, mode="nearest")
     return out
@@ -206,7 +200,6 @@ def modulation(r: np.ndarray, hop: float, *, window: float = WINDOW, rate_band: 
     nfft = int(2 ** np.ceil(np.log2(max(w, fs / 0.1))))
     freqs = np.fft.rfftfreq(nfft, hop)
     band = (freqs >= lo) & (freqs <= hi)
-    total = (freqs >= 0.5) & (freqs <= 20.0)
     taper = np.hanning(w)
     # windows centred on every frame, over the residual padded with NaN (NaN = unvoiced)
     pad = np.concatenate([np.full(half, np.nan), r, np.full(w - half, np.nan)])
@@ -366,7 +359,7 @@ def _decide(extent, reg, use, voiced, hop, *, min_extent, min_regularity, grow_r
             weak = use & (ext_d >= min_extent) & (reg_d >= grow_regularity)
             # hysteresis: keep the weak runs that contain a strong frame
             keep = np.zeros_like(raw)
-            for a, b in _runs(weak | raw):
+            for a, b in true_runs(weak | raw):
                 if raw[a:b].any():
                     keep[a:b] = True
             raw = keep
@@ -454,12 +447,12 @@ def detect_vibrato(times: np.ndarray, cents: np.ndarray, *, configs: list[dict] 
 def _clean(raw: np.ndarray, hop: float, min_duration: float) -> np.ndarray:
     """Join runs separated by short holes, then drop runs shorter than ``min_duration``."""
     vib = raw.copy()
-    runs = _runs(vib)
+    runs = true_runs(vib)
     hole = int(round(MAX_HOLE / hop))
     for (a0, b0), (a1, _b1) in zip(runs, runs[1:]):
         if a1 - b0 <= hole:
             vib[b0:a1] = True
-    for a, b in _runs(vib):
+    for a, b in true_runs(vib):
         if (b - a) * hop < min_duration:
             vib[a:b] = False
     return vib
@@ -468,7 +461,7 @@ def _clean(raw: np.ndarray, hop: float, min_duration: float) -> np.ndarray:
 def vibrato_areas(track: VibratoTrack) -> list[VibratoArea]:
     """The vibrato areas of a track, with the median rate, extent and regularity of each."""
     out = []
-    for a, b in _runs(track.vibrato):
+    for a, b in true_runs(track.vibrato):
         out.append(VibratoArea(start=float(track.times[a] - track.hop / 2),
                                end=float(track.times[b - 1] + track.hop / 2),
                                rate_hz=float(np.nanmedian(track.rate[a:b])),

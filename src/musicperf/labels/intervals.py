@@ -45,7 +45,7 @@ def merge_intervals(intervals: np.ndarray, *, gap: float = 0.0) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def _runs(active: np.ndarray) -> np.ndarray:
+def true_runs(active: np.ndarray) -> np.ndarray:
     """``(n, 2)`` int array of ``[first, stop)`` frame indices of the runs of True."""
     a = np.concatenate([[False], np.asarray(active, dtype=bool), [False]])
     d = np.diff(a.astype(np.int8))
@@ -107,7 +107,7 @@ def intervals_from_frames(
     eps = 1e-9
     out = []
     for k in range(p.shape[1]):
-        runs = _runs(p[:, k] >= th[k])
+        runs = true_runs(p[:, k] >= th[k])
         iv = start_time + runs.astype(float) / fps
         if len(iv) and min_gap > 0:
             keep = [iv[0].copy()]
