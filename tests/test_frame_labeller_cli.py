@@ -19,7 +19,7 @@ from musicperf.io.annotations import Annotation, AnnotationSet, Tier  # noqa: E4
 from musicperf.io.elan import read_eaf, write_eaf  # noqa: E402
 from musicperf.models.mstcn import MSTCNConfig  # noqa: E402
 from musicperf.tasks.gestures.frame import choose_tiers, load_frame_model, save_frame_model  # noqa: E402
-from musicperf.train.candidates import EnsembleLabeller, LightGBMLabeller, MSTCNLabeller  # noqa: E402
+from musicperf.train.candidates import EnsembleLabeller, LightGBMLabeller, MSTCNLabeller, SparseLinearLabeller  # noqa: E402
 from musicperf.train.framelabeller import train_frame_labeller  # noqa: E402
 
 pytest.importorskip("lightgbm")
@@ -51,12 +51,13 @@ def test_frame_model_folder_round_trip(rng, tmp_path):
     mask = np.zeros(len(tr), bool)
     mask[:140] = True
     cands = {"mstcn": tiny_mstcn,
+             "linear": lambda: SparseLinearLabeller(fps=10.0, k=1),
              "lightgbm": lambda: LightGBMLabeller(fps=10.0, params={"num_iterations": 10}),
              "mstcn+lightgbm": lambda: EnsembleLabeller([tiny_mstcn, lambda: LightGBMLabeller(
                  fps=10.0, params={"num_iterations": 10})], name="mstcn+lightgbm")}
     lab = train_frame_labeller([tr], [y], [mask], classes=["lift", "always"], sets=("all",), candidates=cands,
                                choice="class")
-    # Every candidate kind is saved: force the fitted models of all three beside the choice.
+    # Every candidate kind is saved: force the fitted models of each beside the choice.
     from musicperf.train.selection import fit_selection
 
     for name in cands:

@@ -110,3 +110,75 @@ def test_ensemble_averages_its_members_and_global_choice_uses_one_candidate(rng)
     assert sel.choice == "global" and {b["model"] for b in sel.best.values()} == {"good"}
     with pytest.raises(ParameterError, match="choice"):
         select_models({"x": [x]}, [y2], [np.ones(120, bool)], classes=["a", "b"], candidates=cands, choice="any")
+
+
+def test_column_auc_and_logistic_regression_match_their_definitions(rng):
+    from musicperf.train.candidates import column_auc, fit_logistic
+
+    t = np.array([0, 0, 1, 1, 0, 1], bool)
+    rows = np.column_stack([t.astype(float), -t.astype(float), np.ones(6), [1, 2, 3, 4, 5, 6]])
+    auc = column_auc(rows, t)
+    assert auc[0] == 1.0 and auc[1] == 0.0 and auc[2] == 0.5  # ties count half
+    assert auc[3] == pytest.approx(7 / 9)  # pairs (pos > neg): 3 with 6; 4 with 1, 2, 5... counted by hand
+    with pytest.raises(ParameterError, match="positive and negative"):
+        column_auc(rows, np.ones(6, bool))
+    # Newton's method reaches the optimum: the weighted, penalised gradient is zero there.
+    x = rng.standard_normal((200, 3))
+    y = (x[:, 0] + 0.5 * rng.standard_normal(200) > 0.3).astype(float)
+    w = np.where(y > 0, 2.0, 0.5)
+    beta = fit_logistic(x, y, weight=w, C=0.7)
+    a = np.column_stack([np.ones(200), x])
+    p = 1 / (1 + np.exp(-a @ beta))
+    grad = 0.7 * a.T @ (w * (p - y)) + np.r_[0.0, beta[1:]]
+    assert np.abs(grad).max() < 1e-6
+    assert beta[1] > 1.0 and abs(beta[2]) < 0.5  # the informative column carries the model
+
+
+def test_linear_labeller_keeps_the_separating_column_and_extrapolates(rng):
+    from musicperf.train.candidates import SparseLinearLabeller
+
+    t = 400
+    y = np.zeros((t, 1), np.float32)
+    pos = np.zeros(t)
+    # One annotated event (frames 60-90) with the hand at 1.0; later the hand goes further (2.0).
+    y[60:90, 0] = 1
+    y[300:340, 0] = 1
+    pos[60:90] = 1.0
+    pos[300:340] = 2.0
+    # 30 distractors; one of them happens to be high during the annotated event only.
+    noise = rng.standard_normal((t, 30))
+    noise[60:90, 5] += 3.0
+    x = np.column_stack([noise[:, :5], pos + 0.05 * rng.standard_normal(t), noise[:, 5:]])
+    mask = np.zeros(t, bool)
+    mask[:200] = True
+    lab = SparseLinearLabeller(fps=10.0, k=2).fit([x], [y], [mask])
+    assert 5 in lab.columns[0]  # the hand's position (column 5) is among the kept columns
+    pred = lab.predict([x])[0][:, 0]
+    assert pred[305:335].mean() > 0.9 and pred[200:290].mean() < 0.1
+
+
+def test_ensembles_are_scored_from_their_members_without_training_again(rng):
+    from musicperf.train.candidates import EnsembleLabeller, SparseLinearLabeller
+
+    y = blocks(rng, t=240)
+    x = np.concatenate([y + 0.8 * rng.standard_normal(y.shape), rng.standard_normal((len(y), 2))], axis=1)
+    fits = []
+
+    class Counting(SparseLinearLabeller):
+        def fit(self, X, Y, M):
+            fits.append(self.k)
+            return super().fit(X, Y, M)
+
+    a = lambda: Counting(fps=10.0, k=1)  # noqa: E731
+    b = lambda: Counting(fps=10.0, k=3)  # noqa: E731
+    shared = {"a": a, "b": b, "a+b": lambda: EnsembleLabeller([a, b], name="a+b")}
+    own = {"a+b": lambda: EnsembleLabeller([lambda: Counting(fps=10.0, k=1), lambda: Counting(fps=10.0, k=3)])}
+    mask = np.ones(len(y), bool)
+    s1 = select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=shared, n_folds=3)
+    assert len(fits) == 6  # a and b, three folds each: the ensemble trained nothing
+    fits.clear()
+    s2 = select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=own, n_folds=3)
+    assert len(fits) == 6  # members fitted inside the ensemble
+    row1 = next(r for r in s1.table if r["model"] == "a+b")
+    row2 = next(r for r in s2.table if r["model"] == "a+b")
+    assert row1["f1"] == row2["f1"] and row1["edit"] == row2["edit"]

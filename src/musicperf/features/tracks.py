@@ -221,7 +221,7 @@ def frame_tracks(
                 return _audio_columns(video, times=times, fps=float(info.fps))
 
             t0 = time.perf_counter()
-            arrays, ameta, hit = cached(video, extractor="frame-tracks-audio", version=TRACKS_VERSION, params=params,
+            arrays, ameta, hit = cached(video, extractor="frame-tracks-audio", version=AUDIO_VERSION, params=params,
                                         compute=compute_audio, cache_dir=cache_dir, use_cache=cache)
             meta["seconds"]["audio"] = round(time.perf_counter() - t0, 2)
             meta["cache_hit"]["audio"] = hit
@@ -413,8 +413,26 @@ def _pixel_pass(video: Path, *, info, want: list[str], grid: int, flow_width: in
                     "size": [h, w], "flow": "DIS ultrafast"}
 
 
-def _audio_columns(video: Path, *, times: np.ndarray, fps: float):
-    """Audio descriptors of a 2048-sample window centred on each frame (22.05 kHz), numpy only."""
+#: Version of the audio columns (bumped on its own: the pixel and landmark caches stay valid).
+#: a2: octave-band energies added; computed in blocks of frames (memory flat in the length).
+AUDIO_VERSION = "tracks-audio-a2"
+
+#: Lower edges of the octave bands of the audio track, Hz: A0 (27.5 Hz, the piano's lowest key)
+#: doubling up to 7040 Hz, plus everything above.
+OCTAVE_EDGES = tuple(27.5 * 2.0**k for k in range(9))
+
+
+def _audio_columns(video: Path, *, times: np.ndarray, fps: float, block: int = 512):
+    """Audio descriptors of a 2048-sample window centred on each frame (22.05 kHz), numpy only.
+
+    Per frame: RMS dB, spectral centroid, bandwidth, flatness, roll-off, zero-crossing rate,
+    onset strength, 13 MFCCs, and the energy of each octave band from 27.5 Hz (A0) relative to
+    the frame's total, in dB (``band27``, ``band55``, ... ``band7040``: where in the range the
+    sound is; the register of a piano passage). The frames are processed ``block`` at a time,
+    so memory does not grow with the length beyond the samples and the output rows.
+    """
+    from scipy.fft import dct
+
     from musicperf.features.audio import mel_filterbank
     from musicperf.io.audio import load_audio
 
@@ -425,29 +443,38 @@ def _audio_columns(video: Path, *, times: np.ndarray, fps: float):
     centres = ((np.asarray(times) + 0.5 / fps) * sr).astype(int)
     pad = n_fft // 2
     yp = np.pad(y, (pad, pad + n_fft))
-    idx = np.clip(centres, 0, len(y))[:, None] + np.arange(n_fft)[None, :]
-    frames = yp[idx] * np.hanning(n_fft)[None, :].astype(np.float32)
-    S = np.abs(np.fft.rfft(frames, axis=1)).T  # (bins, T)
-    rms = np.sqrt(np.mean((yp[idx]) ** 2, axis=1))
-    db = 20 * np.log10(np.maximum(rms, 1e-6))
-    # The spectral descriptors in numpy (librosa's definitions); librosa's feature functions
-    # would JIT-compile on first use, seconds per process for a handful of lines.
+    window = np.hanning(n_fft).astype(np.float32)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)[:, None]
-    total = np.maximum(S.sum(axis=0), 1e-10)
-    centroid = (freqs * S).sum(axis=0) / total
-    bandwidth = np.sqrt(((freqs - centroid) ** 2 * S).sum(axis=0) / total)
-    power = np.maximum(S**2, 1e-10)
-    flatness = np.exp(np.log(power).mean(axis=0)) / power.mean(axis=0)
-    cum = np.cumsum(S, axis=0)
-    rolloff = freqs[np.argmax(cum >= 0.85 * cum[-1:], axis=0), 0]
-    sig = np.sign(yp[idx])
-    zcr = np.mean(np.abs(np.diff(sig, axis=1)) > 0, axis=1)
-    mel = mel_filterbank(sr, n_fft, 40) @ (S**2)
-    logmel = 10 * np.log10(np.maximum(mel, 1e-10))
-    from scipy.fft import dct
-
+    fb = mel_filterbank(sr, n_fft, 40)
+    edges = list(OCTAVE_EDGES) + [sr / 2.0 + 1.0]
+    bands = [(freqs[:, 0] >= lo) & (freqs[:, 0] < hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    cols, logmels = [], []
+    for b0 in range(0, len(centres), block):
+        idx = np.clip(centres[b0 : b0 + block], 0, len(y))[:, None] + np.arange(n_fft)[None, :]
+        raw = yp[idx]
+        S = np.abs(np.fft.rfft(raw * window[None, :], axis=1)).T  # (bins, frames)
+        rms = np.sqrt(np.mean(raw**2, axis=1))
+        db = 20 * np.log10(np.maximum(rms, 1e-6))
+        # The spectral descriptors in numpy (librosa's definitions); librosa's feature functions
+        # would JIT-compile on first use, seconds per process for a handful of lines.
+        total = np.maximum(S.sum(axis=0), 1e-10)
+        centroid = (freqs * S).sum(axis=0) / total
+        bandwidth = np.sqrt(((freqs - centroid) ** 2 * S).sum(axis=0) / total)
+        power = np.maximum(S**2, 1e-10)
+        flatness = np.exp(np.log(power).mean(axis=0)) / power.mean(axis=0)
+        cum = np.cumsum(S, axis=0)
+        rolloff = freqs[np.argmax(cum >= 0.85 * cum[-1:], axis=0), 0]
+        zcr = np.mean(np.abs(np.diff(np.sign(raw), axis=1)) > 0, axis=1)
+        energy = S**2
+        all_e = np.maximum(energy.sum(axis=0), 1e-20)
+        band_db = np.stack([10 * np.log10(np.maximum(energy[m].sum(axis=0), 1e-20) / all_e) for m in bands], axis=1)
+        logmels.append(10 * np.log10(np.maximum(fb @ energy, 1e-10)))
+        cols.append(np.column_stack([db, centroid, bandwidth, flatness, rolloff, zcr, band_db]))
+    logmel = np.concatenate(logmels, axis=1) if logmels else np.zeros((40, 0))
+    stats = np.concatenate(cols) if cols else np.zeros((0, 6 + len(bands)))
     mfcc = dct(logmel, axis=0, type=2, norm="ortho")[:13]
-    onset = np.concatenate([[0.0], np.maximum(0.0, np.diff(logmel, axis=1)).mean(axis=0)])
-    cols = np.column_stack([db, centroid, bandwidth, flatness, rolloff, zcr, onset, mfcc.T]).astype(np.float32)
-    names = ["rms_db", "centroid", "bandwidth", "flatness", "rolloff", "zcr", "onset"] + [f"mfcc{i}" for i in range(13)]
-    return {"audio": cols}, {"names": names, "sounding": float((db > -60).mean())}
+    onset = np.concatenate([[0.0], np.maximum(0.0, np.diff(logmel, axis=1)).mean(axis=0)])[: logmel.shape[1]]
+    out = np.column_stack([stats[:, :6], onset, mfcc.T, stats[:, 6:]]).astype(np.float32)
+    names = (["rms_db", "centroid", "bandwidth", "flatness", "rolloff", "zcr", "onset"] + [f"mfcc{i}" for i in range(13)]
+             + [f"band{int(e)}" for e in OCTAVE_EDGES])
+    return {"audio": out}, {"names": names, "sounding": float((stats[:, 0] > -60).mean()) if len(stats) else 0.0}

@@ -12,6 +12,10 @@ never as labels) when training, because they are the ones to label.
   statistics of the per-frame features (:func:`window_statistics`), the recipe of Ienaga et al.
   (Language Resources and Evaluation 56:673-700, 2022: OpenPose keypoints, statistics over
   sliding windows, LightGBM, trained on the part an annotator labelled in ELAN).
+* :class:`SparseLinearLabeller` - per class, logistic regression on the few features that best
+  separate it in the annotations (univariate AUC): with a handful of annotated events, the
+  model that generalises is the one that uses the feature the annotator looked at (a hand's
+  position) and nothing that merely happened to differ during those events.
 
 The learned candidates share :class:`Cleanup`: threshold 0.5 (their losses are class-balanced)
 then the minimum-duration clean-up of :func:`musicperf.models.mstcn.clean_min_duration`, with
@@ -29,8 +33,8 @@ import numpy as np
 
 from musicperf.errors import ParameterError, require
 
-__all__ = ["ConstantLabeller", "MSTCNLabeller", "LightGBMLabeller", "EnsembleLabeller", "Cleanup", "window_statistics",
-           "standardise", "default_candidates"]
+__all__ = ["ConstantLabeller", "MSTCNLabeller", "LightGBMLabeller", "SparseLinearLabeller", "EnsembleLabeller",
+           "Cleanup", "window_statistics", "standardise", "column_auc", "fit_logistic", "default_candidates"]
 
 
 def _masks(M: Sequence[np.ndarray], Y: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -324,6 +328,144 @@ class LightGBMLabeller(_Labeller):
         return out
 
 
+def column_auc(rows: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Area under the ROC curve of every column of ``rows`` as a score for ``positive``.
+
+    The Mann-Whitney statistic from average ranks (ties count half): 0.5 is no separation, 1.0
+    (or 0.0) a column that puts every positive row above (below) every negative one.
+    """
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ParameterError("the AUC needs positive and negative rows")
+    ranks = rankdata(np.asarray(rows, dtype=np.float64), axis=0)
+    return (ranks[positive].sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, weight: np.ndarray | None = None, C: float = 1.0,
+                 iterations: int = 50) -> np.ndarray:
+    """L2-regularised logistic regression by Newton's method; returns ``[intercept, coefs...]``.
+
+    Minimises ``C * sum_i w_i * logloss_i + ||coefs||^2 / 2`` (the intercept is not penalised),
+    the objective of scikit-learn's ``LogisticRegression(C=C)`` with sample weights. For the few
+    columns of :class:`SparseLinearLabeller` a Newton step is a tiny linear solve.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = x.shape
+    w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+    a = np.column_stack([np.ones(n), x])
+    reg = np.full(d + 1, 1.0)
+    reg[0] = 0.0
+    beta = np.zeros(d + 1)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ beta, -30, 30)))
+        grad = C * (a.T @ (w * (p - y))) + reg * beta
+        hess = C * (a.T * (w * p * (1 - p))) @ a + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return beta
+
+
+class SparseLinearLabeller(_Labeller):
+    """Per class, logistic regression on the ``k`` features that best separate it.
+
+    The columns are each standardised per-frame feature and its mean over a ``window``-second
+    window; per class the ``k`` columns whose univariate AUC on the annotated frames is furthest
+    from 0.5 are kept and an L2 logistic regression (classes balanced) is fitted on them.
+
+    Why: the annotated part of a real video holds a few events per class. Trees and networks
+    on hundreds of columns separate those events by whatever differed during them (a colour
+    cell, the body's position in the picture at that minute) and then miss the same gesture
+    later. Ranking the columns by how cleanly each alone separates the annotations keeps the
+    ones the annotator's criterion is about (on ``benchmarks/data/pianist.eaf``, "left hand
+    low": the hands' horizontal position, AUC 0.96-0.97 in the annotated part and in the rest),
+    and a linear model on them extrapolates to hands further out than any annotated example.
+    On the two real videos of ``benchmarks/data`` it gained on average +0.26 macro F1 over the
+    constant against +0.18-0.20 for LightGBM and MS-TCN (12 settings each; docs/labelling-real.md).
+
+    Parameters
+    ----------
+    fps : float
+    k : int
+        Columns kept per class (16; 4 was close).
+    C : float
+        Inverse L2 strength of the logistic regression (on standardised columns).
+    window : float
+        Seconds of the window mean beside each frame's own value.
+    row_step : int
+        Train on every ``row_step``-th annotated frame.
+    """
+
+    def __init__(self, *, fps: float, k: int = 16, C: float = 1.0, window: float = 0.5, row_step: int = 1,
+                 name: str = "linear"):
+        for what, v in (("k", k), ("row_step", row_step)):
+            if not (isinstance(v, (int, np.integer)) and v >= 1):
+                raise ParameterError(f"{what} must be a positive integer, got {v!r}")
+        if not (C > 0 and window > 0):
+            raise ParameterError(f"C and window must be positive, got {C!r} and {window!r}")
+        self.fps = float(fps)
+        self.k = int(k)
+        self.C = float(C)
+        self.window = float(window)
+        self.row_step = int(row_step)
+        self.name = name
+        self.columns: list = []  # per class: int array of kept columns, or None (a constant)
+        self.coefs: list = []  # per class: [intercept, coefs...] or [constant probability]
+
+    def _features(self, X) -> list[np.ndarray]:
+        from scipy.ndimage import uniform_filter1d
+
+        n = max(3, int(round(self.window * self.fps)) | 1)
+        out = []
+        for x in X:
+            x = np.nan_to_num((np.asarray(x, dtype=np.float64) - self.mean) / self.std)
+            out.append(np.concatenate([x, uniform_filter1d(x, n, axis=0, mode="nearest")], axis=1))
+        return out
+
+    def fit(self, X, Y, M):
+        _, self.mean, self.std = standardise(X)
+        W = self._features(X)
+        masks = _masks(M, Y)
+        self.columns, self.coefs = [], []
+        for c in range(Y[0].shape[1]):
+            keep = [np.flatnonzero(m[:, c])[:: self.row_step] for m in masks]
+            rows = np.concatenate([w[i] for w, i in zip(W, keep)])
+            target = np.concatenate([(y[i, c] > 0.5) for y, i in zip(Y, keep)])
+            if target.all() or not target.any():
+                self.columns.append(None)
+                self.coefs.append(np.array([float(target[0]) if len(target) else 0.0]))
+                continue
+            auc = np.nan_to_num(column_auc(rows, target), nan=0.5)
+            # Stable order: ties (e.g. several constant columns) keep the column order.
+            cols = np.sort(np.argsort(-np.abs(auc - 0.5), kind="stable")[: self.k])
+            n_pos = target.sum()
+            weight = np.where(target, len(target) / (2.0 * n_pos), len(target) / (2.0 * (len(target) - n_pos)))
+            self.columns.append(cols)
+            self.coefs.append(fit_logistic(rows[:, cols], target, weight=weight, C=self.C))
+        self.cleanup = Cleanup.from_labels(Y, M)
+        return self
+
+    def predict_proba(self, X) -> list[np.ndarray]:
+        if not self.coefs:
+            raise ParameterError("the linear labeller is not trained yet")
+        out = []
+        for w in self._features(X):
+            p = np.zeros((len(w), len(self.coefs)))
+            for c, (cols, beta) in enumerate(zip(self.columns, self.coefs)):
+                if cols is None:
+                    p[:, c] = beta[0]
+                else:
+                    p[:, c] = 1.0 / (1.0 + np.exp(-np.clip(beta[0] + w[:, cols] @ beta[1:], -30, 30)))
+            out.append(p)
+        return out
+
+
 class EnsembleLabeller(_Labeller):
     """The mean of the probabilities of several labellers trained on the same data.
 
@@ -351,15 +493,29 @@ class EnsembleLabeller(_Labeller):
 
 
 def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = True) -> dict:
-    """The model candidates of the automatic choice, as name -> factory (no argument)."""
+    """The model candidates of the automatic choice, as name -> factory (no argument).
+
+    ``mstcn``, ``linear`` and (with ``lightgbm``) ``lightgbm``; with ``ensemble`` also the means
+    of their probabilities: ``mstcn+lightgbm``, ``linear+lightgbm``, ``mstcn+linear`` and
+    ``mstcn+linear+lightgbm``. An ensemble's members are the factories of this mapping, so the
+    cross-validation (:func:`musicperf.train.selection.select_models`) scores it from its
+    members' predictions without training anything again.
+    """
     from musicperf.models.mstcn import MSTCNConfig
 
     # MS-TCN at about 8 frames per second (MS-TCN itself runs on 15 fps features): the visible
     # events a person annotates last half a second and more, and the cost falls with the rate.
     step = max(1, int(round(fps / 8.0)))
-    out = {"mstcn": lambda: MSTCNLabeller(MSTCNConfig(), step=step)}
+    row_step = 2 if fps > 20 else 1
+    out = {"mstcn": lambda: MSTCNLabeller(MSTCNConfig(), step=step),
+           "linear": lambda: SparseLinearLabeller(fps=fps, row_step=row_step)}
     if lightgbm:
-        out["lightgbm"] = lambda: LightGBMLabeller(fps=fps, row_step=2 if fps > 20 else 1)
-        if ensemble:
-            out["mstcn+lightgbm"] = lambda: EnsembleLabeller([out["mstcn"], out["lightgbm"]], name="mstcn+lightgbm")
+        out["lightgbm"] = lambda: LightGBMLabeller(fps=fps, row_step=row_step)
+    if ensemble:
+        bases = list(out)
+        combos = [("mstcn", "lightgbm"), ("linear", "lightgbm"), ("mstcn", "linear"), ("mstcn", "linear", "lightgbm")]
+        for combo in combos:
+            if all(b in bases for b in combo):
+                name = "+".join(combo)
+                out[name] = lambda combo=combo, name=name: EnsembleLabeller([out[b] for b in combo], name=name)
     return out

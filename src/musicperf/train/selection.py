@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from musicperf.errors import ParameterError
-from musicperf.train.candidates import ConstantLabeller
+from musicperf.train.candidates import Cleanup, ConstantLabeller
 
 __all__ = ["blocked_folds", "select_models", "Selection", "fit_selection", "SelectedLabeller", "CONSTANTS"]
 
@@ -214,15 +214,36 @@ def select_models(
     any_set = next(iter(features.values()))
     runs = [(name, None, lambda name=name: ConstantLabeller(name.split("-")[1]), any_set) for name in CONSTANTS]
     runs += [(m, fs, factory, X) for m, factory in candidates.items() for fs, X in features.items()]
+    members = _ensemble_members(candidates)
+    # Per (model, feature set): per fold, the probabilities of every video and the seconds. An
+    # ensemble of other candidates is scored from its members' probabilities (the mean, then
+    # the clean-up of the fold's labels, as EnsembleLabeller.fit/predict): nothing is trained
+    # twice. The ensembles come last so that their members are there.
+    probs: dict = {}
+    seconds: dict = {}
+    runs.sort(key=lambda r: r[0] in members)
     for model_name, fs, factory, X in runs:
         t0 = time.perf_counter()
         preds_per_fold, vals = [], []
-        for train, val in folds:
-            lab = factory()
-            lab.fit(X, Y, train)
-            preds_per_fold.append(lab.predict(X))
+        for f, (train, val) in enumerate(folds):
+            if model_name in members:
+                p = [np.mean([probs[(m, fs)][f][v] for m in members[model_name]], axis=0) for v in range(len(X))]
+                cleanup = Cleanup.from_labels(Y, train)
+                preds_per_fold.append([cleanup.apply(x) for x in p])
+            else:
+                lab = factory()
+                lab.fit(X, Y, train)
+                if hasattr(lab, "predict_proba") and lab.cleanup is not None:
+                    p = lab.predict_proba(X)
+                    probs.setdefault((model_name, fs), []).append(p)
+                    preds_per_fold.append([lab.cleanup.apply(x) for x in p])
+                else:
+                    preds_per_fold.append(lab.predict(X))
             vals.append(val)
         secs = time.perf_counter() - t0
+        if model_name in members:
+            secs = sum(seconds[(m, fs)] for m in members[model_name])
+        seconds[(model_name, fs)] = secs
         for c, name in enumerate(classes):
             row = {"model": model_name, "features": fs, "class": name, **_score_pooled(Y, vals, preds_per_fold, c),
                    "seconds": secs}
@@ -258,6 +279,23 @@ def select_models(
                       "best_candidate_features": None if bl is None else bl["features"],
                       "best_candidate_f1": None if bl is None else bl["f1"]}
     return Selection(classes=list(classes), table=table, best=best, margin=margin, n_folds=n_folds, choice=choice)
+
+
+def _ensemble_members(candidates: Mapping[str, Callable[[], object]]) -> dict[str, list[str]]:
+    """Ensemble candidates whose members are all other candidates of the mapping (by factory
+    identity, as :func:`musicperf.train.candidates.default_candidates` builds them): name ->
+    the members' names."""
+    from musicperf.train.candidates import EnsembleLabeller
+
+    by_factory = {id(f): name for name, f in candidates.items()}
+    out = {}
+    for name, factory in candidates.items():
+        probe = factory()
+        if isinstance(probe, EnsembleLabeller):
+            names = [by_factory.get(id(f)) for f in probe.factories]
+            if all(n is not None and n != name for n in names) and not any(n in out for n in names):
+                out[name] = names
+    return out
 
 
 class SelectedLabeller:

@@ -97,7 +97,8 @@ def _labeller_doc(lab, key: str, tensors: dict, texts: dict) -> dict:
     """JSON description of one fitted candidate; its arrays go into ``tensors``/``texts``."""
     import torch
 
-    from musicperf.train.candidates import ConstantLabeller, EnsembleLabeller, LightGBMLabeller, MSTCNLabeller
+    from musicperf.train.candidates import (ConstantLabeller, EnsembleLabeller, LightGBMLabeller, MSTCNLabeller,
+                                            SparseLinearLabeller)
 
     def arr(name, x):
         tensors[f"{key}.{name}"] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
@@ -123,6 +124,11 @@ def _labeller_doc(lab, key: str, tensors: dict, texts: dict) -> dict:
         doc.update(kind="lightgbm", fps=lab.fps, windows=list(lab.windows), params=lab.params, boosters=boosters,
                    constant=[None if math.isnan(v) else float(v) for v in lab.constant],
                    mean=arr("mean", lab.mean), std=arr("std", lab.std))
+    elif isinstance(lab, SparseLinearLabeller):
+        doc.update(kind="linear", fps=lab.fps, k=lab.k, C=lab.C, window=lab.window, row_step=lab.row_step,
+                   mean=arr("mean", lab.mean), std=arr("std", lab.std),
+                   columns=[None if c is None else [int(i) for i in c] for c in lab.columns],
+                   coefs=[arr(f"coefs{c}", b) for c, b in enumerate(lab.coefs)])
     elif isinstance(lab, EnsembleLabeller):
         doc.update(kind="ensemble", name=lab.name,
                    members=[_labeller_doc(m, f"{key}.m{i}", tensors, texts) for i, m in enumerate(lab.members)])
@@ -132,7 +138,8 @@ def _labeller_doc(lab, key: str, tensors: dict, texts: dict) -> dict:
 
 
 def _labeller_from_doc(doc: dict, tensors: dict, model_dir: Path, key: str):
-    from musicperf.train.candidates import Cleanup, ConstantLabeller, EnsembleLabeller, LightGBMLabeller, MSTCNLabeller
+    from musicperf.train.candidates import (Cleanup, ConstantLabeller, EnsembleLabeller, LightGBMLabeller,
+                                            MSTCNLabeller, SparseLinearLabeller)
 
     def arr(name):
         if name not in tensors:
@@ -166,6 +173,15 @@ def _labeller_from_doc(doc: dict, tensors: dict, model_dir: Path, key: str):
         lab.models = [None if n is None else lgb.Booster(model_str=files.read_model_text(model_dir / n))
                       for n in doc["boosters"]]
         lab.constant = np.array([np.nan if v is None else v for v in doc["constant"]], dtype=float)
+    elif kind == "linear":
+        lab = SparseLinearLabeller(fps=float(doc["fps"]), k=int(doc["k"]), C=float(doc["C"]), window=float(doc["window"]),
+                                   row_step=int(doc["row_step"]))
+        lab.mean, lab.std = arr(doc["mean"]), arr(doc["std"])
+        lab.columns = [None if c is None else np.asarray(c, dtype=int) for c in doc["columns"]]
+        lab.coefs = [arr(n) for n in doc["coefs"]]
+        if len(lab.columns) != len(lab.coefs) or any(
+                c is not None and len(b) != len(c) + 1 for c, b in zip(lab.columns, lab.coefs)):
+            raise ModelError(f"'{model_dir / WEIGHTS_FILE}': the linear labeller's columns and coefficients differ")
     elif kind == "ensemble":
         lab = EnsembleLabeller([lambda: None], name=doc["name"])
         lab.members = [_labeller_from_doc(m, tensors, model_dir, f"{key}.m{i}") for i, m in enumerate(doc["members"])]
