@@ -1,10 +1,12 @@
 """Label real performances: every candidate, the constants and the automatic choice, per video and
 annotated fraction, scored on the part that was not annotated.
 
-For each video of ``benchmarks/data/`` (``pianist``, ``dancer``: hand-made tiers, see the README
-there) and each fraction (default 20/40/60 %): the first fraction of the video is the annotated
-part (``--spans`` also tries the same amount as two separate spans: the first and the third
-quarter of it... see ``spans_mask``); the automatic choice cross-validates the candidates on it
+For each video of ``benchmarks/data/`` (``pianist``, ``dancer``, ``makeup``: hand-made tiers, see the
+README there; :data:`VIDEOS` names the shared video each one annotates) and each fraction (default
+20/40/60 %): the first fraction of the video is the annotated part (``--spans`` also tries the
+same amount as two separate spans: the first and the third quarter of it... see ``spans_mask``);
+a layout with fewer annotated frames than two per fold is reported as "too few annotated frames"
+and skipped. The automatic choice cross-validates the candidates on the annotated part
 and trains the chosen ones; every candidate (model x feature set) is also trained on the whole
 annotated part; all are scored on the rest of the video with frame macro F1, segmental F1@25 and
 edit score (macro over classes). Train seconds: cross-validation and final fit (features cached);
@@ -12,7 +14,7 @@ label seconds: prediction of the whole video (features not included; their time 
 per video, from the cache or computed).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_real_labelling.py [--fractions 0.2,0.4,0.6]
-        [--videos pianist,dancer] [--sets all,landmarks] [--folds 3] [--json out.json]
+        [--videos pianist,dancer,makeup] [--sets all,landmarks] [--folds 3] [--json out.json]
 
 Prints a Markdown table per video and the targets (at 40 %: the choice >= best
 constant + 0.10 macro F1, and >= the LightGBM baseline), then a summary table per video and
@@ -42,6 +44,13 @@ import docs_blocks  # noqa: E402
 DOCS_PAGE = HERE.parent / "docs" / "labelling-real.md"
 DOCS_BLOCK = "labelling-real-summary"
 
+#: The real videos of ``benchmarks/data`` (``NAME.eaf``) and the shared video each one annotates.
+VIDEOS = {
+    "pianist": "pianist.avi",
+    "dancer": "dancer.avi",
+    "makeup": "mmaction2_tests_test.avi",  # 6.56 s, not a music performance: see data/README.md
+}
+
 
 def load(video_name: str, *, every: int, workers: int):
     from musicperf.features.tracks import frame_tracks
@@ -49,14 +58,17 @@ def load(video_name: str, *, every: int, workers: int):
     from musicperf.labels import Taxonomy, frame_labels
 
     eaf = DATA / f"{video_name}.eaf"
-    video = SHARED / f"{video_name}.avi"
+    video = SHARED / VIDEOS.get(video_name, f"{video_name}.avi")
     t0 = time.perf_counter()
     tracks = frame_tracks(video, landmark_every=every, workers=workers)
     feat_s = time.perf_counter() - t0
     aset = read_eaf(eaf)
     classes = list(aset.tiers)
     tax = Taxonomy(tuple(classes), {c: c for c in classes}, by="tier", name="bench")
-    y = np.asarray(frame_labels(aset, tax, fps=tracks.fps, n_frames=len(tracks), check=False), dtype=np.float32)
+    # Frame i of the tracks is shown at tracks.times[i]: in these AVI files ffmpeg's timeline puts the
+    # first frame at one frame period (musicperf.io.video), and the annotations are on that timeline.
+    y = np.asarray(frame_labels(aset, tax, fps=tracks.fps, n_frames=len(tracks), check=False,
+                                start_time=float(tracks.times[0])), dtype=np.float32)
     return tracks, y, classes, feat_s
 
 
@@ -163,6 +175,10 @@ def summary_table(out: list[dict]) -> str:
              "| best single candidate | choice >= constant + 0.10 | choice >= best LightGBM | train s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for v in out:
+        if "skipped" in v:
+            lines.append(f"| {v['video']} | {round(100 * v['fraction']):d} % {v['layout']} | too few annotated frames "
+                         + "| - " * 7 + "|")
+            continue
         rows = v["rows"]
         ienaga = next((r["macro_f1"] for r in rows if r["model"] == "lightgbm" and r["features"] == "landmarks"),
                       None)
@@ -179,7 +195,8 @@ def summary_table(out: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--videos", default="pianist,dancer")
+    ap.add_argument("--videos", default=",".join(VIDEOS), help=f"comma-separated, of {', '.join(VIDEOS)} "
+                    "(default: all)")
     ap.add_argument("--fractions", default="0.2,0.4,0.6")
     ap.add_argument("--sets", default="all,landmarks")
     ap.add_argument("--folds", type=int, default=3)
@@ -229,9 +246,16 @@ def main(argv=None) -> int:
                 mask[: int(frac * n)] = True
             else:
                 mask = spans_mask(n, frac)
+            print(f"\n### {name}, {frac:.0%} annotated ({layout}), scored on the other {1 - frac:.0%}")
+            print(f"annotated: {int(mask.sum())} of {n} frames; present in them: "
+                  + ", ".join(f"{c} {int(y[mask, k].sum())}" for k, c in enumerate(classes)))
+            if int(mask.sum()) < 2 * args.folds:  # what train_frame_labeller's cross-validation refuses
+                why = f"too few annotated frames: {int(mask.sum())} for {args.folds}-fold cross-validation"
+                print(why)
+                out.append({"video": name, "fraction": frac, "layout": layout, "skipped": why})
+                continue
             rows, lab = run_one(tracks, y, classes, mask, sets=sets, n_folds=args.folds, choice=args.choice,
                                 margin=args.margin)
-            print(f"\n### {name}, {frac:.0%} annotated ({layout}), scored on the other {1 - frac:.0%}")
             print("| model | features | macro F1 | F1@25 | edit | " + " | ".join(classes) + " | train s | label s |")
             print("|---" * (7 + len(classes)) + "|")
             for r in rows:
