@@ -350,9 +350,13 @@ class EnsembleLabeller(_Labeller):
         return [np.mean([p[i] for p in probs], axis=0) for i in range(len(X))]
 
 
-def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = True) -> dict:
-    """The model candidates of the automatic choice, as name -> factory (no argument)."""
+def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = True, cliphead: bool = True) -> dict:
+    """The model candidates of the automatic choice, as name -> factory (no argument).
+
+    ``cliphead``: the clip labeller's head (:class:`musicperf.train.cliphead.ClipHeadLabeller`).
+    """
     from musicperf.models.mstcn import MSTCNConfig
+    from musicperf.train.cliphead import ClipHeadLabeller
 
     # MS-TCN at about 8 frames per second (MS-TCN itself runs on 15 fps features): the visible
     # events a person annotates last half a second and more, and the cost falls with the rate.
@@ -362,4 +366,6 @@ def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = Tr
         out["lightgbm"] = lambda: LightGBMLabeller(fps=fps, row_step=2 if fps > 20 else 1)
         if ensemble:
             out["mstcn+lightgbm"] = lambda: EnsembleLabeller([out["mstcn"], out["lightgbm"]], name="mstcn+lightgbm")
+    if cliphead:
+        out["cliphead"] = ClipHeadLabeller
     return out
