@@ -43,8 +43,8 @@ def register(subparsers) -> None:
     f.add_argument("--sets", default=None, metavar="S,T",
                    help="frame: feature sets to compare (all, landmarks, pixels, landmarks+flow; default all,landmarks,pixels)")
     f.add_argument("--candidates", default=None, metavar="M,N",
-                   help="frame: models to compare (mstcn, linear, lightgbm and their means, e.g. mstcn+lightgbm, "
-                        "linear+lightgbm, mstcn+linear+lightgbm; default all) besides the constants")
+                   help="frame: models to compare (mstcn, linear, lightgbm, cliphead and the means mstcn+lightgbm, "
+                        "linear+lightgbm, mstcn+linear, mstcn+linear+lightgbm; default all) besides the constants")
     p.add_argument("--overwrite", action="store_true", help="replace MODEL_DIR if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("distributed training (start with torchrun)")

@@ -108,7 +108,7 @@ def partial_loss(name: str, logits, y, *, global_size: int, global_pos=None, pos
     Parameters
     ----------
     name : {"dbb", "mse", "bce"}
-        The workflow's loss (:func:`musicperf.tasks.gestures._loss_function`).
+        The workflow's loss (:func:`musicperf.train.head.loss_function`).
     logits : Tensor, shape (b, K)
         This rank's rows of the global batch.
     y : Tensor, shape (b, K)

@@ -492,16 +492,18 @@ class EnsembleLabeller(_Labeller):
         return [np.mean([p[i] for p in probs], axis=0) for i in range(len(X))]
 
 
-def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = True) -> dict:
+def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = True, cliphead: bool = True) -> dict:
     """The model candidates of the automatic choice, as name -> factory (no argument).
 
-    ``mstcn``, ``linear`` and (with ``lightgbm``) ``lightgbm``; with ``ensemble`` also the means
-    of their probabilities: ``mstcn+lightgbm``, ``linear+lightgbm``, ``mstcn+linear`` and
-    ``mstcn+linear+lightgbm``. An ensemble's members are the factories of this mapping, so the
-    cross-validation (:func:`musicperf.train.selection.select_models`) scores it from its
+    ``mstcn``, ``linear``, (with ``lightgbm``) ``lightgbm`` and (with ``cliphead``) the clip
+    labeller's head (:class:`musicperf.train.cliphead.ClipHeadLabeller`); with ``ensemble`` also
+    the means of their probabilities: ``mstcn+lightgbm``, ``linear+lightgbm``, ``mstcn+linear``
+    and ``mstcn+linear+lightgbm``. An ensemble's members are the factories of this mapping, so
+    the cross-validation (:func:`musicperf.train.selection.select_models`) scores it from its
     members' predictions without training anything again.
     """
     from musicperf.models.mstcn import MSTCNConfig
+    from musicperf.train.cliphead import ClipHeadLabeller
 
     # MS-TCN at about 8 frames per second (MS-TCN itself runs on 15 fps features): the visible
     # events a person annotates last half a second and more, and the cost falls with the rate.
@@ -511,6 +513,8 @@ def default_candidates(*, fps: float, lightgbm: bool = True, ensemble: bool = Tr
            "linear": lambda: SparseLinearLabeller(fps=fps, row_step=row_step)}
     if lightgbm:
         out["lightgbm"] = lambda: LightGBMLabeller(fps=fps, row_step=row_step)
+    if cliphead:
+        out["cliphead"] = ClipHeadLabeller
     if ensemble:
         bases = list(out)
         combos = [("mstcn", "lightgbm"), ("linear", "lightgbm"), ("mstcn", "linear"), ("mstcn", "linear", "lightgbm")]

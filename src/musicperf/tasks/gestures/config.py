@@ -33,6 +33,7 @@ from pathlib import Path
 
 from musicperf.errors import ParameterError, require
 from musicperf.tasks import framefeatures
+from musicperf.train.head import HEAD_DEFAULTS
 
 #: The sections of the settings, in the order they are written.
 SECTIONS = ("features", "model", "cross_validation", "post_processing")
@@ -81,7 +82,9 @@ class GestureConfig:
     hidden : tuple of int
         Hidden layer widths of the head.
     dropout, epochs, batch_size, lr, weight_decay, seed
-        Head training.
+        Head training. The defaults of ``loss`` and of these are
+        :data:`musicperf.train.head.HEAD_DEFAULTS`, shared with the frame labeller's clip-head
+        candidate (:mod:`musicperf.train.cliphead`).
     folds : int
         Blocks of blocked cross-validation used to tune the thresholds (see :func:`train_model`).
     min_gap, min_duration : float
@@ -122,14 +125,14 @@ class GestureConfig:
                                             help="checkpoint for --backbone, e.g. Hara et al.'s Kinetics ResNet-34 .pth",
                                             implies={"backbone": "resnet34"})
     target: str = _setting("ts", "model")
-    loss: str = _setting("dbb", "model")
-    hidden: tuple[int, ...] = _setting((128, 64), "model")
-    dropout: float = _setting(0.2, "model")
-    epochs: int = _setting(80, "model", cli="--epochs", order=3, type=int, help="training epochs of the head")
-    batch_size: int = _setting(32, "model")
-    lr: float = _setting(2e-3, "model")
-    weight_decay: float = _setting(1e-4, "model")
-    seed: int = _setting(0, "model")
+    loss: str = _setting(HEAD_DEFAULTS.loss, "model")
+    hidden: tuple[int, ...] = _setting(HEAD_DEFAULTS.hidden, "model")
+    dropout: float = _setting(HEAD_DEFAULTS.dropout, "model")
+    epochs: int = _setting(HEAD_DEFAULTS.epochs, "model", cli="--epochs", order=3, type=int, help="training epochs of the head")
+    batch_size: int = _setting(HEAD_DEFAULTS.batch_size, "model")
+    lr: float = _setting(HEAD_DEFAULTS.lr, "model")
+    weight_decay: float = _setting(HEAD_DEFAULTS.weight_decay, "model")
+    seed: int = _setting(HEAD_DEFAULTS.seed, "model")
     folds: int = _setting(4, "cross_validation")
     min_gap: float = _setting(0.2, "post_processing")
     min_duration: float = _setting(0.24, "post_processing")

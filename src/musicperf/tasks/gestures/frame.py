@@ -4,15 +4,16 @@ The clip path (:mod:`.train`, :mod:`.label`) scores fixed-length clips with a he
 features. The frame path labels every frame from per-frame tracks
 (:func:`musicperf.features.tracks.frame_tracks`) with the model chosen per class by blocked
 cross-validation (:func:`musicperf.train.framelabeller.train_frame_labeller`): MS-TCN,
-LightGBM, their mean, or a constant where nothing beats it ("not learnable").
+LightGBM, their mean, the clip labeller's head (:mod:`musicperf.train.cliphead`), or a constant
+where nothing beats it ("not learnable").
 
 * :func:`train_frame_model` reads the annotated videos (classes: the tiers, ``tiers`` to choose
   them; the annotated spans: ``annotated`` / ``until`` / a tier named ``annotated`` / up to the
   last annotation), computes the tracks, trains and writes the model folder.
 * :func:`save_frame_model` / :func:`load_frame_model`: the folder, ``workflow.json`` with
-  ``"labeller": "frame"`` beside ``labeller.safetensors`` (MS-TCN weights, feature
-  normalisation) and one LightGBM model text per class and model (``lightgbm-*.txt``), all
-  through :mod:`musicperf.models.files`. Nothing is unpickled.
+  ``"labeller": "frame"`` beside ``labeller.safetensors`` (MS-TCN and clip-head weights,
+  feature normalisation, clip-head thresholds) and one LightGBM model text per class and model
+  (``lightgbm-*.txt``), all through :mod:`musicperf.models.files`. Nothing is unpickled.
 * :func:`label_frame_video` labels one video; the outputs are written by the clip path's
   :func:`musicperf.tasks.gestures.label.write_outputs` (same files, sidecar and fingerprints),
   plus the ``auto-query`` tier of the stretches to annotate next.
@@ -99,6 +100,7 @@ def _labeller_doc(lab, key: str, tensors: dict, texts: dict) -> dict:
 
     from musicperf.train.candidates import (ConstantLabeller, EnsembleLabeller, LightGBMLabeller, MSTCNLabeller,
                                             SparseLinearLabeller)
+    from musicperf.train.cliphead import ClipHeadLabeller
 
     def arr(name, x):
         tensors[f"{key}.{name}"] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
@@ -132,6 +134,10 @@ def _labeller_doc(lab, key: str, tensors: dict, texts: dict) -> dict:
     elif isinstance(lab, EnsembleLabeller):
         doc.update(kind="ensemble", name=lab.name,
                    members=[_labeller_doc(m, f"{key}.m{i}", tensors, texts) for i, m in enumerate(lab.members)])
+    elif isinstance(lab, ClipHeadLabeller):
+        state, arrays = lab.to_state()
+        # float32 weights stored as float64 and read back into float32 parameters: exact.
+        doc.update(kind="cliphead", **state, arrays={name: arr(name, a) for name, a in arrays.items()})
     else:
         raise ParameterError(f"cannot save a labeller of type {type(lab).__name__}")
     return doc
@@ -182,6 +188,11 @@ def _labeller_from_doc(doc: dict, tensors: dict, model_dir: Path, key: str):
         if len(lab.columns) != len(lab.coefs) or any(
                 c is not None and len(b) != len(c) + 1 for c, b in zip(lab.columns, lab.coefs)):
             raise ModelError(f"'{model_dir / WEIGHTS_FILE}': the linear labeller's columns and coefficients differ")
+    elif kind == "cliphead":
+        from musicperf.train.cliphead import ClipHeadLabeller
+
+        lab = ClipHeadLabeller.from_state(doc, {name: arr(stored) for name, stored in doc["arrays"].items()},
+                                          where=f"'{model_dir}'")
     elif kind == "ensemble":
         lab = EnsembleLabeller([lambda: None], name=doc["name"])
         lab.members = [_labeller_from_doc(m, tensors, model_dir, f"{key}.m{i}") for i, m in enumerate(doc["members"])]

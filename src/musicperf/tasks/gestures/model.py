@@ -27,6 +27,7 @@ from musicperf.labels import Taxonomy
 from musicperf.models import files
 from musicperf.tasks import framefeatures
 from musicperf.tasks.gestures.config import GestureConfig
+from musicperf.train.head import predict_head
 
 #: Version of the model directory layout written by :func:`musicperf.tasks.gestures.train_model`;
 #: bumped on any change that an older or newer musicperf could not read.
@@ -57,14 +58,6 @@ def make_backbone(config: GestureConfig):
         p.requires_grad_(False)
     return net, norm
 
-
-
-def predict_head(head, X: np.ndarray) -> np.ndarray:
-    """Sigmoid scores ``(N, K)`` of a head on standardised features ``(N, F)``."""
-    import torch
-
-    with torch.inference_mode():
-        return torch.sigmoid(head(torch.from_numpy(np.asarray(X, dtype=np.float32)))).numpy()
 
 
 def save_weights(model_dir: Path, head, mean: np.ndarray, std: np.ndarray, backbone) -> None:

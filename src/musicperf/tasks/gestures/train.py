@@ -55,6 +55,7 @@ from musicperf.tasks.gestures.model import (
     save_weights,
 )
 from musicperf.tasks.gestures.state import STATE_DIR, TrainState, run_key
+from musicperf.train.head import clip_fold_indices, head_run_key, train_head
 
 log = logging.getLogger(__name__)
 
@@ -125,38 +126,14 @@ def fold_indices(per_video: list[VideoSamples], *, folds: int, length: int) -> l
     Each video's clips are cut into ``folds`` contiguous blocks of time; fold ``k`` validates on
     block ``k`` of every video and trains on the other clips that do not overlap that block
     (overlapping clips share frames and would leak). Videos too short for ``folds`` blocks of
-    two clip lengths use fewer.
+    two clip lengths use fewer (:func:`musicperf.train.head.clip_fold_indices`).
 
     Returns
     -------
     list of (train, val)
         Indices into the concatenated clips of ``per_video``.
     """
-    out: list[tuple[list, list]] = [([], []) for _ in range(folds)]
-    offset = 0
-    for vs in per_video:
-        st = vs.starts
-        n = len(st)
-        span = (int(st[-1]) + length - int(st[0])) if n else 0
-        k_here = max(1, min(folds, span // (2 * length)))
-        edges = np.linspace(int(st[0]) if n else 0, int(st[-1]) + length if n else 0, k_here + 1)
-        for k in range(folds):
-            if k >= k_here or k_here == 1:
-                out[k][0].append(offset + np.arange(n))
-                continue
-            lo, hi = edges[k], edges[k + 1]
-            val = (st >= lo) & (st + length <= hi + 1e-9)
-            train = (st + length <= lo + 1e-9) | (st >= hi - 1e-9)
-            out[k][0].append(offset + np.flatnonzero(train))
-            out[k][1].append(offset + np.flatnonzero(val))
-        offset += n
-    folds_out = []
-    for tr, va in out:
-        tr = np.concatenate(tr) if tr else np.zeros(0, np.int64)
-        va = np.concatenate(va) if va else np.zeros(0, np.int64)
-        if len(va) and len(tr):
-            folds_out.append((tr, va))
-    return folds_out
+    return clip_fold_indices([vs.starts for vs in per_video], folds=folds, length=length)
 
 
 def merged_taxonomy(asets: list[AnnotationSet], config: GestureConfig, taxonomy):
@@ -409,44 +386,10 @@ def fit_head(X: np.ndarray, Y: np.ndarray, config: GestureConfig, *, n_classes: 
         torch.set_num_threads(threads)
 
 
-def head_run_key(X: np.ndarray, Y: np.ndarray, config: GestureConfig, n_classes: int) -> dict:
-    """What a head's checkpoint must have been trained on: the settings and the data's hash."""
-    h = hashlib.sha256()
-    for a in (X, Y):
-        a = np.ascontiguousarray(a, dtype=np.float32)
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return {"config": config.to_dict(), "n_classes": int(n_classes), "data": h.hexdigest()[:16]}
-
-
 def _fit_head(X, Y, config, *, n_classes, progress, checkpoint=None):
-    import torch
-
-    from musicperf.train.loop import run_epochs
-
     head = framefeatures.build_head(X.shape[1], n_classes, config)
-    opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = _loss_function(config.loss)
-    xt, yt = torch.from_numpy(X), torch.from_numpy(np.asarray(Y, dtype=np.float32))
-    gen = torch.Generator().manual_seed(config.seed)
-
-    def epoch(_):
-        order = torch.randperm(len(xt), generator=gen)
-        total = 0.0
-        for b in range(0, len(order), config.batch_size):
-            idx = order[b : b + config.batch_size]
-            opt.zero_grad()
-            loss = loss_fn(head(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        return total / len(xt)
-
-    head.train()
-    history = run_epochs(head, opt, epoch, epochs=config.epochs, generator=gen, checkpoint=checkpoint,
-                         key=head_run_key(X, Y, config, n_classes) if checkpoint is not None else None,
-                         progress=progress)
-    head.eval()
+    history = train_head(head, X, Y, config, progress=progress, checkpoint=checkpoint,
+                         key=head_run_key(X, Y, config, n_classes) if checkpoint is not None else None)
     return head, history
 
 
@@ -481,17 +424,6 @@ def _frame_scores(vs: VideoSamples, local: np.ndarray, scores: np.ndarray, lengt
     lab = vs.frame_labels[first : first + n]
     covered = covered[: len(lab)]
     return lab[covered], probs[: len(lab)][covered]
-
-
-def _loss_function(name: str):
-    """The training loss from :mod:`musicperf.train.losses`, as ``loss(logits, targets)``."""
-    from musicperf.train import losses
-
-    if name == "dbb":
-        return lambda logits, y: losses.dbb_loss(logits, y)
-    if name == "mse":
-        return lambda logits, y: losses.mse_loss(logits, y)
-    return lambda logits, y: losses.bce_loss(logits, y)
 
 
 def tune(present: np.ndarray, scores: np.ndarray, classes: list[str]) -> tuple[np.ndarray, dict]:
