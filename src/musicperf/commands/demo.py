@@ -19,8 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--seconds", type=float, default=90.0, help="length of the performance (default 90)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--labeller", choices=("clip", "frame"), default=None,
-                   help="which labeller to train: clip (a head on clip features) or frame (per-frame tracks, "
-                        "model chosen by cross-validation); default: see docs/labelling-real.md")
+                   help="which labeller to train: frame (default: per-frame tracks, model chosen by "
+                        "cross-validation) or clip (a head on clip features); see docs/labelling-real.md")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
