@@ -182,3 +182,43 @@ def test_ensembles_are_scored_from_their_members_without_training_again(rng):
     row1 = next(r for r in s1.table if r["model"] == "a+b")
     row2 = next(r for r in s2.table if r["model"] == "a+b")
     assert row1["f1"] == row2["f1"] and row1["edit"] == row2["edit"]
+
+
+class _Column:
+    """A fake candidate: the probability is column ``j`` of the features."""
+
+    cleanup = None
+
+    def __init__(self, j):
+        self.j = j
+
+    def fit(self, X, Y, M):
+        return self
+
+    def predict_proba(self, X):
+        return [np.repeat(x[:, self.j : self.j + 1], 1, axis=1) for x in X]
+
+    def predict(self, X):
+        return [p >= 0.5 for p in self.predict_proba(X)]
+
+
+def test_the_simplest_model_is_kept_unless_another_is_clearly_better(rng):
+    y = blocks(rng, t=300)
+    flips = np.zeros(len(y), bool)
+    flips[rng.choice(len(y), 12, replace=False)] = True
+    slightly = np.where(flips[:, None], 1 - y, y)  # a few wrong frames: F1 about 0.97
+    x = np.concatenate([y, slightly], axis=1)
+    mask = np.ones(len(y), bool)
+    cands = {"linear": lambda: _Column(1), "big": lambda: _Column(0)}
+    sel = select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=cands, n_folds=3)
+    assert sel.best["c"]["model"] == "linear" and sel.prefer == "linear"
+    assert "kept unless another model is better by 0.05" in sel.format_table()
+    assert select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=cands, n_folds=3,
+                         prefer=None).best["c"]["model"] == "big"
+    assert select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=cands, n_folds=3, choice="class",
+                         prefer_margin=0.0).best["c"]["model"] == "big"
+    # Clearly better (a quarter of the frames wrong for the simple one): the other is chosen.
+    flips[rng.choice(len(y), 75, replace=False)] = True
+    x[:, 1] = np.where(flips, 1 - y[:, 0], y[:, 0])
+    assert select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=cands,
+                         n_folds=3).best["c"]["model"] == "big"
