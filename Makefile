@@ -56,7 +56,7 @@ bench: $(STAMP)
 FIGURES_LONG := vibrato duets-separation-dynamics-seeds-1-2 duets-separation-plain-seeds-1-2 \
   duets-separation-dynamics-seeds-3-4 duets-separation-plain-seeds-3-4 duets-separation-dynamics-seeds-13-14 \
   duets-separation-plain-seeds-13-14 duets-playing+figure2+association-plain-seeds-1-2 tasks8-instrument \
-  tasks8-memory bench-cnn bench-landmarks vibrato-real-loo-vote labelling-real-summary
+  tasks8-memory bench-cnn bench-landmarks vibrato-real-loo-vote labelling-real-summary labelling-real-40
 figures: $(STAMP)
 	@names="$(if $(filter all,$(FIGURES_ARGS)),$(FIGURES_LONG),$(FIGURES_ARGS))"; \
 	for f in $$names; do case " $(FIGURES_LONG) " in *" $$f "*) ;; \
@@ -80,6 +80,7 @@ figures: $(STAMP)
 	    bench-landmarks) cmd="benchmarks/run_all.py --only landmarks --repeats 2";; \
 	    vibrato-real-loo-vote) cmd="benchmarks/bench_vibrato_real.py --quick --loo";; \
 	    labelling-real-summary) cmd="benchmarks/bench_real_labelling.py --spans";; \
+	    labelling-real-40) cmd="benchmarks/bench_real_labelling.py --fractions 0.4 --readme";; \
 	  esac; \
 	  echo "==> figures block $$f: $(BIN)/python $$cmd --write-docs"; $(BIN)/python $$cmd --write-docs; \
 	done

@@ -222,3 +222,25 @@ def test_the_simplest_model_is_kept_unless_another_is_clearly_better(rng):
     x[:, 1] = np.where(flips, 1 - y[:, 0], y[:, 0])
     assert select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=cands,
                          n_folds=3).best["c"]["model"] == "big"
+
+
+class _Refuses(_Column):
+    def fit(self, X, Y, M):
+        from musicperf.errors import ParameterError
+
+        raise ParameterError("no run of 16 annotated frames")
+
+
+def test_a_candidate_that_cannot_learn_is_left_out_with_a_note(rng):
+    from musicperf.train.candidates import EnsembleLabeller
+
+    y = blocks(rng, t=120)
+    x = np.concatenate([y, y], axis=1)
+    a = lambda: _Column(0)  # noqa: E731
+    b = lambda: _Refuses(0)  # noqa: E731
+    cands = {"a": a, "b": b, "a+b": lambda: EnsembleLabeller([a, b], name="a+b")}
+    sel = select_models({"x": [x]}, [y], [np.ones(120, bool)], classes=["c"], candidates=cands, n_folds=3)
+    assert sel.best["c"]["model"] == "a"
+    assert [r["f1"] for r in sel.table if r["model"] in ("b", "a+b")] == [None, None]
+    assert "b/x left out: no run of 16 annotated frames" in sel.format_table()
+    assert "a+b/x left out" in sel.format_table()

@@ -29,7 +29,8 @@ import numpy as np
 from musicperf.errors import ParameterError
 from musicperf.train.candidates import Cleanup, ConstantLabeller
 
-__all__ = ["blocked_folds", "select_models", "Selection", "fit_selection", "SelectedLabeller", "CONSTANTS"]
+__all__ = ["blocked_folds", "select_models", "Selection", "fit_selection", "SelectedLabeller", "CONSTANTS",
+           "ensemble_members"]
 
 CONSTANTS = ("constant-always", "constant-never")
 
@@ -125,7 +126,7 @@ class Selection:
             if not b["learnable"]:
                 lines.append(f"{c:<{cw}}  nothing beats the constant '{b['constant']}' by {self.margin:g}: "
                              "not learnable from these annotations")
-        return "\n".join(lines)
+        return "\n".join(lines + self.notes)
 
 
 def _f(x) -> str:
@@ -232,7 +233,7 @@ def select_models(
     any_set = next(iter(features.values()))
     runs = [(name, None, lambda name=name: ConstantLabeller(name.split("-")[1]), any_set) for name in CONSTANTS]
     runs += [(m, fs, factory, X) for m, factory in candidates.items() for fs, X in features.items()]
-    members = _ensemble_members(candidates)
+    members = ensemble_members(candidates)
     # Per (model, feature set): per fold, the probabilities of every video and the seconds. An
     # ensemble of other candidates is scored from its members' probabilities (the mean, then
     # the clean-up of the fold's labels, as EnsembleLabeller.fit/predict): nothing is trained
@@ -240,32 +241,43 @@ def select_models(
     probs: dict = {}
     seconds: dict = {}
     runs.sort(key=lambda r: r[0] in members)
+    notes: list[str] = []
+    failed: dict = {}
     for model_name, fs, factory, X in runs:
         t0 = time.perf_counter()
         preds_per_fold, vals = [], []
-        for f, (train, val) in enumerate(folds):
-            if model_name in members:
-                p = [np.mean([probs[(m, fs)][f][v] for m in members[model_name]], axis=0) for v in range(len(X))]
-                cleanup = Cleanup.from_labels(Y, train)
-                preds_per_fold.append([cleanup.apply(x) for x in p])
-            else:
-                lab = factory()
-                lab.fit(X, Y, train)
-                if hasattr(lab, "predict_proba") and lab.cleanup is not None:
-                    p = lab.predict_proba(X)
-                    probs.setdefault((model_name, fs), []).append(p)
-                    preds_per_fold.append([lab.cleanup.apply(x) for x in p])
+        try:
+            for f, (train, val) in enumerate(folds):
+                if model_name in members:
+                    bad = [m for m in members[model_name] if (m, fs) in failed]
+                    if bad:
+                        raise ParameterError(f"its member {bad[0]} could not be trained")
+                    p = [np.mean([probs[(m, fs)][f][v] for m in members[model_name]], axis=0) for v in range(len(X))]
+                    cleanup = Cleanup.from_labels(Y, train)
+                    preds_per_fold.append([cleanup.apply(x) for x in p])
                 else:
-                    preds_per_fold.append(lab.predict(X))
-            vals.append(val)
+                    lab = factory()
+                    lab.fit(X, Y, train)
+                    if hasattr(lab, "predict_proba") and lab.cleanup is not None:
+                        p = lab.predict_proba(X)
+                        probs.setdefault((model_name, fs), []).append(p)
+                        preds_per_fold.append([lab.cleanup.apply(x) for x in p])
+                    else:
+                        preds_per_fold.append(lab.predict(X))
+                vals.append(val)
+        except ParameterError as exc:
+            # A candidate that cannot learn from so little (e.g. the clip head without one run of
+            # 16 annotated frames in a fold) is left out of the choice, and the table says why.
+            failed[(model_name, fs)] = str(exc)
+            notes.append(f"{model_name}{'/' + fs if fs else ''} left out: {exc}")
         secs = time.perf_counter() - t0
         if model_name in members:
-            secs = sum(seconds[(m, fs)] for m in members[model_name])
+            secs = sum(seconds.get((m, fs), 0.0) for m in members[model_name])
         seconds[(model_name, fs)] = secs
         for c, name in enumerate(classes):
-            row = {"model": model_name, "features": fs, "class": name, **_score_pooled(Y, vals, preds_per_fold, c),
-                   "seconds": secs}
-            table.append(row)
+            scored = ({"f1": None, "f1@25": None, "edit": None, "failed": True} if (model_name, fs) in failed
+                      else _score_pooled(Y, vals, preds_per_fold, c))
+            table.append({"model": model_name, "features": fs, "class": name, **scored, "seconds": secs})
         if progress is not None:
             progress(f"{model_name}{'/' + fs if fs else ''}: {secs:.1f} s")
     if choice not in ("global", "class"):
@@ -273,7 +285,8 @@ def select_models(
     key = lambda r: -1.0 if r["f1"] is None else r["f1"]  # noqa: E731
     overall = None
     if choice == "global":
-        combos = sorted({(r["model"], r["features"]) for r in table if r["model"] not in CONSTANTS},
+        combos = sorted({(r["model"], r["features"]) for r in table
+                         if r["model"] not in CONSTANTS and not r.get("failed")},
                         key=lambda mf: (mf[0], mf[1] or ""))
         mean_f1 = {mf: np.mean([max(key(r), 0.0) for r in table if (r["model"], r["features"]) == mf])
                    for mf in combos}
@@ -287,7 +300,7 @@ def select_models(
     for name in classes:
         rows = [r for r in table if r["class"] == name]
         const = [r for r in rows if r["model"] in CONSTANTS]
-        learned = [r for r in rows if r["model"] not in CONSTANTS]
+        learned = [r for r in rows if r["model"] not in CONSTANTS and not r.get("failed")]
         if overall is not None:
             learned = [r for r in learned if (r["model"], r["features"]) == overall]
         bc = max(const, key=key)
@@ -307,10 +320,10 @@ def select_models(
                       "best_candidate_features": None if bl is None else bl["features"],
                       "best_candidate_f1": None if bl is None else bl["f1"]}
     return Selection(classes=list(classes), table=table, best=best, margin=margin, n_folds=n_folds, choice=choice,
-                     prefer=prefer if any(r["model"] == prefer for r in table) else None, prefer_margin=prefer_margin)
+                     notes=notes, prefer=prefer if any(r["model"] == prefer for r in table) else None, prefer_margin=prefer_margin)
 
 
-def _ensemble_members(candidates: Mapping[str, Callable[[], object]]) -> dict[str, list[str]]:
+def ensemble_members(candidates: Mapping[str, Callable[[], object]]) -> dict[str, list[str]]:
     """Ensemble candidates whose members are all other candidates of the mapping (by factory
     identity, as :func:`musicperf.train.candidates.default_candidates` builds them): name ->
     the members' names."""
