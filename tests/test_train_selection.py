@@ -244,3 +244,23 @@ def test_a_candidate_that_cannot_learn_is_left_out_with_a_note(rng):
     assert [r["f1"] for r in sel.table if r["model"] in ("b", "a+b")] == [None, None]
     assert "b/x left out: no run of 16 annotated frames" in sel.format_table()
     assert "a+b/x left out" in sel.format_table()
+
+
+def test_window_features_predicted_in_blocks_equal_the_whole(rng):
+    from musicperf.train.candidates import SparseLinearLabeller, blockwise
+
+    x = rng.standard_normal((1000, 3))
+    whole = window_statistics(x, fps=10.0, windows=(0.5, 2.0))
+    parts = blockwise(lambda z: window_statistics(z, fps=10.0, windows=(0.5, 2.0)), x, margin=11, block=128)
+    np.testing.assert_allclose(parts, whole, atol=1e-5)
+    y = blocks(rng, t=1000)
+    lab = SparseLinearLabeller(fps=10.0, k=2).fit([x + y], [y], [np.ones(1000, bool)])
+    one = lab.predict_proba([x + y])[0]
+    import musicperf.train.candidates as cand
+
+    small = lambda fn, z, margin: blockwise(fn, z, margin=margin, block=100)  # noqa: E731
+    old, cand.blockwise = cand.blockwise, small
+    try:
+        np.testing.assert_allclose(lab.predict_proba([x + y])[0], one, atol=1e-9)
+    finally:
+        cand.blockwise = old

@@ -34,7 +34,8 @@ import numpy as np
 from musicperf.errors import ParameterError, require
 
 __all__ = ["ConstantLabeller", "MSTCNLabeller", "LightGBMLabeller", "SparseLinearLabeller", "EnsembleLabeller",
-           "Cleanup", "window_statistics", "standardise", "column_auc", "fit_logistic", "default_candidates"]
+           "Cleanup", "window_statistics", "standardise", "column_auc", "fit_logistic", "blockwise",
+           "default_candidates"]
 
 
 def _masks(M: Sequence[np.ndarray], Y: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -237,6 +238,25 @@ def window_statistics(x: np.ndarray, *, fps: float, windows: Sequence[float] = (
     return np.concatenate(cols, axis=1).astype(np.float32)
 
 
+def blockwise(fn, x: np.ndarray, *, margin: int, block: int = 4096) -> np.ndarray:
+    """``fn(x)`` computed ``block`` rows at a time, each block with ``margin`` rows of context.
+
+    For per-row outputs of sliding-window features (``fn`` reads at most ``margin - 1`` rows on
+    either side of a row): the window statistics of a 10-minute video (11 values per feature
+    per frame) are never held whole, so prediction memory does not grow with the length. The
+    rows equal those of ``fn(x)`` up to the rounding of the running sums of the window filters.
+    """
+    t = len(x)
+    if t <= block + 2 * margin:
+        return fn(x)
+    parts = []
+    for a in range(0, t, block):
+        b = min(t, a + block)
+        lo, hi = max(0, a - margin), min(t, b + margin)
+        parts.append(fn(x[lo:hi])[a - lo : a - lo + (b - a)])
+    return np.concatenate(parts)
+
+
 def _half_means(x: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
     """Means of ``x[t : t + h + 1]`` and ``x[t - h : t + 1]`` for every frame ``t`` (clipped)."""
     t = len(x)
@@ -318,14 +338,15 @@ class LightGBMLabeller(_Labeller):
     def predict_proba(self, X) -> list[np.ndarray]:
         if not self.models:
             raise ParameterError("the LightGBM labeller is not trained yet")
-        W = self._features(X)
-        out = []
-        for w in W:
+        def one(x):
+            w = self._features([x])[0]
             p = np.zeros((len(w), len(self.models)))
             for c, clf in enumerate(self.models):
                 p[:, c] = self.constant[c] if clf is None else clf.predict(w)
-            out.append(p)
-        return out
+            return p
+
+        margin = max(max(3, int(round(w * self.fps)) | 1) for w in self.windows) // 2 + 1
+        return [blockwise(one, x, margin=margin) for x in X]
 
 
 def column_auc(rows: np.ndarray, positive: np.ndarray) -> np.ndarray:
@@ -454,16 +475,18 @@ class SparseLinearLabeller(_Labeller):
     def predict_proba(self, X) -> list[np.ndarray]:
         if not self.coefs:
             raise ParameterError("the linear labeller is not trained yet")
-        out = []
-        for w in self._features(X):
+        def one(x):
+            w = self._features([x])[0]
             p = np.zeros((len(w), len(self.coefs)))
             for c, (cols, beta) in enumerate(zip(self.columns, self.coefs)):
                 if cols is None:
                     p[:, c] = beta[0]
                 else:
                     p[:, c] = 1.0 / (1.0 + np.exp(-np.clip(beta[0] + w[:, cols] @ beta[1:], -30, 30)))
-            out.append(p)
-        return out
+            return p
+
+        margin = max(3, int(round(self.window * self.fps)) | 1) // 2 + 1
+        return [blockwise(one, x, margin=margin) for x in X]
 
 
 class EnsembleLabeller(_Labeller):
