@@ -603,6 +603,8 @@ def extract_landmark_rows(
     video: str | Path,
     *,
     hands: HandsMode = "fallback",
+    start: float = 0.0,
+    end: float | None = None,
     every: int = 1,
     workers: int | None = 1,
     progress: bool = False,
@@ -622,7 +624,7 @@ def extract_landmark_rows(
     Parameters
     ----------
     video : str or Path
-    hands, every, workers, progress, cache, cache_dir : see :func:`extract_landmarks`
+    hands, start, end, every, workers, progress, cache, cache_dir : see :func:`extract_landmarks`
 
     Returns
     -------
@@ -632,8 +634,8 @@ def extract_landmark_rows(
     from musicperf.features.landmark_rows import ROWS_VERSION, LandmarkRows, rows_from_landmarks
 
     video, params, segments = _job(
-        video, hands=hands, refine_face=True, min_detection_confidence=0.5, min_tracking_confidence=0.5, start=0.0,
-        end=None, max_frames=None, every=every, workers=workers, parts=None, max_every=None, motion_threshold=3.0)
+        video, hands=hands, refine_face=True, min_detection_confidence=0.5, min_tracking_confidence=0.5, start=start,
+        end=end, max_frames=None, every=every, workers=workers, parts=None, max_every=None, motion_threshold=3.0)
 
     def compute():
         whole = entry_path(video, extractor=EXTRACTOR, version=EXTRACTOR_VERSION, params=params, cache_dir=cache_dir)
