@@ -7,11 +7,11 @@ process: every track (:func:`musicperf.features.tracks.frame_tracks` with ``cach
 landmarks on every 2nd frame in ``--workers`` processes, DIS flow, grid, audio), a frame
 labeller trained on the first minute (the hand-made tiers of ``benchmarks/data/pianist.eaf``,
 LightGBM only, 2 folds: the same cost for both videos) and the labelling of the whole video.
-Prints per video the seconds, x real time and the peak resident memory of the driver process and
-of its largest landmark worker (``getrusage``: ``RUSAGE_SELF`` / ``RUSAGE_CHILDREN``), the
-driver's peak per phase (the kernel's high-water mark is reset between phases through
-``/proc/self/clear_refs``, where allowed), and the 10-minute / 1-minute ratios (target: memory
-within 10 %).
+Prints per video the seconds, x real time and the peak resident memory of the driver process
+(per phase: tracks, training, labelling; the kernel's high-water mark is reset between phases
+through ``/proc/self/clear_refs``, where allowed; else ``getrusage``) and of its largest landmark
+worker (``VmHWM`` of the child processes, sampled every 0.2 s), and the 10-minute / 1-minute
+ratios (target: memory within 10 %).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_tracks_memory.py [--minutes 1,10]
         [--workers 2] [--every 2] [--no-label] [--tracks landmarks,flow,grid,audio] [--video-dir DIR]
@@ -109,15 +109,53 @@ def _reset_peak() -> bool:
         return False
 
 
-def _hwm_mb() -> float | None:
+def _hwm_mb(pid: int | str = "self") -> float | None:
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
     return None
+
+
+class _ChildPeaks:
+    """Samples the resident high-water mark (``VmHWM``) of this process's children every 0.2 s.
+
+    ``getrusage(RUSAGE_CHILDREN)`` is not used for the workers: a child started by ``vfork`` +
+    ``exec`` (what ``subprocess`` does) inherits its parent's high-water mark at the time, so any
+    helper process started late by a library would report the driver's memory as its own.
+    """
+
+    def __init__(self):
+        import threading
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        me = str(os.getpid())
+        while not self._stop.wait(0.2):
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        ppid = f.read().rsplit(")", 1)[1].split()[1]
+                except (OSError, IndexError):
+                    continue
+                if ppid == me:
+                    hwm = _hwm_mb(entry)
+                    if hwm is not None:
+                        self.peak = max(self.peak, hwm)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def child(video: Path, *, workers: int, every: int, label: bool, tracks: tuple[str, ...]) -> dict:
@@ -129,6 +167,7 @@ def child(video: Path, *, workers: int, every: int, label: bool, tracks: tuple[s
 
     res: dict = {"video": str(video), "duration": probe(video).duration, "phase_peak_mb": {}}
     can_reset = _reset_peak()
+    children = _ChildPeaks()
     t0 = time.perf_counter()
     want = tracks
     tracks = frame_tracks(video, tracks=want, workers=workers, landmark_every=every, cache=False)
@@ -167,7 +206,8 @@ def child(video: Path, *, workers: int, every: int, label: bool, tracks: tuple[s
     # largest of the phases'.
     phases = [v for v in res["phase_peak_mb"].values() if v is not None]
     res["peak_rss_driver_mb"] = max(phases) if can_reset and phases else _peak_mb(resource.RUSAGE_SELF)
-    res["peak_rss_workers_mb"] = _peak_mb(resource.RUSAGE_CHILDREN)
+    res["peak_rss_workers_mb"] = children.stop()
+    res["rusage_children_mb"] = _peak_mb(resource.RUSAGE_CHILDREN)
     res["hwm_reset"] = can_reset
     res["x_real_time"] = (res["tracks_s"] + res["label_s"]) / res["duration"]
     return res
