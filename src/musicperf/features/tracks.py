@@ -2,7 +2,10 @@
 
 A *track* is a group of per-frame columns computed from one source. :func:`frame_tracks`
 computes the tracks asked for in one streamed pass over the decoded frames (only the previous
-frame is held: memory grows with the outputs, ``T x F`` floats, never with the pixels), caches
+frame is held: memory grows with the outputs, ``T x F`` floats, never with the pixels; the
+landmarks are reduced to 222 float32 per frame as the workers produce them,
+:func:`musicperf.features.landmarks.extract_landmark_rows`, never held as whole-video
+``(T, 478, 3)`` arrays), caches
 them per video and setting (:mod:`musicperf.features.cache`), and reports per track how often
 its source was found (:attr:`FrameTracks.detection`), so ``train`` can say which were usable.
 
