@@ -11,6 +11,7 @@ import weakref
 import numpy as np
 import pytest
 
+from musicperf.features import landmark_rows as R
 from musicperf.features import landmarks as L
 from musicperf.features.landmark_rows import (
     FOUND,
@@ -61,7 +62,7 @@ def fake_mediapipe(monkeypatch):
                 yield i, row
 
     def in_process(video, params, segments, every, *, rows=False):
-        run = L._run_segment_rows if rows else L._run_segment
+        run = R._run_segment_rows if rows else L._run_segment
         return [run(str(video), params, a, b, every, False) for a, b in segments]
 
     monkeypatch.setattr(L, "_model_frames", model_frames)
@@ -104,7 +105,7 @@ def test_stretch_holds_at_most_two_model_frames_and_returns_only_rows(fake_media
         held_back.append([i for i, ref in fake_mediapipe if 0 < i < index - 2 and ref() is not None])
 
     monkeypatch.setattr(RowStream, "add", add)
-    out = L._run_segment_rows("v.mp4", PARAMS, 0.0, STRETCHES[0] / FPS, 2, False)
+    out = R._run_segment_rows("v.mp4", PARAMS, 0.0, STRETCHES[0] / FPS, 2, False)
     assert len(held_back) == 6 and all(not h for h in held_back), held_back
     assert sum(1 for i, _ in fake_mediapipe if 0 < i < 8) == 1  # the check above saw a face to free
     # Rows up to the last model frame (10); frame 11 waits for the next stretch's first model frame.
@@ -121,7 +122,7 @@ def test_rows_equal_the_whole_landmarks_reduced(fake_mediapipe, every):
     stretch's first: the same values as interpolating the whole video's landmarks, then reducing."""
     params = dict(PARAMS, every=every, segments=2)
     whole = L._extract_segments("v.mp4", params=params, segments=_segments(), every=every, progress=False)
-    rows = L._extract_rows("v.mp4", params=params, segments=_segments(), every=every, progress=False)
+    rows = R._extract_rows("v.mp4", params=params, segments=_segments(), every=every, progress=False)
     ref = rows_from_landmarks(whole)
     assert rows.values.shape == (sum(STRETCHES), WIDTH) and rows.values.dtype == np.float32
     np.testing.assert_array_equal(rows.values, ref.values)
@@ -139,7 +140,7 @@ def test_landmark_track_and_flow_regions_from_rows_match_the_whole_landmarks(fak
 
     params = dict(PARAMS, segments=2)
     whole = L._extract_segments("v.mp4", params=params, segments=_segments(), every=2, progress=False)
-    rows = L._extract_rows("v.mp4", params=params, segments=_segments(), every=2, progress=False)
+    rows = R._extract_rows("v.mp4", params=params, segments=_segments(), every=2, progress=False)
     values, names, det = _landmark_columns(rows)
     gf = gesture_features(whole)
     np.testing.assert_array_equal(values[:, :len(gf.names)], gf.values)
@@ -151,11 +152,11 @@ def test_extract_landmark_rows_on_a_real_second_matches_extract_landmarks(shared
     pytest.importorskip("mediapipe")
     video = shared_data / "video" / "pianist.avi"
     whole = L.extract_landmarks(video, end=1.0, every=2, workers=2, cache_dir=tmp_path)
-    rows = L.extract_landmark_rows(video, end=1.0, every=2, workers=2, cache=False)
+    rows = R.extract_landmark_rows(video, end=1.0, every=2, workers=2, cache=False)
     np.testing.assert_array_equal(rows.values, rows_from_landmarks(whole).values)
     assert rows.values.dtype == np.float32 and rows.values.shape == (len(whole), WIDTH)
     # With the whole landmarks of the same settings in the cache, they are reduced, not recomputed.
-    again = L.extract_landmark_rows(video, end=1.0, every=2, workers=2, cache_dir=tmp_path)
+    again = R.extract_landmark_rows(video, end=1.0, every=2, workers=2, cache_dir=tmp_path)
     assert "from_cache" in again.meta and not again.meta["cache_hit"]
     np.testing.assert_array_equal(again.values, rows.values)
-    assert L.extract_landmark_rows(video, end=1.0, every=2, workers=2, cache_dir=tmp_path).meta["cache_hit"]
+    assert R.extract_landmark_rows(video, end=1.0, every=2, workers=2, cache_dir=tmp_path).meta["cache_hit"]

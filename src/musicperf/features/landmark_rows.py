@@ -4,7 +4,7 @@ A MediaPipe Holistic frame is 553 points (pose 33, face mesh 478, hands 2 x 21),
 float32 :class:`musicperf.features.landmarks.Landmarks` arrays: 122 MB for 10 minutes at 30 fps,
 and several times that while the frames between model frames are interpolated and the features
 computed in float64. :mod:`musicperf.features.tracks` needs far less per frame, and
-:func:`musicperf.features.landmarks.extract_landmark_rows` reduces each frame to it as the model
+:func:`extract_landmark_rows` reduces each frame to it as the model
 frames come (in the worker processes), so no whole-video landmark array is ever held:
 
 ============  =====  ===========================================================================
@@ -27,19 +27,25 @@ same float32 weights and arithmetic) before they are reduced, so every value equ
 computed from the whole :class:`~musicperf.features.landmarks.Landmarks` of the video
 (:func:`rows_from_landmarks`).
 
-Pure NumPy.
+NumPy at module level; :func:`extract_landmark_rows` runs MediaPipe through
+:mod:`musicperf.features.landmarks` (imported inside functions).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from musicperf.errors import DecodeError, ParameterError
 from musicperf.features.landmark_features import FACE_POINTS
 
-__all__ = ["LAYOUT", "WIDTH", "FOUND", "REGIONS", "ROWS_VERSION", "LandmarkRows", "reduce_frames",
+log = logging.getLogger(__name__)
+
+__all__ = ["extract_landmark_rows", "LAYOUT", "WIDTH", "FOUND", "REGIONS", "ROWS_VERSION", "LandmarkRows", "reduce_frames",
            "interpolated_rows", "RowStream", "rows_from_landmarks"]
 
 #: Part of the cache key of stored rows: bumped whenever a column changes.
@@ -60,6 +66,7 @@ FOUND = ("pose", "face", "left_hand", "right_hand", "face_x")
 REGIONS = ("left_hand", "right_hand", "head")
 _REGION_POSE = {"left_hand": (15, 17, 19, 21), "right_hand": (16, 18, 20, 22), "head": (0, 2, 5, 7, 8, 9, 10)}
 _FACE_COLS = np.asarray(FACE_POINTS, dtype=int)
+_N_POINTS = {"pose": 33, "face": 478, "left_hand": 21, "right_hand": 21}
 _SHAPES = {"pose": (33, 2), "face": (len(FACE_POINTS), 2), "left_hand": (21, 2), "right_hand": (21, 2),
            "found": (len(FOUND),), "regions": (len(REGIONS), 5)}
 
@@ -236,3 +243,139 @@ def rows_from_landmarks(lm, *, chunk: int = 1024) -> LandmarkRows:
         values[a:b] = reduce_frames(lm.pose[a:b], lm.face[a:b], lm.left_hand[a:b], lm.right_hand[a:b])
     return LandmarkRows(times=np.asarray(lm.times, dtype=np.float64), values=values, fps=float(lm.fps),
                         width=int(lm.width), height=int(lm.height), meta=dict(lm.meta))
+
+
+def extract_landmark_rows(
+    video: str | Path,
+    *,
+    hands: str = "fallback",
+    start: float = 0.0,
+    end: float | None = None,
+    every: int = 1,
+    workers: int | None = 1,
+    progress: bool = False,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+):
+    """The landmarks of every frame of ``video`` reduced to compact rows as they come
+    (:class:`LandmarkRows`: 222 float32 per frame, what the per-frame tracks read), for long
+    videos: memory does not grow with the landmarks.
+
+    Same extraction as :func:`~musicperf.features.landmarks.extract_landmarks` (Holistic, refined
+    face, default thresholds) and the same values, reduced: each worker keeps two model frames at
+    a time and interpolates the frames between them before reducing them; no whole-video
+    ``(T, 478, 3)`` array exists. Cached apart from the whole landmarks; when the cache holds the
+    whole landmarks of the same settings (written by ``extract_landmarks``), they are reduced
+    instead of running MediaPipe.
+
+    Parameters
+    ----------
+    video : str or Path
+    hands, start, end, every, workers, progress, cache, cache_dir
+        See :func:`~musicperf.features.landmarks.extract_landmarks`.
+
+    Returns
+    -------
+    LandmarkRows
+    """
+    from musicperf.features import landmarks as L
+    from musicperf.features.cache import cached, entry_path
+
+    video, params, segments = L._job(
+        video, hands=hands, refine_face=True, min_detection_confidence=0.5, min_tracking_confidence=0.5, start=start,
+        end=end, max_frames=None, every=every, workers=workers, parts=None, max_every=None, motion_threshold=3.0)
+
+    def compute():
+        whole = entry_path(video, extractor=L.EXTRACTOR, version=L.EXTRACTOR_VERSION, params=params, cache_dir=cache_dir)
+        if cache and whole.is_file():
+            try:
+                rows = rows_from_landmarks(L.load_landmarks(whole))
+                rows.meta["from_cache"] = str(whole)
+                return rows.arrays(), rows.file_meta()
+            except DecodeError as exc:
+                log.warning("ignoring unreadable cache entry: %s", exc)
+        rows = _extract_rows(video, params=params, segments=segments, every=int(every), progress=progress)
+        return rows.arrays(), rows.file_meta()
+
+    arrays, meta, hit = cached(video, extractor=L.EXTRACTOR + "-rows", version=f"{L.EXTRACTOR_VERSION}/{ROWS_VERSION}",
+                               params=params, compute=compute, cache_dir=cache_dir, use_cache=cache)
+    rows = LandmarkRows.from_arrays(arrays, meta, where=f"the landmark-rows cache of '{video}'")
+    rows.meta["cache_hit"] = hit
+    return rows
+
+
+def _extract_rows(video: Path, *, params: dict, segments, every: int, progress: bool):
+    """:func:`musicperf.features.landmarks._extract_segments` in compact rows: the stretches' rows side by side, and the frames
+    after each stretch's last model frame interpolated towards the next stretch's first (held
+    after the last), as :func:`~musicperf.features.landmarks.interpolate_samples` does over the whole video."""
+    from musicperf.features import landmarks as L
+
+    t0 = time.perf_counter()
+    if len(segments) == 1:
+        a, b = segments[0]
+        parts = [_run_segment_rows(str(video), params, a, b, every, progress)]
+    else:
+        parts = L._run_segments_in_processes(video, params, segments, every, rows=True)
+    whole = lambda p, which: tuple(p[f"{which}_{n}"] for n in ("pose", "face", "left_hand", "right_hand"))  # noqa: E731
+    sizes = [len(p["times"]) for p in parts]
+    n = int(sum(sizes))
+    if n == 0:
+        raise DecodeError(f"'{video}': no frames between {params['start']} s and {params['end']} s")
+    values = np.empty((n, WIDTH), np.float32)
+    offsets = np.cumsum([0] + sizes)
+    for k, p in enumerate(parts):
+        off, m, last = int(offsets[k]), sizes[k], int(p["last_index"])
+        values[off:off + last + 1] = p["rows"]
+        if last + 1 < m:
+            tail = np.arange(off + last + 1, off + m)
+            nxt = next((j for j in range(k + 1, len(parts)) if _has_model_frames(parts[j])), None)
+            if nxt is None:
+                values[off + last + 1:off + m] = interpolated_rows(whole(p, "last"), whole(p, "last"), off + last,
+                                                                   off + last, tail)
+            else:
+                values[off + last + 1:off + m] = interpolated_rows(whole(p, "last"), whole(parts[nxt], "first"),
+                                                                   off + last, int(offsets[nxt]), tail)
+        p.pop("rows")
+    times = np.concatenate([p["times"] for p in parts])
+    seconds = time.perf_counter() - t0
+    meta = {"extractor": L.EXTRACTOR, "version": L.EXTRACTOR_VERSION, "params": params, "video": str(video),
+            "model_frames": int(sum(p["sampled"] for p in parts)), "segments": len(segments),
+            "seconds": round(seconds, 3), "frames_per_second": round(n / seconds, 3) if seconds > 0 else None}
+    return LandmarkRows(times=times, values=values, fps=parts[0]["fps"], width=parts[0]["width"],
+                        height=parts[0]["height"], meta=meta)
+
+
+def _has_model_frames(part: dict) -> bool:
+    """Whether a stretch's result has a model frame."""
+    return int(part["sampled"]) > 0
+
+
+def _run_segment_rows(video: str, params: dict, start: float, end: float | None, every: int,
+                      progress: bool) -> dict:
+    """:func:`musicperf.features.landmarks._run_segment` reduced to compact rows as the model frames come
+    (:class:`RowStream`): ``rows`` of frames ``0 .. last_index``,
+    ``times``, ``sampled`` (how many model frames), the whole landmarks of the ``first_*`` and
+    ``last_*`` model frames (``pose``, ``face``, ``left_hand``, ``right_hand``), ``last_index``,
+    ``fps``, ``width``, ``height``. Only two model frames are held at a time."""
+    from musicperf.features import landmarks as L
+
+    info: dict = {}
+    stream = RowStream()
+    k = 0
+    for i, row in L._model_frames(video, params, start, end, every, progress, info):
+        stream.add(i, _whole(row))
+        k += 1
+    out = {"rows": stream.finish(), "times": np.asarray(info["times"], dtype=np.float64), "sampled": k,
+           "last_index": stream.last_index, "fps": info["fps"], "width": info["width"], "height": info["height"]}
+    for which, frame in (("first", stream.first), ("last", stream.last)):
+        if frame is not None:
+            for name, a in zip(("pose", "face", "left_hand", "right_hand"), frame):
+                out[f"{which}_{name}"] = a
+    return out
+
+
+def _whole(row) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(pose, face, left_hand, right_hand)`` ``(J, 3)`` float32 arrays of a runner row, NaN where not found."""
+    pose, _, face, left, right, _ = row
+    return tuple(np.full((_N_POINTS[p], 3), np.nan, np.float32) if a is None else a
+                 for p, a in (("pose", pose), ("face", face), ("left_hand", left), ("right_hand", right)))

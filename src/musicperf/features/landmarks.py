@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "PART_GROUPS", "GESTURE_PARTS", "parse_parts", "parts_for_classes", "MotionSampler", "MOTION_NOISE",
-    "Landmarks", "extract_landmarks", "extract_landmark_rows", "load_landmarks", "PARTS", "N_POINTS",
+    "Landmarks", "extract_landmarks", "load_landmarks", "PARTS", "N_POINTS",
     "EXTRACTOR", "EXTRACTOR_VERSION", "POSE", "HAND_CONNECTIONS", "POSE_CONNECTIONS", "interpolate_samples",
 ]
 
@@ -599,63 +599,6 @@ def extract_landmarks(
     return lm
 
 
-def extract_landmark_rows(
-    video: str | Path,
-    *,
-    hands: HandsMode = "fallback",
-    start: float = 0.0,
-    end: float | None = None,
-    every: int = 1,
-    workers: int | None = 1,
-    progress: bool = False,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-):
-    """The landmarks of every frame of ``video`` reduced to compact rows as they come
-    (:class:`musicperf.features.landmark_rows.LandmarkRows`: 222 float32 per frame, what the
-    per-frame tracks read), for long videos: memory does not grow with the landmarks.
-
-    Same extraction as :func:`extract_landmarks` (Holistic, refined face, default thresholds)
-    and the same values, reduced: each worker keeps two model frames at a time and interpolates
-    the frames between them before reducing them; no whole-video ``(T, 478, 3)`` array exists.
-    Cached apart from the whole landmarks; when the cache holds the whole landmarks of the same
-    settings (written by :func:`extract_landmarks`), they are reduced instead of running MediaPipe.
-
-    Parameters
-    ----------
-    video : str or Path
-    hands, start, end, every, workers, progress, cache, cache_dir : see :func:`extract_landmarks`
-
-    Returns
-    -------
-    LandmarkRows
-    """
-    from musicperf.features.cache import cached, entry_path
-    from musicperf.features.landmark_rows import ROWS_VERSION, LandmarkRows, rows_from_landmarks
-
-    video, params, segments = _job(
-        video, hands=hands, refine_face=True, min_detection_confidence=0.5, min_tracking_confidence=0.5, start=start,
-        end=end, max_frames=None, every=every, workers=workers, parts=None, max_every=None, motion_threshold=3.0)
-
-    def compute():
-        whole = entry_path(video, extractor=EXTRACTOR, version=EXTRACTOR_VERSION, params=params, cache_dir=cache_dir)
-        if cache and whole.is_file():
-            try:
-                rows = rows_from_landmarks(load_landmarks(whole))
-                rows.meta["from_cache"] = str(whole)
-                return rows.arrays(), rows.file_meta()
-            except DecodeError as exc:
-                log.warning("ignoring unreadable cache entry: %s", exc)
-        rows = _extract_rows(video, params=params, segments=segments, every=int(every), progress=progress)
-        return rows.arrays(), rows.file_meta()
-
-    arrays, meta, hit = cached(video, extractor=EXTRACTOR + "-rows", version=f"{EXTRACTOR_VERSION}/{ROWS_VERSION}",
-                               params=params, compute=compute, cache_dir=cache_dir, use_cache=cache)
-    rows = LandmarkRows.from_arrays(arrays, meta, where=f"the landmark-rows cache of '{video}'")
-    rows.meta["cache_hit"] = hit
-    return rows
-
-
 def _job(video, *, hands, refine_face, min_detection_confidence, min_tracking_confidence, start, end, max_frames,
          every, workers, parts, max_every, motion_threshold) -> tuple[Path, dict, list]:
     """Check the settings of :func:`extract_landmarks`; ``(video, params, segments)``: ``params`` is
@@ -785,13 +728,6 @@ def _model_frames(video: str, params: dict, start: float, end: float | None, eve
         runner.close()
 
 
-def _whole(row) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(pose, face, left_hand, right_hand)`` ``(J, 3)`` float32 arrays of a runner row, NaN where not found."""
-    pose, _, face, left, right, _ = row
-    return tuple(np.full((N_POINTS[p], 3), np.nan, np.float32) if a is None else a
-                 for p, a in (("pose", pose), ("face", face), ("left_hand", left), ("right_hand", right)))
-
-
 def _run_segment(video: str, params: dict, start: float, end: float | None, every: int, progress: bool) -> dict:
     """MediaPipe on one stretch ``[start, end)``: a dict of arrays (``times``, ``sampled`` local
     indices of the model frames, and per model frame ``pose``, ``pose_visibility``, ``face``,
@@ -819,33 +755,10 @@ def _run_segment(video: str, params: dict, start: float, end: float | None, ever
     return out
 
 
-def _run_segment_rows(video: str, params: dict, start: float, end: float | None, every: int,
-                      progress: bool) -> dict:
-    """:func:`_run_segment` reduced to compact rows as the model frames come
-    (:class:`musicperf.features.landmark_rows.RowStream`): ``rows`` of frames ``0 .. last_index``,
-    ``times``, ``sampled`` (how many model frames), the whole landmarks of the ``first_*`` and
-    ``last_*`` model frames (``pose``, ``face``, ``left_hand``, ``right_hand``), ``last_index``,
-    ``fps``, ``width``, ``height``. Only two model frames are held at a time."""
-    from musicperf.features.landmark_rows import RowStream
-
-    info: dict = {}
-    stream = RowStream()
-    k = 0
-    for i, row in _model_frames(video, params, start, end, every, progress, info):
-        stream.add(i, _whole(row))
-        k += 1
-    out = {"rows": stream.finish(), "times": np.asarray(info["times"], dtype=np.float64), "sampled": k,
-           "last_index": stream.last_index, "fps": info["fps"], "width": info["width"], "height": info["height"]}
-    for which, frame in (("first", stream.first), ("last", stream.last)):
-        if frame is not None:
-            for name, a in zip(("pose", "face", "left_hand", "right_hand"), frame):
-                out[f"{which}_{name}"] = a
-    return out
-
-
 def _run_segments_in_processes(video: Path, params: dict, segments, every: int, *, rows: bool = False) -> list[dict]:
     """One fresh interpreter per stretch (``python -m musicperf.features._landmark_worker``);
-    ``rows``: each returns compact rows (:func:`_run_segment_rows`), not whole landmarks.
+    ``rows``: each returns compact rows (:func:`musicperf.features.landmark_rows._run_segment_rows`),
+    not whole landmarks.
 
     Fresh interpreters rather than a ``multiprocessing`` pool: a forked child would inherit the
     caller's torch/OpenMP thread pools and locks, and a spawned one re-imports the caller's
@@ -916,52 +829,6 @@ def _extract_segments(video: Path, *, params: dict, segments, every: int, progre
                "model_frames": k, "segments": len(segments), "seconds": round(seconds, 3),
                "frames_per_second": round(n / seconds, 3) if seconds > 0 else None}
     return lm
-
-
-def _extract_rows(video: Path, *, params: dict, segments, every: int, progress: bool):
-    """:func:`_extract_segments` in compact rows: the stretches' rows side by side, and the frames
-    after each stretch's last model frame interpolated towards the next stretch's first (held
-    after the last), as :func:`interpolate_samples` does over the whole video."""
-    from musicperf.features.landmark_rows import WIDTH, LandmarkRows, interpolated_rows
-
-    t0 = time.perf_counter()
-    if len(segments) == 1:
-        a, b = segments[0]
-        parts = [_run_segment_rows(str(video), params, a, b, every, progress)]
-    else:
-        parts = _run_segments_in_processes(video, params, segments, every, rows=True)
-    whole = lambda p, which: tuple(p[f"{which}_{n}"] for n in ("pose", "face", "left_hand", "right_hand"))  # noqa: E731
-    sizes = [len(p["times"]) for p in parts]
-    n = int(sum(sizes))
-    if n == 0:
-        raise DecodeError(f"'{video}': no frames between {params['start']} s and {params['end']} s")
-    values = np.empty((n, WIDTH), np.float32)
-    offsets = np.cumsum([0] + sizes)
-    for k, p in enumerate(parts):
-        off, m, last = int(offsets[k]), sizes[k], int(p["last_index"])
-        values[off:off + last + 1] = p["rows"]
-        if last + 1 < m:
-            tail = np.arange(off + last + 1, off + m)
-            nxt = next((j for j in range(k + 1, len(parts)) if _has_model_frames(parts[j])), None)
-            if nxt is None:
-                values[off + last + 1:off + m] = interpolated_rows(whole(p, "last"), whole(p, "last"), off + last,
-                                                                   off + last, tail)
-            else:
-                values[off + last + 1:off + m] = interpolated_rows(whole(p, "last"), whole(parts[nxt], "first"),
-                                                                   off + last, int(offsets[nxt]), tail)
-        p.pop("rows")
-    times = np.concatenate([p["times"] for p in parts])
-    seconds = time.perf_counter() - t0
-    meta = {"extractor": EXTRACTOR, "version": EXTRACTOR_VERSION, "params": params, "video": str(video),
-            "model_frames": int(sum(p["sampled"] for p in parts)), "segments": len(segments),
-            "seconds": round(seconds, 3), "frames_per_second": round(n / seconds, 3) if seconds > 0 else None}
-    return LandmarkRows(times=times, values=values, fps=parts[0]["fps"], width=parts[0]["width"],
-                        height=parts[0]["height"], meta=meta)
-
-
-def _has_model_frames(part: dict) -> bool:
-    """Whether a stretch's result has a model frame."""
-    return int(part["sampled"]) > 0
 
 
 def interpolate_samples(values: np.ndarray, sampled: np.ndarray, n: int) -> np.ndarray:

@@ -4,7 +4,7 @@ A *track* is a group of per-frame columns computed from one source. :func:`frame
 computes the tracks asked for in one streamed pass over the decoded frames (only the previous
 frame is held: memory grows with the outputs, ``T x F`` floats, never with the pixels; the
 landmarks are reduced to 222 float32 per frame as the workers produce them,
-:func:`musicperf.features.landmarks.extract_landmark_rows`, never held as whole-video
+:func:`musicperf.features.landmark_rows.extract_landmark_rows`, never held as whole-video
 ``(T, 478, 3)`` arrays), caches
 them per video and setting (:mod:`musicperf.features.cache`), and reports per track how often
 its source was found (:attr:`FrameTracks.detection`), so ``train`` can say which were usable.
@@ -185,7 +185,7 @@ def frame_tracks(
     if "landmarks" in tracks or "flow" in tracks:
         # Landmarks give the flow's body regions; extract_landmarks caches them itself.
         if "landmarks" in tracks:
-            from musicperf.features.landmarks import extract_landmark_rows
+            from musicperf.features.landmark_rows import extract_landmark_rows
 
             t0 = time.perf_counter()
             # Reduced to compact rows frame by frame in the workers: no whole-video landmark array.
