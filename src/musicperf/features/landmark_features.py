@@ -371,18 +371,31 @@ def motion_spectrum(x: np.ndarray, fps: float, *, window: float = 1.0) -> tuple[
     freqs = np.fft.rfftfreq(n, 1.0 / fps)
     xp = np.concatenate([np.full((n // 2, D), np.nan), x, np.full((n - 1 - n // 2, D), np.nan)])
     frames = np.lib.stride_tricks.sliding_window_view(xp, n, axis=0)[:T]  # (T, D, n)
+    t = np.arange(n) - (n - 1) / 2
+    power = np.empty((T, len(freqs)))
+    # Each frame's window is computed on its own, so blocks of frames give the same values and
+    # bound the temporaries (a dozen (T, D, n) arrays at once were ~100 MB for 10 minutes).
+    for a in range(0, T, _SPECTRUM_BLOCK):
+        power[a:a + _SPECTRUM_BLOCK] = _window_power(frames[a:a + _SPECTRUM_BLOCK], n, t)
+    return freqs, power
+
+
+_SPECTRUM_BLOCK = 2048
+
+
+def _window_power(frames: np.ndarray, n: int, t: np.ndarray) -> np.ndarray:
+    """:func:`motion_spectrum`'s power of ``(B, D, n)`` windows: ``(B, F)``."""
     ok = np.isfinite(frames)
     valid = ok.all(axis=1).sum(axis=-1) >= n // 2
-    t = np.arange(n) - (n - 1) / 2
-    mean = np.nanmean(np.where(ok, frames, np.nan), axis=-1, keepdims=True) if T else frames
+    mean = np.nanmean(np.where(ok, frames, np.nan), axis=-1, keepdims=True) if len(frames) else frames
     f = np.where(ok, frames - mean, 0.0)
     w_ok = ok.astype(float)
     slope = (f * t).sum(-1, keepdims=True) / np.maximum((w_ok * t**2).sum(-1, keepdims=True), 1e-12)
     f = np.where(ok, f - slope * t, 0.0)
-    spec = np.abs(np.fft.rfft(f * np.hanning(n), axis=-1)) ** 2  # (T, D, F)
+    spec = np.abs(np.fft.rfft(f * np.hanning(n), axis=-1)) ** 2  # (B, D, F)
     power = spec.sum(axis=1)
     power[~valid] = np.nan
-    return freqs, power
+    return power
 
 
 def band_power(x: np.ndarray, fps: float, *, band=(4.0, 9.0), window: float = 1.0, min_power: float = 1e-9
@@ -440,7 +453,11 @@ def _speed(p: np.ndarray, fps: float) -> np.ndarray:
     """``(T, ..., 2)`` -> ``(T, ...)`` speed per second (backward differences, first frame copies the second)."""
     v = np.full(p.shape[:-1], np.nan)
     if len(p) > 1:
-        v[1:] = _dist(p[1:], p[:-1]) * fps
+        # In blocks of frames (the same values): the differences of a whole long video at once
+        # were three more (T, ..., 2) float64 arrays.
+        for a in range(1, len(p), _SPECTRUM_BLOCK):
+            b = min(len(p), a + _SPECTRUM_BLOCK)
+            v[a:b] = _dist(p[a:b], p[a - 1:b - 1]) * fps
         v[0] = v[1]
     return v
 
@@ -481,15 +498,15 @@ def gesture_features(lm, *, max_gap: float = 0.2, vibrato_band=(4.0, 9.0), vibra
     """
     # Only the FACE_POINTS columns of the face mesh are read (26 of 478 points: the whole mesh
     # in float64 pixels was 138 MB for 10 minutes of video) and whether any point was found.
-    raw = {p: lm.pixels(p) for p in ("pose", "left_hand", "right_hand")}
-    raw["face"] = lm.face[:, _FACE_IDX, :2].astype(np.float64) * [lm.width, lm.height]
+    points = {"pose": lm.pose, "face": lm.face[:, _FACE_IDX], "left_hand": lm.left_hand, "right_hand": lm.right_hand}
     face_found = np.isfinite(lm.face[..., 0]).any(axis=1)
-    return gesture_features_from_points(raw, face_found, fps=float(lm.fps), height=lm.height, max_gap=max_gap,
+    return gesture_features_from_points(points, face_found, fps=float(lm.fps), width=lm.width, height=lm.height,
+                                        max_gap=max_gap,
                                         vibrato_band=vibrato_band, vibrato_window=vibrato_window,
                                         source=lm.meta.get("extractor"))
 
 
-def gesture_features_from_points(points: dict, face_found: np.ndarray, *, fps: float, height: int,
+def gesture_features_from_points(points: dict, face_found: np.ndarray, *, fps: float, width: int, height: int,
                                  max_gap: float = 0.2, vibrato_band=(4.0, 9.0), vibrato_window: float = 1.0,
                                  source: str | None = None) -> GestureFeatures:
     """:func:`gesture_features` from the pixel coordinates it reads, without a Landmarks object.
@@ -497,13 +514,15 @@ def gesture_features_from_points(points: dict, face_found: np.ndarray, *, fps: f
     Parameters
     ----------
     points : dict
-        ``pose`` ``(T, 33, 2)``, ``face`` ``(T, len(FACE_POINTS), 2)`` (the face-mesh points of
-        :data:`FACE_POINTS`, in that order), ``left_hand``, ``right_hand`` ``(T, 21, 2)``: pixels,
-        NaN where missing.
+        ``pose`` ``(T, 33, 2 or 3)``, ``face`` ``(T, len(FACE_POINTS), 2 or 3)`` (the face-mesh
+        points of :data:`FACE_POINTS`, in that order), ``left_hand``, ``right_hand``
+        ``(T, 21, 2 or 3)``: x, y in frame fractions (as in ``Landmarks``; z is not read), NaN
+        where missing. Float32 views are fine: the float64 pixel copies are made here, one part
+        at a time, and freed once their gaps are bridged.
     face_found : np.ndarray of bool, shape (T,)
         Frames where any face-mesh point (of all 478) was found.
-    fps, height
-        Frame rate; frame height in pixels (the last fallback of the body scale).
+    fps, width, height
+        Frame rate; frame size in pixels.
     max_gap, vibrato_band, vibrato_window : see :func:`gesture_features`
     source : str, optional
         The extractor, kept in the metadata.
@@ -517,11 +536,14 @@ def gesture_features_from_points(points: dict, face_found: np.ndarray, *, fps: f
     if fps <= 0:
         raise ParameterError(f"landmarks have fps {fps}; need a positive frame rate")
     gap = int(round(max_gap * fps))
-    raw = {p: np.asarray(points[p], dtype=np.float64) for p in ("pose", "face", "left_hand", "right_hand")}
     face_found = np.asarray(face_found, dtype=bool)
-    has = {p: np.isfinite(v[..., 0]).any(axis=1) for p, v in raw.items()}
+    has, px = {}, {}
+    for p in ("pose", "face", "left_hand", "right_hand"):
+        raw = np.asarray(points[p])[..., :2].astype(np.float64) * [width, height]
+        has[p] = np.isfinite(raw[..., 0]).any(axis=1)
+        px[p] = interpolate_gaps(raw, gap)
+        del raw
     has["face"] = face_found
-    px = {p: interpolate_gaps(v, gap) for p, v in raw.items()}
     pose, face, lh, rh = px["pose"], px["face"], px["left_hand"], px["right_hand"]
     T = len(pose)
     scale = _body_scale(pose, face, [lh, rh], height)
@@ -579,7 +601,9 @@ def gesture_features_from_points(points: dict, face_found: np.ndarray, *, fps: f
         cols["vibrato_power"] = cols["vibrato_ratio"] = np.zeros(0)
 
     upper = np.concatenate([pose[:, :17], face, lh[:, [0, 4, 8, 12, 16, 20]], rh[:, [0, 4, 8, 12, 16, 20]]], axis=1)
-    sp = _speed(upper / scale, fps)
+    upper /= scale  # in place: the same values as upper / scale, one (T, 55, 2) array fewer
+    sp = _speed(upper, fps)
+    del upper
     cols["motion_energy"] = _nanmean(sp, axis=1)
 
     bridged = {p: np.isfinite(v[..., 0]).any(axis=1) for p, v in px.items()}

@@ -269,11 +269,9 @@ def _landmark_columns(rows) -> tuple[np.ndarray, list[str], dict]:
     from musicperf.features.landmark_features import gesture_features_from_points, interpolate_gaps
 
     fps = float(rows.fps)
-    wh = [rows.width, rows.height]
-    points = {p: rows.block(p).astype(np.float64) * wh for p in ("pose", "face", "left_hand", "right_hand")}
-    gf = gesture_features_from_points(points, rows.found("face_x"), fps=fps, height=rows.height,
+    points = {p: rows.block(p) for p in ("pose", "face", "left_hand", "right_hand")}  # float32 views
+    gf = gesture_features_from_points(points, rows.found("face_x"), fps=fps, width=rows.width, height=rows.height,
                                       source=rows.meta.get("extractor"))
-    del points
     cols = [gf.values.astype(np.float32)]
     names = list(gf.names)
     gap = max(1, int(round(0.2 * fps)))
