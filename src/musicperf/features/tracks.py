@@ -181,7 +181,7 @@ def frame_tracks(
     names: dict = {}
     detection: dict = {}
     meta: dict = {"video": str(video), "seconds": {}, "cache_hit": {}}
-    lm = None
+    lm = None  # (times, per-frame region extents) of the landmarks, for the flow's body regions
     if "landmarks" in tracks or "flow" in tracks:
         # Landmarks give the flow's body regions; extract_landmarks caches them itself.
         if "landmarks" in tracks:
@@ -189,11 +189,13 @@ def frame_tracks(
 
             t0 = time.perf_counter()
             # Reduced to compact rows frame by frame in the workers: no whole-video landmark array.
-            lm = extract_landmark_rows(video, every=int(landmark_every), workers=workers, hands="fallback",
-                                       cache=cache, cache_dir=cache_dir, progress=progress)
+            rows = extract_landmark_rows(video, every=int(landmark_every), workers=workers, hands="fallback",
+                                         cache=cache, cache_dir=cache_dir, progress=progress)
             meta["seconds"]["landmarks"] = round(time.perf_counter() - t0, 2)
-            meta["cache_hit"]["landmarks"] = bool(lm.meta.get("cache_hit"))
-            v, n, det = _landmark_columns(lm)
+            meta["cache_hit"]["landmarks"] = bool(rows.meta.get("cache_hit"))
+            v, n, det = _landmark_columns(rows)
+            lm = (rows.times, rows.block("regions").copy())  # 60 bytes a frame; the rows are let go
+            del rows
             values["landmarks"], names["landmarks"] = v, n
             detection.update(det)
     pixel = [t for t in ("flow", "grid") if t in tracks]
@@ -216,7 +218,7 @@ def frame_tracks(
             detection[t] = 1.0
         times = arrays["times"]
     else:
-        times = lm.times if lm is not None else np.arange(info.n_frames) / info.fps
+        times = lm[0] if lm is not None else np.arange(info.n_frames) / info.fps
     if "audio" in tracks:
         if info.has_audio:
             params = {"n_frames": int(len(times)), "fps": float(info.fps)}
@@ -347,7 +349,8 @@ class _RowBuffer:
 
 
 def _pixel_pass(video: Path, *, info, want: list[str], grid: int, flow_width: int, lm, progress: bool):
-    """One streamed pass: motion/colour grid and optical-flow statistics per frame."""
+    """One streamed pass: motion/colour grid and optical-flow statistics per frame (``lm``: None,
+    or the landmarks' times and ``(T, 3, 5)`` region extents, see :func:`_boxes`)."""
     from musicperf.features.fastpath import decode_frames
     from musicperf.features.clipfeatures import _cell_means
 
@@ -366,7 +369,7 @@ def _pixel_pass(video: Path, *, info, want: list[str], grid: int, flow_width: in
     rows_flow = _RowBuffer(len(flow_names), info.n_frames) if dis is not None else None
     rows_grid = _RowBuffer(len(grid_names), info.n_frames) if "grid" in want else None
     times = []
-    extents = None if lm is None else lm.block("regions")
+    extents = None if lm is None else lm[1]
     prev = None
     ys, xs = np.mgrid[0:h, 0:w]
     t0 = time.perf_counter()
