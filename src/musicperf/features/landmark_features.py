@@ -462,6 +462,24 @@ def _speed(p: np.ndarray, fps: float) -> np.ndarray:
     return v
 
 
+def _motion_energy(pose, face, lh, rh, scale: float, fps: float) -> np.ndarray:
+    """Mean speed (shoulder widths per second) of the upper-body points per frame: pose 0-16, the
+    face points, wrist and fingertips; backward differences, the first frame copies the second.
+    In blocks of frames (the same values as over the whole video at once, without its
+    ``(T, 55, 2)`` float64 arrays)."""
+    T = len(pose)
+    out = np.full(T, np.nan)
+    tips = [0, 4, 8, 12, 16, 20]
+    for a in range(1, T, _SPECTRUM_BLOCK):
+        b = min(T, a + _SPECTRUM_BLOCK)
+        up = np.concatenate([pose[a - 1:b, :17], face[a - 1:b], lh[a - 1:b, tips], rh[a - 1:b, tips]], axis=1)
+        up /= scale
+        out[a:b] = _nanmean(_dist(up[1:], up[:-1]) * fps, axis=1)
+    if T > 1:
+        out[0] = out[1]
+    return out
+
+
 def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
     """``np.nanmean`` without the warning for all-NaN slices (they give NaN, as wanted)."""
     import warnings
@@ -600,11 +618,7 @@ def gesture_features_from_points(points: dict, face_found: np.ndarray, *, fps: f
     else:
         cols["vibrato_power"] = cols["vibrato_ratio"] = np.zeros(0)
 
-    upper = np.concatenate([pose[:, :17], face, lh[:, [0, 4, 8, 12, 16, 20]], rh[:, [0, 4, 8, 12, 16, 20]]], axis=1)
-    upper /= scale  # in place: the same values as upper / scale, one (T, 55, 2) array fewer
-    sp = _speed(upper, fps)
-    del upper
-    cols["motion_energy"] = _nanmean(sp, axis=1)
+    cols["motion_energy"] = _motion_energy(pose, face, lh, rh, scale, fps)
 
     bridged = {p: np.isfinite(v[..., 0]).any(axis=1) for p, v in px.items()}
     bridged["face"] |= np.isfinite(interpolate_gaps(np.where(face_found, 1.0, np.nan), gap))
