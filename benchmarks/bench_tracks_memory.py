@@ -237,7 +237,7 @@ def main(argv=None) -> int:
 
     m = machine()
     print(machine_line(m))
-    print(f"tracks {args.tracks}; landmarks on every {args.every}. frame in {args.workers} process(es); "
+    print(f"tracks {args.tracks}; landmark_every={args.every}, {args.workers} landmark process(es); "
           + ("no labeller" if args.no_label else "LightGBM labeller trained on the first minute, labelling the whole video"))
     folder = Path(args.video_dir or Path(tempfile.gettempdir()) / "musicperf-bench-memory")
     minutes = [float(x) for x in args.minutes.split(",") if x.strip()]
