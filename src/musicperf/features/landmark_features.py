@@ -49,7 +49,7 @@ from musicperf.errors import ParameterError
 __all__ = [
     "FEATURE_NAMES", "FEATURES_VERSION", "GestureFeatures", "gesture_features", "feature_matrix",
     "interpolate_gaps", "head_pose", "project_head", "eye_aspect_ratio", "brow_features",
-    "mouth_features", "motion_spectrum", "band_power", "FACE_MODEL",
+    "mouth_features", "motion_spectrum", "band_power", "FACE_MODEL", "FACE_POINTS", "gesture_features_from_points",
 ]
 
 FEATURES_VERSION = "1"
@@ -80,6 +80,10 @@ FACE_MODEL = {
 }
 _FACE_IDX = np.array(list(FACE_MODEL), dtype=int)
 _FACE_XYZ = np.array(list(FACE_MODEL.values()), dtype=float)
+#: The face-mesh points the features read (every index below is one of them), in this order:
+#: :func:`gesture_features` and the per-frame tracks keep only these of the 478.
+FACE_POINTS = tuple(int(i) for i in _FACE_IDX)
+_F = {m: j for j, m in enumerate(FACE_POINTS)}  # face-mesh index -> column of a FACE_POINTS array
 
 #: The same head seen through the pose model's face points (nose, eye centres, ears, mouth
 #: corners), used when the face mesh is missing but the pose is not.
@@ -236,10 +240,14 @@ def head_pose(face: np.ndarray, pose: np.ndarray | None = None, *, min_points: i
         ``(pitch, yaw, roll)`` in degrees: pitch > 0 looking up, yaw > 0 turned towards the
         image right (the performer's left), roll > 0 clockwise on screen.
     """
-    face = np.asarray(face, dtype=np.float64)
+    return _head_pose(np.asarray(face, dtype=np.float64)[:, _FACE_IDX], pose, min_points=min_points)
+
+
+def _head_pose(face: np.ndarray, pose: np.ndarray | None, *, min_points: int) -> np.ndarray:
+    """:func:`head_pose` on the :data:`FACE_POINTS` columns ``(T, 26, 2)`` only."""
     out = np.full((len(face), 3), np.nan)
     for i in range(len(face)):
-        p = face[i, _FACE_IDX]
+        p = face[i]
         ok = np.isfinite(p).all(axis=1)
         if ok.sum() >= min_points:
             out[i] = _fit_angles(p[ok], _FACE_XYZ[ok])
@@ -267,16 +275,20 @@ def eye_aspect_ratio(face: np.ndarray) -> np.ndarray:
     np.ndarray, shape (T, 2)
         ``(left, right)``; about 0.3 open, 0 closed; NaN when missing.
     """
-    face = np.asarray(face, dtype=np.float64)
+    return _eye_aspect_ratio(np.asarray(face, dtype=np.float64)[:, _FACE_IDX])
+
+
+def _eye_aspect_ratio(face: np.ndarray) -> np.ndarray:
     res = []
     for outer, inner, up, low in (_L_EYE, _R_EYE):
-        w = _dist(face[:, outer], face[:, inner])
-        res.append(_dist(face[:, up], face[:, low]) / np.where(w > 0, w, np.nan))
+        w = _dist(face[:, _F[outer]], face[:, _F[inner]])
+        res.append(_dist(face[:, _F[up]], face[:, _F[low]]) / np.where(w > 0, w, np.nan))
     return np.stack(res, axis=1)
 
 
 def _eye_span(face: np.ndarray) -> np.ndarray:
-    s = _dist(face[:, 33], face[:, 263])
+    """Outer eye-corner span of a :data:`FACE_POINTS` array."""
+    s = _dist(face[:, _F[33]], face[:, _F[263]])
     return np.where(s > 0, s, np.nan)
 
 
@@ -294,14 +306,17 @@ def brow_features(face: np.ndarray) -> np.ndarray:
         ``brow_gap``: distance between the inner brow ends (107, 336). Frowning lowers the
         first and shrinks the second.
     """
-    face = np.asarray(face, dtype=np.float64)
+    return _brow_features(np.asarray(face, dtype=np.float64)[:, _FACE_IDX])
+
+
+def _brow_features(face: np.ndarray) -> np.ndarray:
     span = _eye_span(face)
     d = []
     for brow, eye in ((_R_BROW, _R_EYE), (_L_BROW, _L_EYE)):
-        centre = face[:, list(eye)].mean(axis=1)
-        d.append(np.mean([_dist(face[:, b], centre) for b in brow], axis=0))
+        centre = face[:, [_F[e] for e in eye]].mean(axis=1)
+        d.append(np.mean([_dist(face[:, _F[b]], centre) for b in brow], axis=0))
     raise_ = np.mean(d, axis=0) / span
-    gap = _dist(face[:, 107], face[:, 336]) / span
+    gap = _dist(face[:, _F[107]], face[:, _F[336]]) / span
     return np.stack([raise_, gap], axis=1)
 
 
@@ -312,11 +327,14 @@ def mouth_features(face: np.ndarray) -> np.ndarray:
     -------
     np.ndarray, shape (T, 3)
     """
-    face = np.asarray(face, dtype=np.float64)
+    return _mouth_features(np.asarray(face, dtype=np.float64)[:, _FACE_IDX])
+
+
+def _mouth_features(face: np.ndarray) -> np.ndarray:
     span = _eye_span(face)
-    width = _dist(face[:, 61], face[:, 291])
-    opening = _dist(face[:, 13], face[:, 14]) / np.where(width > 0, width, np.nan)
-    return np.stack([opening, width / span, _dist(face[:, 0], face[:, 17]) / span], axis=1)
+    width = _dist(face[:, _F[61]], face[:, _F[291]])
+    opening = _dist(face[:, _F[13]], face[:, _F[14]]) / np.where(width > 0, width, np.nan)
+    return np.stack([opening, width / span, _dist(face[:, _F[0]], face[:, _F[17]]) / span], axis=1)
 
 
 def motion_spectrum(x: np.ndarray, fps: float, *, window: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -353,18 +371,31 @@ def motion_spectrum(x: np.ndarray, fps: float, *, window: float = 1.0) -> tuple[
     freqs = np.fft.rfftfreq(n, 1.0 / fps)
     xp = np.concatenate([np.full((n // 2, D), np.nan), x, np.full((n - 1 - n // 2, D), np.nan)])
     frames = np.lib.stride_tricks.sliding_window_view(xp, n, axis=0)[:T]  # (T, D, n)
+    t = np.arange(n) - (n - 1) / 2
+    power = np.empty((T, len(freqs)))
+    # Each frame's window is computed on its own, so blocks of frames give the same values and
+    # bound the temporaries (a dozen (T, D, n) arrays at once were ~100 MB for 10 minutes).
+    for a in range(0, T, _SPECTRUM_BLOCK):
+        power[a:a + _SPECTRUM_BLOCK] = _window_power(frames[a:a + _SPECTRUM_BLOCK], n, t)
+    return freqs, power
+
+
+_SPECTRUM_BLOCK = 2048
+
+
+def _window_power(frames: np.ndarray, n: int, t: np.ndarray) -> np.ndarray:
+    """:func:`motion_spectrum`'s power of ``(B, D, n)`` windows: ``(B, F)``."""
     ok = np.isfinite(frames)
     valid = ok.all(axis=1).sum(axis=-1) >= n // 2
-    t = np.arange(n) - (n - 1) / 2
-    mean = np.nanmean(np.where(ok, frames, np.nan), axis=-1, keepdims=True) if T else frames
+    mean = np.nanmean(np.where(ok, frames, np.nan), axis=-1, keepdims=True) if len(frames) else frames
     f = np.where(ok, frames - mean, 0.0)
     w_ok = ok.astype(float)
     slope = (f * t).sum(-1, keepdims=True) / np.maximum((w_ok * t**2).sum(-1, keepdims=True), 1e-12)
     f = np.where(ok, f - slope * t, 0.0)
-    spec = np.abs(np.fft.rfft(f * np.hanning(n), axis=-1)) ** 2  # (T, D, F)
+    spec = np.abs(np.fft.rfft(f * np.hanning(n), axis=-1)) ** 2  # (B, D, F)
     power = spec.sum(axis=1)
     power[~valid] = np.nan
-    return freqs, power
+    return power
 
 
 def band_power(x: np.ndarray, fps: float, *, band=(4.0, 9.0), window: float = 1.0, min_power: float = 1e-9
@@ -409,7 +440,7 @@ def _body_scale(pose: np.ndarray, face: np.ndarray, hands: list[np.ndarray], hei
     sw = _dist(pose[:, 11], pose[:, 12])
     if np.isfinite(sw).any():
         return float(np.nanmedian(sw))
-    fw = _dist(face[:, 234], face[:, 454])
+    fw = _dist(face[:, _F[234]], face[:, _F[454]])
     if np.isfinite(fw).any():
         return 2.2 * float(np.nanmedian(fw))
     hl = np.concatenate([_dist(h[:, 0], h[:, 9]) for h in hands])
@@ -422,9 +453,31 @@ def _speed(p: np.ndarray, fps: float) -> np.ndarray:
     """``(T, ..., 2)`` -> ``(T, ...)`` speed per second (backward differences, first frame copies the second)."""
     v = np.full(p.shape[:-1], np.nan)
     if len(p) > 1:
-        v[1:] = _dist(p[1:], p[:-1]) * fps
+        # In blocks of frames (the same values): the differences of a whole long video at once
+        # were three more (T, ..., 2) float64 arrays.
+        for a in range(1, len(p), _SPECTRUM_BLOCK):
+            b = min(len(p), a + _SPECTRUM_BLOCK)
+            v[a:b] = _dist(p[a:b], p[a - 1:b - 1]) * fps
         v[0] = v[1]
     return v
+
+
+def _motion_energy(pose, face, lh, rh, scale: float, fps: float) -> np.ndarray:
+    """Mean speed (shoulder widths per second) of the upper-body points per frame: pose 0-16, the
+    face points, wrist and fingertips; backward differences, the first frame copies the second.
+    In blocks of frames (the same values as over the whole video at once, without its
+    ``(T, 55, 2)`` float64 arrays)."""
+    T = len(pose)
+    out = np.full(T, np.nan)
+    tips = [0, 4, 8, 12, 16, 20]
+    for a in range(1, T, _SPECTRUM_BLOCK):
+        b = min(T, a + _SPECTRUM_BLOCK)
+        up = np.concatenate([pose[a - 1:b, :17], face[a - 1:b], lh[a - 1:b, tips], rh[a - 1:b, tips]], axis=1)
+        up /= scale
+        out[a:b] = _nanmean(_dist(up[1:], up[:-1]) * fps, axis=1)
+    if T > 1:
+        out[0] = out[1]
+    return out
 
 
 def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
@@ -461,30 +514,71 @@ def gesture_features(lm, *, max_gap: float = 0.2, vibrato_band=(4.0, 9.0), vibra
     -------
     GestureFeatures
     """
-    fps = float(lm.fps)
+    # Only the FACE_POINTS columns of the face mesh are read (26 of 478 points: the whole mesh
+    # in float64 pixels was 138 MB for 10 minutes of video) and whether any point was found.
+    points = {"pose": lm.pose, "face": lm.face[:, _FACE_IDX], "left_hand": lm.left_hand, "right_hand": lm.right_hand}
+    face_found = np.isfinite(lm.face[..., 0]).any(axis=1)
+    return gesture_features_from_points(points, face_found, fps=float(lm.fps), width=lm.width, height=lm.height,
+                                        max_gap=max_gap,
+                                        vibrato_band=vibrato_band, vibrato_window=vibrato_window,
+                                        source=lm.meta.get("extractor"))
+
+
+def gesture_features_from_points(points: dict, face_found: np.ndarray, *, fps: float, width: int, height: int,
+                                 max_gap: float = 0.2, vibrato_band=(4.0, 9.0), vibrato_window: float = 1.0,
+                                 source: str | None = None) -> GestureFeatures:
+    """:func:`gesture_features` from the pixel coordinates it reads, without a Landmarks object.
+
+    Parameters
+    ----------
+    points : dict
+        ``pose`` ``(T, 33, 2 or 3)``, ``face`` ``(T, len(FACE_POINTS), 2 or 3)`` (the face-mesh
+        points of :data:`FACE_POINTS`, in that order), ``left_hand``, ``right_hand``
+        ``(T, 21, 2 or 3)``: x, y in frame fractions (as in ``Landmarks``; z is not read), NaN
+        where missing. Float32 views are fine: the float64 pixel copies are made here, one part
+        at a time, and freed once their gaps are bridged.
+    face_found : np.ndarray of bool, shape (T,)
+        Frames where any face-mesh point (of all 478) was found.
+    fps, width, height
+        Frame rate; frame size in pixels.
+    max_gap, vibrato_band, vibrato_window : see :func:`gesture_features`
+    source : str, optional
+        The extractor, kept in the metadata.
+
+    Notes
+    -----
+    ``has_face`` after bridging gaps is "any of the FACE_POINTS, or the frame's face flag,
+    bridged": the same as bridging every one of the 478 points whenever a face is found whole
+    or not at all in a frame, which is how MediaPipe gives it.
+    """
     if fps <= 0:
         raise ParameterError(f"landmarks have fps {fps}; need a positive frame rate")
     gap = int(round(max_gap * fps))
-    raw = {p: lm.pixels(p) for p in ("pose", "face", "left_hand", "right_hand")}
-    has = {p: np.isfinite(v[..., 0]).any(axis=1) for p, v in raw.items()}
-    px = {p: interpolate_gaps(v, gap) for p, v in raw.items()}
+    face_found = np.asarray(face_found, dtype=bool)
+    has, px = {}, {}
+    for p in ("pose", "face", "left_hand", "right_hand"):
+        raw = np.asarray(points[p])[..., :2].astype(np.float64) * [width, height]
+        has[p] = np.isfinite(raw[..., 0]).any(axis=1)
+        px[p] = interpolate_gaps(raw, gap)
+        del raw
+    has["face"] = face_found
     pose, face, lh, rh = px["pose"], px["face"], px["left_hand"], px["right_hand"]
     T = len(pose)
-    scale = _body_scale(pose, face, [lh, rh], lm.height)
+    scale = _body_scale(pose, face, [lh, rh], height)
     cols: dict[str, np.ndarray] = {}
 
-    ang = head_pose(face, pose)
+    ang = _head_pose(face, pose, min_points=6)
     for k, name in enumerate(("pitch", "yaw", "roll")):
         cols[f"head_{name}"] = ang[:, k]
         vel = np.full(T, np.nan)
         if T > 1:
             vel = np.gradient(ang[:, k]) * fps
         cols[f"head_{name}_vel"] = vel
-    ear = eye_aspect_ratio(face)
+    ear = _eye_aspect_ratio(face)
     cols["ear_left"], cols["ear_right"] = ear[:, 0], ear[:, 1]
-    br = brow_features(face)
+    br = _brow_features(face)
     cols["brow_raise"], cols["brow_gap"] = br[:, 0], br[:, 1]
-    mo = mouth_features(face)
+    mo = _mouth_features(face)
     cols["mouth_open"], cols["mouth_width"], cols["mouth_height"] = mo[:, 0], mo[:, 1], mo[:, 2]
 
     ls, rs = pose[:, 11], pose[:, 12]
@@ -524,11 +618,10 @@ def gesture_features(lm, *, max_gap: float = 0.2, vibrato_band=(4.0, 9.0), vibra
     else:
         cols["vibrato_power"] = cols["vibrato_ratio"] = np.zeros(0)
 
-    upper = np.concatenate([pose[:, :17], face[:, _FACE_IDX], lh[:, [0, 4, 8, 12, 16, 20]], rh[:, [0, 4, 8, 12, 16, 20]]], axis=1)
-    sp = _speed(upper / scale, fps)
-    cols["motion_energy"] = _nanmean(sp, axis=1)
+    cols["motion_energy"] = _motion_energy(pose, face, lh, rh, scale, fps)
 
     bridged = {p: np.isfinite(v[..., 0]).any(axis=1) for p, v in px.items()}
+    bridged["face"] |= np.isfinite(interpolate_gaps(np.where(face_found, 1.0, np.nan), gap))
     cols["has_pose"], cols["has_face"] = bridged["pose"].astype(float), bridged["face"].astype(float)
     cols["has_left_hand"], cols["has_right_hand"] = bridged["left_hand"].astype(float), bridged["right_hand"].astype(float)
     values = np.stack([np.asarray(cols[n], dtype=np.float64) for n in FEATURE_NAMES], axis=1).astype(np.float32) if T \
@@ -537,7 +630,7 @@ def gesture_features(lm, *, max_gap: float = 0.2, vibrato_band=(4.0, 9.0), vibra
     return GestureFeatures(values=values, fps=fps, scale=scale, meta={
         "version": FEATURES_VERSION, "max_gap": max_gap, "vibrato_band": [lo, hi], "vibrato_window": vibrato_window,
         "detected": {p: float(h.mean()) if T else 0.0 for p, h in has.items()},
-        "landmarks": lm.meta.get("extractor")})
+        "landmarks": source})
 
 
 def feature_matrix(values: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray | None = None

@@ -581,6 +581,28 @@ def extract_landmarks(
     DecodeError
         When the video cannot be read.
     """
+    video, params, segments = _job(
+        video, hands=hands, refine_face=refine_face, min_detection_confidence=min_detection_confidence,
+        min_tracking_confidence=min_tracking_confidence, start=start, end=end, max_frames=max_frames, every=every,
+        workers=workers, parts=parts, max_every=max_every, motion_threshold=motion_threshold)
+
+    def compute():
+        lm = _extract_segments(video, params=params, segments=segments, every=int(every), progress=progress)
+        return lm.arrays(), lm.file_meta()
+
+    from musicperf.features.cache import cached
+
+    arrays, meta, hit = cached(video, extractor=EXTRACTOR, version=EXTRACTOR_VERSION, params=params,
+                               compute=compute, cache_dir=cache_dir, use_cache=cache)
+    lm = Landmarks.from_arrays(arrays, meta, where=f"the landmark cache of '{video}'")
+    lm.meta["cache_hit"] = hit
+    return lm
+
+
+def _job(video, *, hands, refine_face, min_detection_confidence, min_tracking_confidence, start, end, max_frames,
+         every, workers, parts, max_every, motion_threshold) -> tuple[Path, dict, list]:
+    """Check the settings of :func:`extract_landmarks`; ``(video, params, segments)``: ``params`` is
+    the cache key's and the workers' (MediaPipe settings, stretch, sampling)."""
     if hands not in ("never", "fallback", "fill"):
         raise ParameterError(f"hands must be 'never', 'fallback' or 'fill', got {hands!r}")
     for name, v in (("min_detection_confidence", min_detection_confidence),
@@ -620,17 +642,7 @@ def extract_landmarks(
         params["max_every"] = int(max_every)
         params["motion_threshold"] = float(motion_threshold)
 
-    def compute():
-        lm = _extract_segments(video, params=params, segments=segments, every=int(every), progress=progress)
-        return lm.arrays(), lm.file_meta()
-
-    from musicperf.features.cache import cached
-
-    arrays, meta, hit = cached(video, extractor=EXTRACTOR, version=EXTRACTOR_VERSION, params=params,
-                               compute=compute, cache_dir=cache_dir, use_cache=cache)
-    lm = Landmarks.from_arrays(arrays, meta, where=f"the landmark cache of '{video}'")
-    lm.meta["cache_hit"] = hit
-    return lm
+    return video, params, segments
 
 
 #: Shortest stretch of video (seconds) worth a MediaPipe process of its own when ``workers=None``
@@ -659,10 +671,11 @@ def _segments(video: Path, start: float, end: float | None, workers: int | None)
     return [(float(a), None if b is None else float(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _run_segment(video: str, params: dict, start: float, end: float | None, every: int, progress: bool) -> dict:
-    """MediaPipe on one stretch ``[start, end)``: a dict of arrays (``times``, ``sampled`` local
-    indices of the model frames, and per model frame ``pose``, ``pose_visibility``, ``face``,
-    ``left_hand``, ``right_hand``, ``hand_source``) plus ``fps``, ``width``, ``height``."""
+def _model_frames(video: str, params: dict, start: float, end: float | None, every: int, progress: bool,
+                  info_out: dict):
+    """MediaPipe on one stretch ``[start, end)``: yields ``(index, row)`` per model frame (local
+    index; ``row`` as :class:`_HolisticRunner` returns it); ``info_out`` receives ``times`` (every
+    decoded frame's), ``fps``, ``width`` and ``height``."""
     from musicperf.io.video import VideoReader, _to_array
 
     runner = _make_runner(params)
@@ -670,11 +683,12 @@ def _run_segment(video: str, params: dict, start: float, end: float | None, ever
     if params.get("max_every") is not None:
         sampler = MotionSampler(every=every, max_every=int(params["max_every"]),
                                 threshold=float(params["motion_threshold"]))
-    times, rows, sampled = [], [], []
+    times = info_out.setdefault("times", [])
     held = None  # (index, frame) of the last decoded frame when it was not a model frame
     try:
         with VideoReader(video) as reader:
             info = reader.info
+            info_out.update(fps=float(info.fps), width=int(info.width), height=int(info.height))
             rotation = info.rotation if info is not None else 0
             total = info.n_frames if end is None else int((end - start) * info.fps)
             if params["max_frames"] is not None:
@@ -690,16 +704,15 @@ def _run_segment(video: str, params: dict, start: float, end: float | None, ever
                 times.append(t)
                 if sampler is None:
                     if i % every == 0:
-                        rows.append(runner(_to_array(frame, size=None, rotation=rotation, fmt="rgb24")))
-                        sampled.append(i)
+                        yield i, runner(_to_array(frame, size=None, rotation=rotation, fmt="rgb24"))
                 else:
                     # The motion is measured on the stored picture; with a rotated video the
                     # performer's box (display coordinates) does not apply: the whole picture counts.
                     y = sampler.luma(frame)
                     if sampler.wants(i, y):
-                        rows.append(runner(_to_array(frame, size=None, rotation=rotation, fmt="rgb24")))
-                        sampled.append(i)
-                        sampler.ran(i, y, None if rotation else _points(rows[-1]))
+                        row = runner(_to_array(frame, size=None, rotation=rotation, fmt="rgb24"))
+                        yield i, row
+                        sampler.ran(i, y, None if rotation else _points(row))
                         held = None
                     else:
                         held = (i, frame)
@@ -708,13 +721,23 @@ def _run_segment(video: str, params: dict, start: float, end: float | None, ever
                 if params["max_frames"] is not None and len(times) >= params["max_frames"]:
                     break
             if held is not None:  # end on a model frame: nothing after the last sample is merely held
-                rows.append(runner(_to_array(held[1], size=None, rotation=rotation, fmt="rgb24")))
-                sampled.append(held[0])
+                yield held[0], runner(_to_array(held[1], size=None, rotation=rotation, fmt="rgb24"))
             if bar is not None:
                 bar.close()
     finally:
         runner.close()
-    lm = empty_landmarks(len(rows), fps=info.fps, width=info.width, height=info.height)
+
+
+def _run_segment(video: str, params: dict, start: float, end: float | None, every: int, progress: bool) -> dict:
+    """MediaPipe on one stretch ``[start, end)``: a dict of arrays (``times``, ``sampled`` local
+    indices of the model frames, and per model frame ``pose``, ``pose_visibility``, ``face``,
+    ``left_hand``, ``right_hand``, ``hand_source``) plus ``fps``, ``width``, ``height``."""
+    info: dict = {}
+    rows, sampled = [], []
+    for i, row in _model_frames(video, params, start, end, every, progress, info):
+        rows.append(row)
+        sampled.append(i)
+    lm = empty_landmarks(len(rows), fps=info["fps"], width=info["width"], height=info["height"])
     for j, (pose, vis, face, left, right, source) in enumerate(rows):
         if pose is not None:
             lm.pose[j], lm.pose_visibility[j] = pose, vis
@@ -727,13 +750,15 @@ def _run_segment(video: str, params: dict, start: float, end: float | None, ever
         lm.hand_source[j] = source
     out = {name: getattr(lm, name) for name in ("pose", "pose_visibility", "face", "left_hand", "right_hand",
                                                  "hand_source")}
-    out.update(times=np.asarray(times, dtype=np.float64), sampled=np.asarray(sampled, dtype=np.int64),
-               fps=float(info.fps), width=int(info.width), height=int(info.height))
+    out.update(times=np.asarray(info["times"], dtype=np.float64), sampled=np.asarray(sampled, dtype=np.int64),
+               fps=info["fps"], width=info["width"], height=info["height"])
     return out
 
 
-def _run_segments_in_processes(video: Path, params: dict, segments, every: int) -> list[dict]:
-    """One fresh interpreter per stretch (``python -m musicperf.features._landmark_worker``).
+def _run_segments_in_processes(video: Path, params: dict, segments, every: int, *, rows: bool = False) -> list[dict]:
+    """One fresh interpreter per stretch (``python -m musicperf.features._landmark_worker``);
+    ``rows``: each returns compact rows (:func:`musicperf.features.landmark_rows._run_segment_rows`),
+    not whole landmarks.
 
     Fresh interpreters rather than a ``multiprocessing`` pool: a forked child would inherit the
     caller's torch/OpenMP thread pools and locks, and a spawned one re-imports the caller's
@@ -749,7 +774,7 @@ def _run_segments_in_processes(video: Path, params: dict, segments, every: int) 
             for k, (a, b) in enumerate(segments):
                 out = Path(tmp) / f"segment{k}.npz"
                 job = json.dumps({"video": str(video), "params": params, "start": a, "end": b, "every": every,
-                                  "out": str(out), "parent": os.getpid()})
+                                  "out": str(out), "parent": os.getpid(), "rows": bool(rows)})
                 env = dict(os.environ, GLOG_minloglevel="2", OMP_NUM_THREADS="1")
                 procs.append((out, subprocess.Popen([sys.executable, "-m", "musicperf.features._landmark_worker", job],
                                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)))
@@ -762,8 +787,9 @@ def _run_segments_in_processes(video: Path, params: dict, segments, every: int) 
                     raise DecodeError(f"'{video}': landmark worker failed: {reason}")
                 with np.load(out, allow_pickle=False) as z:
                     d = {k: z[k] for k in z.files}
-                for key in ("fps", "width", "height"):
-                    d[key] = d[key].item()
+                for key in ("fps", "width", "height", "sampled", "last_index"):
+                    if key in d and d[key].ndim == 0:
+                        d[key] = d[key].item()
                 results.append(d)
             return results
         finally:

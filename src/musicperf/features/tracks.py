@@ -2,7 +2,10 @@
 
 A *track* is a group of per-frame columns computed from one source. :func:`frame_tracks`
 computes the tracks asked for in one streamed pass over the decoded frames (only the previous
-frame is held: memory grows with the outputs, ``T x F`` floats, never with the pixels), caches
+frame is held: memory grows with the outputs, ``T x F`` floats, never with the pixels; the
+landmarks are reduced to 222 float32 per frame as the workers produce them,
+:func:`musicperf.features.landmark_rows.extract_landmark_rows`, never held as whole-video
+``(T, 478, 3)`` arrays), caches
 them per video and setting (:mod:`musicperf.features.cache`), and reports per track how often
 its source was found (:attr:`FrameTracks.detection`), so ``train`` can say which were usable.
 
@@ -178,18 +181,21 @@ def frame_tracks(
     names: dict = {}
     detection: dict = {}
     meta: dict = {"video": str(video), "seconds": {}, "cache_hit": {}}
-    lm = None
+    lm = None  # (times, per-frame region extents) of the landmarks, for the flow's body regions
     if "landmarks" in tracks or "flow" in tracks:
         # Landmarks give the flow's body regions; extract_landmarks caches them itself.
         if "landmarks" in tracks:
-            from musicperf.features.landmarks import extract_landmarks
+            from musicperf.features.landmark_rows import extract_landmark_rows
 
             t0 = time.perf_counter()
-            lm = extract_landmarks(video, every=int(landmark_every), workers=workers, hands="fallback",
-                                   cache=cache, cache_dir=cache_dir, progress=progress)
+            # Reduced to compact rows frame by frame in the workers: no whole-video landmark array.
+            rows = extract_landmark_rows(video, every=int(landmark_every), workers=workers, hands="fallback",
+                                         cache=cache, cache_dir=cache_dir, progress=progress)
             meta["seconds"]["landmarks"] = round(time.perf_counter() - t0, 2)
-            meta["cache_hit"]["landmarks"] = bool(lm.meta.get("cache_hit"))
-            v, n, det = _landmark_columns(lm)
+            meta["cache_hit"]["landmarks"] = bool(rows.meta.get("cache_hit"))
+            v, n, det = _landmark_columns(rows)
+            lm = (rows.times, rows.block("regions").copy())  # 60 bytes a frame; the rows are let go
+            del rows
             values["landmarks"], names["landmarks"] = v, n
             detection.update(det)
     pixel = [t for t in ("flow", "grid") if t in tracks]
@@ -212,7 +218,7 @@ def frame_tracks(
             detection[t] = 1.0
         times = arrays["times"]
     else:
-        times = lm.times if lm is not None else np.arange(info.n_frames) / info.fps
+        times = lm[0] if lm is not None else np.arange(info.n_frames) / info.fps
     if "audio" in tracks:
         if info.has_audio:
             params = {"n_frames": int(len(times)), "fps": float(info.fps)}
@@ -259,21 +265,25 @@ def _velocity(x: np.ndarray, fps: float) -> np.ndarray:
     return v
 
 
-def _landmark_columns(lm) -> tuple[np.ndarray, list[str], dict]:
-    """The landmark track of :func:`frame_tracks` from a Landmarks object."""
-    from musicperf.features.landmark_features import gesture_features, interpolate_gaps
+def _landmark_columns(rows) -> tuple[np.ndarray, list[str], dict]:
+    """The landmark track of :func:`frame_tracks` from compact rows
+    (:class:`musicperf.features.landmark_rows.LandmarkRows`)."""
+    from musicperf.features.landmark_features import gesture_features_from_points, interpolate_gaps
 
-    fps = float(lm.fps)
-    gf = gesture_features(lm)
+    fps = float(rows.fps)
+    points = {p: rows.block(p) for p in ("pose", "face", "left_hand", "right_hand")}  # float32 views
+    gf = gesture_features_from_points(points, rows.found("face_x"), fps=fps, width=rows.width, height=rows.height,
+                                      source=rows.meta.get("extractor"))
     cols = [gf.values.astype(np.float32)]
     names = list(gf.names)
     gap = max(1, int(round(0.2 * fps)))
-    pose = interpolate_gaps(lm.pose[:, list(_POSE_POINTS), :2].reshape(len(lm), -1).astype(np.float64), gap)
+    n = len(rows)
+    pose = interpolate_gaps(rows.block("pose")[:, list(_POSE_POINTS)].reshape(n, -1).astype(np.float64), gap)
     cols += [pose, _velocity(pose, fps)]
     names += [f"{p}_{c}" for p in _POSE_NAMES for c in "xy"]
     names += [f"{p}_{c}_vel" for p in _POSE_NAMES for c in "xy"]
-    for side, hand in (("left", lm.left_hand), ("right", lm.right_hand)):
-        h = hand[:, :, :2].astype(np.float64)
+    for side in ("left", "right"):
+        h = rows.block(f"{side}_hand").astype(np.float64)
         with np.errstate(all="ignore"):
             import warnings
 
@@ -289,36 +299,30 @@ def _landmark_columns(lm) -> tuple[np.ndarray, list[str], dict]:
         cols += [block, _velocity(block[:, :2], fps)]
         names += [f"{side}_hand_{n}" for n in ("cx", "cy", "wrist_x", "wrist_y", "size", "spread", "cx_vel", "cy_vel")]
     values = np.concatenate(cols, axis=1).astype(np.float32)
-    found = lambda a: np.isfinite(a.reshape(len(a), -1)).any(axis=1)  # noqa: E731
-    det = {
-        "pose": float(found(lm.pose).mean()) if len(lm) else 0.0,
-        "face": float(found(lm.face).mean()) if len(lm) else 0.0,
-        "left_hand": float(found(lm.left_hand).mean()) if len(lm) else 0.0,
-        "right_hand": float(found(lm.right_hand).mean()) if len(lm) else 0.0,
-    }
-    anything = found(lm.pose) | found(lm.left_hand) | found(lm.right_hand) | found(lm.face)
-    det["landmarks"] = float(anything.mean()) if len(lm) else 0.0
+    det = {p: float(rows.found(p).mean()) if n else 0.0 for p in ("pose", "face", "left_hand", "right_hand")}
+    anything = rows.found("pose") | rows.found("left_hand") | rows.found("right_hand") | rows.found("face")
+    det["landmarks"] = float(anything.mean()) if n else 0.0
     return values, names, det
 
 
-def _boxes(lm, i: int, w: int, h: int) -> dict:
-    """Pixel boxes ``(x0, y0, x1, y1)`` of the left hand, right hand and head in frame ``i``."""
+_MARGIN = {"left_hand": 0.5, "right_hand": 0.5, "head": 0.2}
+
+
+def _boxes(regions: np.ndarray, w: int, h: int) -> dict:
+    """Pixel boxes ``(x0, y0, x1, y1)`` of the left hand, right hand and head in one frame, from
+    the frame's ``(3, 5)`` region extents (:data:`musicperf.features.landmark_rows.REGIONS`):
+    the extent of the region's points widened by half its size (head: a fifth), or of the pose
+    points standing in for them widened by its whole size."""
+    from musicperf.features.landmark_rows import REGIONS
+
     out = {}
-    for name, pts, pose_idx, margin in (
-        ("left_hand", lm.left_hand[i], (15, 17, 19, 21), 0.5),
-        ("right_hand", lm.right_hand[i], (16, 18, 20, 22), 0.5),
-        ("head", lm.face[i, :468], (0, 2, 5, 7, 8, 9, 10), 0.2),
-    ):
-        p = pts[:, :2]
-        p = p[np.isfinite(p).all(axis=1)]
-        if len(p) < 2:
-            q = lm.pose[i, list(pose_idx), :2]
-            p = q[np.isfinite(q).all(axis=1)]
-            margin = 1.0
-        if len(p) < 2:
+    for k, name in enumerate(REGIONS):
+        src = regions[k, 0]
+        if not src > 0:
             continue
-        x0, y0 = p.min(axis=0) * (w, h)
-        x1, y1 = p.max(axis=0) * (w, h)
+        margin = _MARGIN[name] if src == 1 else 1.0
+        x0, y0 = regions[k, 1:3] * (w, h)
+        x1, y1 = regions[k, 3:5] * (w, h)
         mx = max(margin * (x1 - x0), 4.0)
         my = max(margin * (y1 - y0), 4.0)
         box = (int(max(0, x0 - mx)), int(max(0, y0 - my)), int(min(w, x1 + mx + 1)), int(min(h, y1 + my + 1)))
@@ -327,8 +331,26 @@ def _boxes(lm, i: int, w: int, h: int) -> dict:
     return out
 
 
+class _RowBuffer:
+    """Float32 rows appended into one preallocated array, doubled when the expected count was short."""
+
+    def __init__(self, width: int, capacity: int):
+        self.a = np.empty((max(1, int(capacity)), width), np.float32)
+        self.n = 0
+
+    def append(self, row) -> None:
+        if self.n == len(self.a):
+            self.a = np.concatenate([self.a, np.empty_like(self.a)])
+        self.a[self.n] = row
+        self.n += 1
+
+    def array(self) -> np.ndarray:
+        return self.a[: self.n]  # the unused end was never written: no memory behind it
+
+
 def _pixel_pass(video: Path, *, info, want: list[str], grid: int, flow_width: int, lm, progress: bool):
-    """One streamed pass: motion/colour grid and optical-flow statistics per frame."""
+    """One streamed pass: motion/colour grid and optical-flow statistics per frame (``lm``: None,
+    or the landmarks' times and ``(T, 3, 5)`` region extents, see :func:`_boxes`)."""
     from musicperf.features.fastpath import decode_frames
     from musicperf.features.clipfeatures import _cell_means
 
@@ -343,7 +365,11 @@ def _pixel_pass(video: Path, *, info, want: list[str], grid: int, flow_width: in
                   + [f"{r}_{q}" for r in regions for q in ("mag", "dx", "dy")])
     grid_names = ([f"motion{r}{c}" for r in range(grid) for c in range(grid)]
                   + [f"colour{r}{c}_{ch}" for r in range(grid) for c in range(grid) for ch in "rgb"])
-    rows_flow, rows_grid, times = [], [], []
+    # Rows go straight into float32 arrays of the announced frame count (no list of row arrays).
+    rows_flow = _RowBuffer(len(flow_names), info.n_frames) if dis is not None else None
+    rows_grid = _RowBuffer(len(grid_names), info.n_frames) if "grid" in want else None
+    times = []
+    extents = None if lm is None else lm[1]
     prev = None
     ys, xs = np.mgrid[0:h, 0:w]
     t0 = time.perf_counter()
@@ -385,8 +411,8 @@ def _pixel_pass(video: Path, *, info, want: list[str], grid: int, flow_width: in
                 else:
                     vals += [0.0, 0.5, 0.5, 0.0, 0.0]
                 row[: len(vals)] = vals
-                if lm is not None and i < len(lm):
-                    boxes = _boxes(lm, i, w, h)
+                if extents is not None and i < len(extents):
+                    boxes = _boxes(extents[i], w, h)
                     for k, r in enumerate(regions):
                         if r in boxes:
                             x0, y0, x1, y1 = boxes[r]
@@ -403,10 +429,10 @@ def _pixel_pass(video: Path, *, info, want: list[str], grid: int, flow_width: in
     arrays = {"times": np.asarray(times, np.float64)}
     names = {}
     if "flow" in want:
-        arrays["flow"] = np.asarray(rows_flow, np.float32).reshape(len(times), len(flow_names))
+        arrays["flow"] = rows_flow.array()
         names["flow"] = flow_names
     if "grid" in want:
-        arrays["grid"] = np.asarray(rows_grid, np.float32).reshape(len(times), len(grid_names))
+        arrays["grid"] = rows_grid.array()
         names["grid"] = grid_names
     secs = time.perf_counter() - t0
     return arrays, {"names": names, "seconds": round(secs, 2), "frames": len(times),
