@@ -199,12 +199,12 @@ def test_label_says_when_no_annotation_file_is_beside_the_video(tmp_path, capsys
     assert "'3-x' is not START-END" in capsys.readouterr().err
 
 
-def test_demo_runs_the_frame_labeller_on_request(tmp_path):
+def test_demo_runs_the_frame_labeller_by_default(tmp_path):
     from musicperf.demo import DEMO_LABELLER, run_demo
 
     out = tmp_path / "demo"
-    result = run_demo(out, seconds=15.0, size=(96, 72), progress=False, report=False, labeller="frame")
-    assert DEMO_LABELLER == "clip" and result["labeller"] == "frame"
+    result = run_demo(out, seconds=15.0, size=(96, 72), progress=False, report=False)
+    assert DEMO_LABELLER == "frame" and result["labeller"] == "frame"
     doc = json.loads((out / "model" / "workflow.json").read_text())
     assert doc["labeller"] == "frame" and doc["tracks"]["names"] == ["flow", "grid"]
     assert "(frame labeller)" in (out / "summary.md").read_text()

@@ -264,3 +264,25 @@ def test_window_features_predicted_in_blocks_equal_the_whole(rng):
         np.testing.assert_allclose(lab.predict_proba([x + y])[0], one, atol=1e-9)
     finally:
         cand.blockwise = old
+
+
+def test_training_reads_only_the_annotated_rows_and_moments_match(rng):
+    from musicperf.train.candidates import moments, rows_at, standardise
+
+    x = rng.standard_normal((900, 4))
+    x[::7, 1] = np.nan
+    x[:, 3] = np.nan  # never found
+    _, m0, s0 = standardise([x[:500], x[500:]])
+    m1, s1 = moments([x[:500], x[500:]], block=64)
+    np.testing.assert_allclose(m1, m0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(s1, s0, rtol=1e-10)
+    fn = lambda z: window_statistics(np.nan_to_num(z), fps=10.0, windows=(0.5, 2.0))  # noqa: E731
+    rows = np.array([0, 5, 130, 131, 640, 899])
+    np.testing.assert_allclose(rows_at(fn, x, rows, margin=11, block=128), fn(x)[rows], atol=1e-5)
+    # The LightGBM labeller trained on a prefix predicts as when the whole video's features are built.
+    y = blocks(rng, t=900)
+    z = np.concatenate([y + 0.3 * rng.standard_normal(y.shape), rng.standard_normal((900, 1))], axis=1)
+    mask = np.zeros(900, bool)
+    mask[:300] = True
+    lab = LightGBMLabeller(fps=10.0, params={"num_iterations": 20, "num_threads": 1}).fit([z], [y], [mask])
+    assert (lab.predict([z])[0][300:, 0] == (y[300:, 0] > 0.5)).mean() > 0.9

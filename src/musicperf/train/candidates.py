@@ -34,7 +34,7 @@ import numpy as np
 from musicperf.errors import ParameterError, require
 
 __all__ = ["ConstantLabeller", "MSTCNLabeller", "LightGBMLabeller", "SparseLinearLabeller", "EnsembleLabeller",
-           "Cleanup", "window_statistics", "standardise", "column_auc", "fit_logistic", "blockwise",
+           "Cleanup", "window_statistics", "standardise", "moments", "rows_at", "column_auc", "fit_logistic", "blockwise",
            "default_candidates"]
 
 
@@ -146,6 +146,63 @@ def standardise(X: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, 
     std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
     out = [np.nan_to_num((np.asarray(x, dtype=np.float64) - mean) / std).astype(np.float32) for x in X]
     return out, mean, std
+
+
+def moments(X: Sequence[np.ndarray], *, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """The means and standard deviations of :func:`standardise` without the standardised copies.
+
+    Two passes over blocks of rows (NaN ignored; a column never found gets mean 0, std 1), so a
+    long video is never copied whole in float64. Equal to :func:`standardise`'s up to rounding.
+    """
+    f = np.shape(X[0])[1]
+    total = np.zeros(f)
+    count = np.zeros(f)
+    for x in X:
+        for a in range(0, len(x), block):
+            part = np.asarray(x[a : a + block], dtype=np.float64)
+            ok = np.isfinite(part)
+            total += np.where(ok, part, 0.0).sum(axis=0)
+            count += ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    sq = np.zeros(f)
+    for x in X:
+        for a in range(0, len(x), block):
+            part = np.asarray(x[a : a + block], dtype=np.float64) - mean
+            sq += np.where(np.isfinite(part), part * part, 0.0).sum(axis=0)
+    std = np.sqrt(sq / np.maximum(count, 1))
+    std = np.where((count > 0) & np.isfinite(std) & (std > 1e-8), std, 1.0)
+    return mean, std
+
+
+def rows_at(fn, x: np.ndarray, rows: np.ndarray, *, margin: int, block: int = 4096) -> np.ndarray:
+    """The rows ``rows`` (sorted) of ``fn(x)``, computing ``fn`` only on blocks that hold some
+    (with ``margin`` rows of context, as :func:`blockwise`): the window statistics of the
+    annotated minute of a long video, not of the whole video."""
+    rows = np.asarray(rows, dtype=int)
+    parts = []
+    t = len(x)
+    for a in range(0, t, block):
+        b = min(t, a + block)
+        sel = rows[(rows >= a) & (rows < b)]
+        if not len(sel):
+            continue
+        lo, hi = max(0, a - margin), min(t, b + margin)
+        parts.append(fn(x[lo:hi])[sel - lo])
+    if not parts:
+        return fn(x[:1])[:0]
+    return np.concatenate(parts)
+
+
+def _training_rows(fn, X, masks, *, row_step: int, margin: int):
+    """Per video, the features of the rows any class trains on, and per class their positions."""
+    feats, positions = [], []
+    for x, m in zip(X, masks):
+        keep = [np.flatnonzero(m[:, c])[::row_step] for c in range(m.shape[1])]
+        union = np.unique(np.concatenate(keep)) if keep else np.zeros(0, int)
+        feats.append(rows_at(fn, x, union, margin=margin))
+        positions.append([np.searchsorted(union, k) for k in keep])
+    return feats, positions
 
 
 class MSTCNLabeller(_Labeller):
@@ -312,15 +369,16 @@ class LightGBMLabeller(_Labeller):
 
     def fit(self, X, Y, M):
         lgb = require("lightgbm", extra="labelling", purpose="the LightGBM baseline")
-        _, self.mean, self.std = standardise(X)
-        W = self._features(X)
+        self.mean, self.std = moments(X)
         masks = _masks(M, Y)
+        margin = max(max(3, int(round(w * self.fps)) | 1) for w in self.windows) // 2 + 1
+        W, pos = _training_rows(lambda x: self._features([x])[0], X, masks, row_step=self.row_step, margin=margin)
         k = Y[0].shape[1]
         self.models = []
         self.constant = np.full(k, np.nan)
         for c in range(k):
             keep = [np.flatnonzero(m[:, c])[:: self.row_step] for m in masks]
-            rows = np.concatenate([w[k] for w, k in zip(W, keep)])
+            rows = np.concatenate([w[p[c]] for w, p in zip(W, pos)])
             target = np.concatenate([(y[k, c] > 0.5).astype(int) for y, k in zip(Y, keep)])
             if len(np.unique(target)) < 2:
                 # One outcome only in the annotations: LightGBM cannot fit; predict it.
@@ -450,13 +508,14 @@ class SparseLinearLabeller(_Labeller):
         return out
 
     def fit(self, X, Y, M):
-        _, self.mean, self.std = standardise(X)
-        W = self._features(X)
+        self.mean, self.std = moments(X)
         masks = _masks(M, Y)
+        margin = max(3, int(round(self.window * self.fps)) | 1) // 2 + 1
+        W, pos = _training_rows(lambda x: self._features([x])[0], X, masks, row_step=self.row_step, margin=margin)
         self.columns, self.coefs = [], []
         for c in range(Y[0].shape[1]):
             keep = [np.flatnonzero(m[:, c])[:: self.row_step] for m in masks]
-            rows = np.concatenate([w[i] for w, i in zip(W, keep)])
+            rows = np.concatenate([w[p[c]] for w, p in zip(W, pos)])
             target = np.concatenate([(y[i, c] > 0.5) for y, i in zip(Y, keep)])
             if target.all() or not target.any():
                 self.columns.append(None)
