@@ -448,14 +448,16 @@ AUDIO_VERSION = "tracks-audio-a2"
 OCTAVE_EDGES = tuple(27.5 * 2.0**k for k in range(9))
 
 
-def _audio_columns(video: Path, *, times: np.ndarray, fps: float, block: int = 512):
+def _audio_columns(video: Path, *, times: np.ndarray, fps: float, block: int = 512, piece: float = 30.0):
     """Audio descriptors of a 2048-sample window centred on each frame (22.05 kHz), numpy only.
 
     Per frame: RMS dB, spectral centroid, bandwidth, flatness, roll-off, zero-crossing rate,
     onset strength, 13 MFCCs, and the energy of each octave band from 27.5 Hz (A0) relative to
     the frame's total, in dB (``band27``, ``band55``, ... ``band7040``: where in the range the
-    sound is; the register of a piano passage). The frames are processed ``block`` at a time,
-    so memory does not grow with the length beyond the samples and the output rows.
+    sound is; the register of a piano passage). The sound is decoded ``piece`` seconds at a time
+    (:func:`musicperf.io.audio.load_audio` with ``start``/``duration``; each piece decodes one
+    second before it for the resampler to settle) and the frames are processed ``block`` at a
+    time, so memory does not grow with the length beyond the output rows.
     """
     from scipy.fft import dct
 
@@ -463,39 +465,47 @@ def _audio_columns(video: Path, *, times: np.ndarray, fps: float, block: int = 5
     from musicperf.io.audio import load_audio
 
     sr = 22050
-    y, _ = load_audio(video, sr=sr)
-    y = np.asarray(y, dtype=np.float32)
     n_fft = 2048
-    centres = ((np.asarray(times) + 0.5 / fps) * sr).astype(int)
     pad = n_fft // 2
-    yp = np.pad(y, (pad, pad + n_fft))
+    centres = ((np.asarray(times) + 0.5 / fps) * sr).astype(int)
     window = np.hanning(n_fft).astype(np.float32)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)[:, None]
     fb = mel_filterbank(sr, n_fft, 40)
     edges = list(OCTAVE_EDGES) + [sr / 2.0 + 1.0]
     bands = [(freqs[:, 0] >= lo) & (freqs[:, 0] < hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    span = max(block, int(piece * fps) // block * block)  # frames per decoded piece
     cols, logmels = [], []
-    for b0 in range(0, len(centres), block):
-        idx = np.clip(centres[b0 : b0 + block], 0, len(y))[:, None] + np.arange(n_fft)[None, :]
-        raw = yp[idx]
-        S = np.abs(np.fft.rfft(raw * window[None, :], axis=1)).T  # (bins, frames)
-        rms = np.sqrt(np.mean(raw**2, axis=1))
-        db = 20 * np.log10(np.maximum(rms, 1e-6))
-        # The spectral descriptors in numpy (librosa's definitions); librosa's feature functions
-        # would JIT-compile on first use, seconds per process for a handful of lines.
-        total = np.maximum(S.sum(axis=0), 1e-10)
-        centroid = (freqs * S).sum(axis=0) / total
-        bandwidth = np.sqrt(((freqs - centroid) ** 2 * S).sum(axis=0) / total)
-        power = np.maximum(S**2, 1e-10)
-        flatness = np.exp(np.log(power).mean(axis=0)) / power.mean(axis=0)
-        cum = np.cumsum(S, axis=0)
-        rolloff = freqs[np.argmax(cum >= 0.85 * cum[-1:], axis=0), 0]
-        zcr = np.mean(np.abs(np.diff(np.sign(raw), axis=1)) > 0, axis=1)
-        energy = S**2
-        all_e = np.maximum(energy.sum(axis=0), 1e-20)
-        band_db = np.stack([10 * np.log10(np.maximum(energy[m].sum(axis=0), 1e-20) / all_e) for m in bands], axis=1)
-        logmels.append(10 * np.log10(np.maximum(fb @ energy, 1e-10)))
-        cols.append(np.column_stack([db, centroid, bandwidth, flatness, rolloff, zcr, band_db]))
+    for f0 in range(0, len(centres), span):
+        c = centres[f0 : f0 + span]
+        s0 = max(0, int(c.min()) - pad)
+        s1 = max(s0 + 1, int(c.max()) + pad + n_fft)
+        y, _ = load_audio(video, sr=sr, start=s0 / sr, duration=(s1 - s0) / sr)
+        y = np.asarray(y, dtype=np.float32)
+        for b0 in range(0, len(c), block):
+            # Window of centre k: samples k - 1024 ... k + 1023 of the sound; zero outside it
+            # (before its start, and after its end: a frame past the sound is silent).
+            idx = np.maximum(c[b0 : b0 + block], 0)[:, None] - pad + np.arange(n_fft)[None, :] - s0
+            ok = (idx >= 0) & (idx < len(y))
+            raw = (np.where(ok, y[np.clip(idx, 0, len(y) - 1)], 0.0) if len(y) else np.zeros(idx.shape)).astype(np.float32)
+            S = np.abs(np.fft.rfft(raw * window[None, :], axis=1)).T  # (bins, frames)
+            rms = np.sqrt(np.mean(raw**2, axis=1))
+            db = 20 * np.log10(np.maximum(rms, 1e-6))
+            # The spectral descriptors in numpy (librosa's definitions); librosa's feature
+            # functions would JIT-compile on first use, seconds per process for a few lines.
+            total = np.maximum(S.sum(axis=0), 1e-10)
+            centroid = (freqs * S).sum(axis=0) / total
+            bandwidth = np.sqrt(((freqs - centroid) ** 2 * S).sum(axis=0) / total)
+            power = np.maximum(S**2, 1e-10)
+            flatness = np.exp(np.log(power).mean(axis=0)) / power.mean(axis=0)
+            cum = np.cumsum(S, axis=0)
+            rolloff = freqs[np.argmax(cum >= 0.85 * cum[-1:], axis=0), 0]
+            zcr = np.mean(np.abs(np.diff(np.sign(raw), axis=1)) > 0, axis=1)
+            energy = S**2
+            all_e = np.maximum(energy.sum(axis=0), 1e-20)
+            band_db = np.stack([10 * np.log10(np.maximum(energy[m].sum(axis=0), 1e-20) / all_e) for m in bands],
+                               axis=1)
+            logmels.append(10 * np.log10(np.maximum(fb @ energy, 1e-10)))
+            cols.append(np.column_stack([db, centroid, bandwidth, flatness, rolloff, zcr, band_db]))
     logmel = np.concatenate(logmels, axis=1) if logmels else np.zeros((40, 0))
     stats = np.concatenate(cols) if cols else np.zeros((0, 6 + len(bands)))
     mfcc = dct(logmel, axis=0, type=2, norm="ortho")[:13]
