@@ -93,6 +93,24 @@ class FrameTracks:
     detection: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # The tracks side by side in one array, ``values`` holding views of it: the feature set
+        # of all tracks (what the labellers read) is then that array, not a copy of a long
+        # video's tracks (docs/performance.md, memory on long videos). Only when every track is
+        # (T, F) of one dtype; otherwise ``matrix`` concatenates.
+        vals = list(self.values.values())
+        self._packed = None
+        if vals and all(np.ndim(v) == 2 for v in vals) and len({(len(v), np.asarray(v).dtype) for v in vals}) == 1:
+            packed = np.concatenate(vals, axis=1)
+            at = 0
+            spans = {}
+            for t, v in list(self.values.items()):
+                w = np.shape(v)[1]
+                self.values[t] = packed[:, at : at + w]
+                spans[t] = (at, at + w)
+                at += w
+            self._packed = (packed, spans)
+
     def __len__(self) -> int:
         return int(len(self.times))
 
@@ -110,6 +128,12 @@ class FrameTracks:
             raise ParameterError("no track chosen")
         cols = [self.values[t] for t in tracks]
         names = [f"{t}:{n}" for t in tracks for n in self.names[t]]
+        if self._packed is not None:
+            packed, spans = self._packed
+            runs = [spans.get(t) for t in tracks]
+            if (all(r is not None and self.values[t].base is packed for t, r in zip(tracks, runs))
+                    and all(a[1] == b[0] for a, b in zip(runs, runs[1:]))):
+                return packed[:, runs[0][0] : runs[-1][1]], names  # a view: no copy
         return np.concatenate(cols, axis=1), names
 
     def describe(self) -> str:
