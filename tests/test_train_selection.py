@@ -212,9 +212,13 @@ def test_the_simplest_model_is_kept_unless_another_is_clearly_better(rng):
     cands = {"linear": lambda: _Column(1), "big": lambda: _Column(0)}
     sel = select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=cands, n_folds=3)
     assert sel.best["c"]["model"] == "linear" and sel.prefer == "linear"
-    assert "kept unless another model is better by 0.05" in sel.format_table()
+    assert "models using 'linear' kept unless another is better by 0.05" in sel.format_table()
     assert select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=cands, n_folds=3,
                          prefer=None).best["c"]["model"] == "big"
+    # An ensemble with the preferred model as a member counts as using it.
+    family = {"mstcn+linear": lambda: _Column(1), "big": lambda: _Column(0)}
+    assert select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=family,
+                         n_folds=3).best["c"]["model"] == "mstcn+linear"
     assert select_models({"x": [x]}, [y], [mask], classes=["c"], candidates=cands, n_folds=3, choice="class",
                          prefer_margin=0.0).best["c"]["model"] == "big"
     # Clearly better (a quarter of the frames wrong for the simple one): the other is chosen.
