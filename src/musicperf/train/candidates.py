@@ -194,15 +194,31 @@ def rows_at(fn, x: np.ndarray, rows: np.ndarray, *, margin: int, block: int = 10
     return np.concatenate(parts)
 
 
-def _training_rows(fn, X, masks, *, row_step: int, margin: int):
-    """Per video, the features of the rows any class trains on, and per class their positions."""
-    feats, positions = [], []
+def window_frames(seconds: float, fps: float) -> int:
+    """Frames of a sliding window of ``seconds``: odd (centred on its frame), at least 3."""
+    return max(3, int(round(seconds * fps)) | 1)
+
+
+def _class_training_sets(fn, X, Y, masks, *, row_step: int, margin: int):
+    """Per class ``c``: ``(c, rows, target)``, the features ``fn`` of every ``row_step``-th
+    annotated frame of the class in every video (computed once per video for the frames any
+    class trains on, :func:`rows_at`) and their 0/1 presence (bool)."""
+    feats, keeps = [], []
     for x, m in zip(X, masks):
         keep = [np.flatnonzero(m[:, c])[::row_step] for c in range(m.shape[1])]
         union = np.unique(np.concatenate(keep)) if keep else np.zeros(0, int)
-        feats.append(rows_at(fn, x, union, margin=margin))
-        positions.append([np.searchsorted(union, k) for k in keep])
-    return feats, positions
+        feats.append((rows_at(fn, x, union, margin=margin), union))
+        keeps.append(keep)
+    for c in range(Y[0].shape[1]):
+        rows = np.concatenate([w[np.searchsorted(union, k[c])] for (w, union), k in zip(feats, keeps)])
+        target = np.concatenate([y[k[c], c] > 0.5 for y, k in zip(Y, keeps)])
+        yield c, rows, target
+
+
+def _balanced_weights(target: np.ndarray) -> np.ndarray:
+    """Sample weights of the "balanced" class weight: each outcome weighs half in total."""
+    n, n_pos = len(target), int(target.sum())
+    return np.where(target, n / (2.0 * n_pos), n / (2.0 * (n - n_pos)))
 
 
 class MSTCNLabeller(_Labeller):
@@ -286,7 +302,7 @@ def window_statistics(x: np.ndarray, *, fps: float, windows: Sequence[float] = (
     out = np.empty((len(x), f * (1 + 5 * len(windows))), dtype=np.float32)
     out[:, :f] = x
     for i, w in enumerate(windows):
-        n = max(3, int(round(w * fps)) | 1)
+        n = window_frames(w, fps)
         mean = uniform_filter1d(x, n, axis=0, mode="nearest")
         sq = uniform_filter1d(x * x, n, axis=0, mode="nearest")
         o = f * (1 + 5 * i)
@@ -376,28 +392,25 @@ class LightGBMLabeller(_Labeller):
         Xs = [np.nan_to_num((np.asarray(x, dtype=np.float64) - self.mean) / self.std) for x in X]
         return [window_statistics(x, fps=self.fps, windows=self.windows) for x in Xs]
 
+    def _margin(self) -> int:
+        """Rows of context a frame's window statistics read, plus one."""
+        return max(window_frames(w, self.fps) for w in self.windows) // 2 + 1
+
     def fit(self, X, Y, M):
         lgb = require("lightgbm", extra="labelling", purpose="the LightGBM baseline")
         self.mean, self.std = moments(X)
         masks = _masks(M, Y)
-        margin = max(max(3, int(round(w * self.fps)) | 1) for w in self.windows) // 2 + 1
-        W, pos = _training_rows(lambda x: self._features([x])[0], X, masks, row_step=self.row_step, margin=margin)
-        k = Y[0].shape[1]
         self.models = []
-        self.constant = np.full(k, np.nan)
-        for c in range(k):
-            keep = [np.flatnonzero(m[:, c])[:: self.row_step] for m in masks]
-            rows = np.concatenate([w[p[c]] for w, p in zip(W, pos)])
-            target = np.concatenate([(y[k, c] > 0.5).astype(int) for y, k in zip(Y, keep)])
+        self.constant = np.full(Y[0].shape[1], np.nan)
+        for c, rows, target in _class_training_sets(lambda x: self._features([x])[0], X, Y, masks,
+                                                    row_step=self.row_step, margin=self._margin()):
+            target = target.astype(int)
             if len(np.unique(target)) < 2:
                 # One outcome only in the annotations: LightGBM cannot fit; predict it.
                 self.models.append(None)
                 self.constant[c] = float(target[0]) if len(target) else 0.0
                 continue
-            # Balanced classes (the "balanced" class weight: each outcome weighs half).
-            n_pos = target.sum()
-            weight = np.where(target == 1, len(target) / (2.0 * n_pos), len(target) / (2.0 * (len(target) - n_pos)))
-            booster = lgb.train(self.params, lgb.Dataset(rows, target, weight=weight))
+            booster = lgb.train(self.params, lgb.Dataset(rows, target, weight=_balanced_weights(target == 1)))
             self.models.append(booster)
         self.cleanup = Cleanup.from_labels(Y, M)
         return self
@@ -412,8 +425,7 @@ class LightGBMLabeller(_Labeller):
                 p[:, c] = self.constant[c] if clf is None else clf.predict(w)
             return p
 
-        margin = max(max(3, int(round(w * self.fps)) | 1) for w in self.windows) // 2 + 1
-        return [blockwise(one, x, margin=margin) for x in X]
+        return [blockwise(one, x, margin=self._margin()) for x in X]
 
 
 def column_auc(rows: np.ndarray, positive: np.ndarray) -> np.ndarray:
@@ -509,23 +521,23 @@ class SparseLinearLabeller(_Labeller):
     def _features(self, X) -> list[np.ndarray]:
         from scipy.ndimage import uniform_filter1d
 
-        n = max(3, int(round(self.window * self.fps)) | 1)
+        n = window_frames(self.window, self.fps)
         out = []
         for x in X:
             x = np.nan_to_num((np.asarray(x, dtype=np.float64) - self.mean) / self.std)
             out.append(np.concatenate([x, uniform_filter1d(x, n, axis=0, mode="nearest")], axis=1))
         return out
 
+    def _margin(self) -> int:
+        """Rows of context a frame's window mean reads, plus one."""
+        return window_frames(self.window, self.fps) // 2 + 1
+
     def fit(self, X, Y, M):
         self.mean, self.std = moments(X)
         masks = _masks(M, Y)
-        margin = max(3, int(round(self.window * self.fps)) | 1) // 2 + 1
-        W, pos = _training_rows(lambda x: self._features([x])[0], X, masks, row_step=self.row_step, margin=margin)
         self.columns, self.coefs = [], []
-        for c in range(Y[0].shape[1]):
-            keep = [np.flatnonzero(m[:, c])[:: self.row_step] for m in masks]
-            rows = np.concatenate([w[p[c]] for w, p in zip(W, pos)])
-            target = np.concatenate([(y[i, c] > 0.5) for y, i in zip(Y, keep)])
+        for c, rows, target in _class_training_sets(lambda x: self._features([x])[0], X, Y, masks,
+                                                    row_step=self.row_step, margin=self._margin()):
             if target.all() or not target.any():
                 self.columns.append(None)
                 self.coefs.append(np.array([float(target[0]) if len(target) else 0.0]))
@@ -533,10 +545,8 @@ class SparseLinearLabeller(_Labeller):
             auc = np.nan_to_num(column_auc(rows, target), nan=0.5)
             # Stable order: ties (e.g. several constant columns) keep the column order.
             cols = np.sort(np.argsort(-np.abs(auc - 0.5), kind="stable")[: self.k])
-            n_pos = target.sum()
-            weight = np.where(target, len(target) / (2.0 * n_pos), len(target) / (2.0 * (len(target) - n_pos)))
             self.columns.append(cols)
-            self.coefs.append(fit_logistic(rows[:, cols], target, weight=weight, C=self.C))
+            self.coefs.append(fit_logistic(rows[:, cols], target, weight=_balanced_weights(target), C=self.C))
         self.cleanup = Cleanup.from_labels(Y, M)
         return self
 
@@ -553,8 +563,7 @@ class SparseLinearLabeller(_Labeller):
                     p[:, c] = 1.0 / (1.0 + np.exp(-np.clip(beta[0] + w[:, cols] @ beta[1:], -30, 30)))
             return p
 
-        margin = max(3, int(round(self.window * self.fps)) | 1) // 2 + 1
-        return [blockwise(one, x, margin=margin) for x in X]
+        return [blockwise(one, x, margin=self._margin()) for x in X]
 
 
 class EnsembleLabeller(_Labeller):
