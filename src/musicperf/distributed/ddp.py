@@ -171,7 +171,7 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from musicperf.train.loop import run_epochs
+    from musicperf.train.loop import one_torch_thread, run_epochs
 
     if checkpoint is not None:
         raise ParameterError("distributed training does not checkpoint the head (run it with TrainSteps(resume=False))")
@@ -183,9 +183,7 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
     # The same initial weights and the same sample order as the one-process fit_head.
     torch.manual_seed(config.seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         head = _build_head(X.shape[1], n_classes, config).to(device)
         if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in head.modules()):
             # Per-rank batch statistics would differ from the one-process run's.
@@ -220,8 +218,6 @@ def fit_head_distributed(X: np.ndarray, Y: np.ndarray, config, *, n_classes: int
         history = run_epochs(model, opt, epoch, epochs=config.epochs, generator=gen)
         head.eval()
         return head.cpu(), history
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _build_head(n_features: int, n_classes: int, config):

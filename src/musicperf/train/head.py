@@ -147,17 +147,14 @@ def fit_single_head(X: np.ndarray, Y: np.ndarray, settings: HeadSettings, *, n_c
     import torch
 
     from musicperf.models import SingleModelHead
+    from musicperf.train.loop import one_torch_thread
 
     if len(X) == 0:
         raise ParameterError("no training clips: no run of annotated frames is as long as one clip")
     torch.manual_seed(settings.seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         head = SingleModelHead(X.shape[1], n_classes, hidden=settings.hidden, dropout=settings.dropout)
         history = train_head(head, X, Y, settings)
-    finally:
-        torch.set_num_threads(threads)
     return head, history
 
 

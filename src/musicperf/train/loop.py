@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,22 @@ from musicperf.evaluate.metrics import multilabel_report
 from musicperf.train import losses as L
 
 STATE_FILE = "train_state.safetensors"
+
+
+@contextmanager
+def one_torch_thread():
+    """Run the block on one torch thread, then restore the count.
+
+    The heads and temporal models trained here are small: a thread's share of them costs less
+    than the overhead of several, and on a busy 2-core machine two torch threads ran 3.5x
+    slower than one (benchmarks/bench_real_labelling.py).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)

@@ -407,17 +407,12 @@ def train_frame_model(
     pool = default_candidates(fps=fps, lightgbm=_has_lightgbm())
     if candidates:
         pool = {c: pool[c] for c in candidates}
-    import torch
+    from musicperf.train.loop import one_torch_thread
 
-    threads = torch.get_num_threads()
-    # One thread, as the clip head (tasks/gestures/train.fit_head) and the benchmark: MS-TCN on a
-    # few hundred frames is small, and on a busy 2-core machine two torch threads ran 3.5x
-    # slower than one (benchmarks/bench_real_labelling.py). LightGBM is on one thread already.
-    torch.set_num_threads(1)
-    try:
+    # One thread, as the clip head (MS-TCN on a few hundred frames is small; LightGBM is on one
+    # thread already).
+    with one_torch_thread():
         lab = train_frame_labeller(all_tracks, labels, masks, classes=classes, sets=list(sets), candidates=pool)
-    finally:
-        torch.set_num_threads(threads)
     say(lab.summary())
     meta = {"tracks": settings, "feature_sets": list(sets), "candidates": list(pool),
             "training": {"videos": videos, "tier_notes": notes, "seconds": lab.seconds,

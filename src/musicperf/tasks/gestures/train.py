@@ -374,16 +374,13 @@ def fit_head(X: np.ndarray, Y: np.ndarray, config: GestureConfig, *, n_classes: 
     """
     import torch
 
+    from musicperf.train.loop import one_torch_thread
+
     if len(X) == 0:
         raise ParameterError("no training clips: the annotated part is shorter than one clip plus the validation block")
     torch.manual_seed(config.seed)
-    threads = torch.get_num_threads()
-    # A head this small trains faster on one thread than with the overhead of several.
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _fit_head(X, Y, config, n_classes=n_classes, progress=progress, checkpoint=checkpoint)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit_head(X, Y, config, *, n_classes, progress, checkpoint=None):
